@@ -1,0 +1,65 @@
+"""GenAI Playground: one Gradio app, a tab per concept. Also the Hugging Face Space entry point.
+
+    python app.py            serve on http://127.0.0.1:7860 (0.0.0.0 on a Space)
+    python app.py --help     every setting (also settable by environment variables)
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from playground.core import hub, settings as settings_mod  # noqa: E402  (no heavy imports yet)
+
+CSS = """
+.equation { font-size: 1.05em; }
+.big-image img { image-rendering: pixelated; }
+.placeholder { border: 2px dashed #bbb; border-radius: 8px; padding: 1.5em; }
+"""
+
+
+def build_app(cfg: settings_mod.Settings | None = None):
+    """Assemble the tabs named in the settings. Labs import their models lazily, so this is quick."""
+    import gradio as gr
+
+    from playground import labs
+    from playground.core import device
+
+    cfg = cfg or settings_mod.from_env()
+    device.configure(cfg.device)
+    with gr.Blocks(title="GenAI Playground", analytics_enabled=False) as demo:
+        gr.Markdown("# GenAI Playground\nThe core ideas of generative AI, live, on real models. "
+                    f"Running on **{device.describe()}**, hub **{'online' if hub.online() else 'offline'}**.")
+        with gr.Tabs():
+            for lab in labs.LABS:
+                if lab.key not in cfg.tabs:
+                    continue
+                with gr.Tab(lab.title, id=lab.key, elem_id=f"tab-{lab.key}"):
+                    mod = labs.module(lab)
+                    if mod is None:
+                        gr.Markdown(f"## {lab.title}: coming soon\n\nThis tab is not built yet. It will hold: "
+                                    f"{lab.plan}", elem_classes=["placeholder"])
+                    else:
+                        mod.build(cfg)
+    return demo
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = settings_mod.from_args(argv)
+    hub.decide(cfg.offline)  # before transformers / open_clip are imported anywhere
+    demo = build_app(cfg)
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(
+        server_name=cfg.host,
+        server_port=cfg.port,
+        share=False,
+        css=CSS,
+        max_file_size="10mb",
+        footer_links=["api", "settings"],
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
