@@ -1,0 +1,33 @@
+"""A person opens the app in Chromium and visits every tab."""
+from __future__ import annotations
+
+import pytest
+from conftest import open_tab, screenshot
+
+from playground import labs
+
+pytestmark = pytest.mark.browser
+
+
+def test_visit_every_tab(page):
+    for lab in labs.LABS:
+        open_tab(page, lab.title)
+        panel = page.locator(f"#tab-{lab.key}")
+        panel.wait_for(state="visible")
+        text = panel.inner_text()
+        assert len(text) > 40, f"{lab.title} tab is nearly empty"
+        if lab.module is None:
+            assert "not built yet" in text
+        screenshot(page, f"tab-{lab.key}")
+
+
+def test_home_echo_and_machine_facts(page):
+    open_tab(page, "Home")
+    page.locator("#home-machine").get_by_text("This machine", exact=True).click()
+    assert "Device" in page.locator("#home-machine").inner_text()
+    box = page.locator("#echo-in textarea, #echo-in input").first
+    box.fill("hello projector")
+    box.press("Enter")
+    page.wait_for_function("() => document.querySelector('#echo-out textarea, #echo-out input').value === 'hello projector'")
+    page.get_by_text("Round trip:").wait_for()
+    screenshot(page, "home-echo")

@@ -1,0 +1,217 @@
+"""Unit tests of the frame: settings, hub decision, checkpoint I/O, data sets, validation, metrics math."""
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from playground.core import checkpoint, data, device, hub, images, settings, validate
+from playground.judge import metrics
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+def test_settings_env_and_cli():
+    s = settings.from_env({"PLAYGROUND_PORT": "9000", "PLAYGROUND_TABS": "home,vae", "PLAYGROUND_OFFLINE": "1"})
+    assert (s.port, s.tabs, s.offline, s.host) == (9000, ("home", "vae"), "yes", "127.0.0.1")
+    s = settings.from_args(["--port", "9100", "--tabs", "clip", "--offline"], env={"SPACE_ID": "u/x"})
+    assert (s.port, s.tabs, s.offline, s.host) == (9100, ("clip",), "yes", "0.0.0.0")
+    assert settings.from_env({"HF_HUB_OFFLINE": "1"}).offline == "yes"
+    with pytest.raises(SystemExit):
+        settings.from_args(["--tabs", "nope"], env={})
+
+
+def test_device_resolution():
+    assert device.resolve("cpu").type == "cpu"
+    assert device.resolve("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        assert device.resolve("cuda").type == "cpu"  # asked for a GPU it does not have: fall back
+
+    @device.gpu(duration=5)
+    def f(x):
+        return x + 1
+
+    assert f(1) == 2
+
+
+def test_hub_offline_decision_is_fast(monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
+    t0 = time.perf_counter()
+    online = hub.decide("auto", timeout=1.5)
+    assert not online and time.perf_counter() - t0 < 3
+    import os
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    src = hub.choose("org/model", "assets/x")
+    assert src.kind == "bundled" and "not reachable" in src.reason
+    assert hub.choose("org/model", "assets/x", local="/models/m").kind == "local"
+    hub.decide("yes")
+
+
+# --- checkpoint I/O ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TinyConfig:
+    n_in: int = 3
+    n_out: int = 2
+
+
+class Tiny(torch.nn.Module):
+    config_class = TinyConfig
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.lin = torch.nn.Linear(config.n_in, config.n_out)
+
+
+def test_checkpoint_roundtrip(tmp_path, monkeypatch):
+    # Classes must live under playground.; register this test class there for the round trip.
+    import playground.core.checkpoint as ck
+    monkeypatch.setattr(Tiny, "__module__", "playground.core.checkpoint")
+    monkeypatch.setattr(ck, "Tiny", Tiny, raising=False)
+    m = Tiny(TinyConfig(n_in=4, n_out=3))
+    card = checkpoint.save(tmp_path / "tiny", m, data="none", steps=7, seed=1, metrics={"x": 1.0})
+    assert card["config"] == {"n_in": 4, "n_out": 3} and len(card["sha256"]) == 64
+    m2, card2 = checkpoint.load(tmp_path / "tiny")
+    assert torch.equal(m2.lin.weight, m.lin.weight) and card2["steps"] == 7
+    # A tampered file is refused.
+    w = (tmp_path / "tiny.safetensors").read_bytes()
+    (tmp_path / "tiny.safetensors").write_bytes(w[:-4] + b"\x00\x00\x00\x01")
+    with pytest.raises(checkpoint.CheckpointError):
+        checkpoint.load(tmp_path / "tiny")
+
+
+def test_checkpoint_refuses_classes_outside_playground(tmp_path):
+    card = {"model": "os:system", "config": {}}
+    (tmp_path / "evil.json").write_text(json.dumps(card))
+    with pytest.raises(checkpoint.CheckpointError):
+        checkpoint.build(card)
+
+
+# --- data ------------------------------------------------------------------------------------
+
+def test_fashion_and_digits_shapes():
+    tr, te = data.load("fashion", "train"), data.load("fashion", "test")
+    assert tr.images.shape == (60000, 28, 28) and te.images.shape == (10000, 28, 28)
+    assert tr.labels.bincount().tolist() == [6000] * 10
+    d_tr, d_te = data.load("digits", "train"), data.load("digits", "test")
+    assert len(d_tr) == 4500 and len(d_te) == 500 and d_te.labels.bincount().tolist() == [50] * 10
+    # MNIST-style: the border is empty, the digit is in the middle.
+    assert d_tr.images[:, :4].max() == 0 and d_tr.images[:, 10:18, 10:18].float().mean() > 20
+
+
+def test_missing_dataset_names_package(monkeypatch):
+    monkeypatch.setattr(data, "FASHION_DIRS", ["/nonexistent"])
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(data, "_first", lambda paths: None)
+    with pytest.raises(data.DatasetMissing, match="dataset-fashion-mnist"):
+        data.fashion("train", cache=__import__("pathlib").Path("/nonexistent-cache"))
+    with pytest.raises(data.DatasetMissing, match="opencv-doc"):
+        data.digits()
+
+
+def test_emoji_names(tmp_path):
+    e = data.emoji(size=32, cache=tmp_path)
+    assert len(e) > 1200 and e.images.shape[1:] == (32, 32, 4)
+    assert "grinning face" in e.classes
+    i = e.classes.index("grinning face")
+    assert e.images[i, :, :, 3].float().mean() > 50   # drawn, not blank
+
+
+def test_synthetic_is_deterministic():
+    a, b = data.synthetic(50, seed=3), data.synthetic(50, seed=3)
+    assert torch.equal(a.images, b.images) and a.images.float().mean() > 5
+
+
+# --- validation ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "abc", None, True, [1]])
+def test_number_refuses(bad):
+    with pytest.raises(gr.Error):
+        validate.number("x", bad, 0, 1)
+
+
+def test_number_clamps():
+    assert validate.number("x", 5, 0, 1) == 1 and validate.number("x", -3, 0, 1) == 0
+    assert validate.integer("n", 7.6, 0, 10) == 8 and validate.seed(2**40) == 2**31 - 1
+    assert validate.numbers("z", [0.5, 9], -3, 3, count=2) == [0.5, 3]
+    with pytest.raises(gr.Error):
+        validate.numbers("z", [0.5], -3, 3, count=2)
+
+
+def test_text_limits():
+    assert validate.text("p", "hi") == "hi"
+    with pytest.raises(gr.Error, match="shorten"):
+        validate.text("p", "x" * 5000, max_chars=4000)
+    with pytest.raises(gr.Error, match="empty"):
+        validate.text("p", "   ")
+
+
+def _png(w, h, mode="RGB") -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, (w, h), 128).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_image_validation(tmp_path):
+    ok = validate.image(_png(10, 8), mode="L")
+    assert ok.size == (10, 8) and ok.mode == "L"
+    with pytest.raises(gr.Error, match="not an image"):
+        validate.image(b"hello, I am text")
+    with pytest.raises(gr.Error, match="megapixels"):
+        validate.image(_png(7100, 7100, "1"))   # 50 megapixels, tiny file
+    with pytest.raises(gr.Error, match="upload"):
+        validate.image(None)
+    with pytest.raises(gr.Error, match="not found"):
+        validate.image(str(tmp_path / "missing.png"))
+    # EXIF orientation 6 (rotate 90 clockwise) is applied.
+    img = Image.new("RGB", (20, 10), 0)
+    exif = img.getexif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif)
+    assert validate.image(buf.getvalue()).size == (10, 20)
+    # Transparent pixels become white paper in grey mode.
+    rgba = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
+    assert validate.image(rgba, mode="L").getpixel((0, 0)) == 255
+
+
+def test_images_helpers(tmp_path):
+    x = torch.rand(5, 1, 8, 8)
+    g = images.grid(x, nrow=3, pad=1)
+    assert g.shape == (1, 2 * 9 + 1, 3 * 9 + 1)
+    assert images.to_pil(x[0], scale=4).size == (32, 32)
+    gif = images.save_gif([images.to_pil(x[i]) for i in range(5)], path=tmp_path / "a.gif")
+    assert Image.open(gif).n_frames == 5
+
+
+# --- metrics math ----------------------------------------------------------------------------
+
+def test_frechet_distance_closed_form():
+    # Diagonal Gaussians: FD = |mu1-mu2|^2 + sum (s1 - s2)^2 with s the standard deviations.
+    mu1, mu2 = torch.tensor([0.0, 1.0]), torch.tensor([2.0, -1.0])
+    s1, s2 = torch.tensor([1.0, 2.0]), torch.tensor([3.0, 0.5])
+    fd = metrics.frechet_distance(mu1, torch.diag(s1**2), mu2, torch.diag(s2**2))
+    assert fd == pytest.approx(float(((mu1 - mu2) ** 2).sum() + ((s1 - s2) ** 2).sum()), rel=1e-9)
+    # Non-diagonal but commuting: rotate both by the same orthogonal matrix; FD is unchanged.
+    q, _ = torch.linalg.qr(torch.randn(2, 2, dtype=torch.float64))
+    a, b = q @ torch.diag(s1.double() ** 2) @ q.T, q @ torch.diag(s2.double() ** 2) @ q.T
+    assert metrics.frechet_distance(q @ mu1.double(), a, q @ mu2.double(), b) == pytest.approx(fd, rel=1e-9)
+    # Samples from one Gaussian: FD near 0.
+    f = torch.randn(20000, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert metrics.fd(f[:10000], f[10000:]) < 0.01
+
+
+def test_diversity_and_entropy():
+    f = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    assert metrics.diversity(f) == pytest.approx(5.0)
+    assert metrics.class_entropy_bits(torch.arange(10)) == pytest.approx(math.log2(10))
+    assert metrics.class_entropy_bits(torch.zeros(10, dtype=torch.long)) == 0
