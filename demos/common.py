@@ -1,0 +1,97 @@
+"""Helpers shared by the benchmark and load scripts: start the app as a user would, percentiles,
+markdown tables, and each lab's API calls."""
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 120.0) -> float:
+    """Poll until `url` answers 200; returns the seconds waited."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        try:
+            if urllib.request.urlopen(url, timeout=2).status == 200:
+                return time.perf_counter() - t0
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+@contextmanager
+def serve(*args: str, env: dict | None = None):
+    """`python app.py --port P ARGS` in a subprocess on loopback. Yields (url, process, seconds to first page)."""
+    port = free_port()
+    e = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_DISABLE_TELEMETRY="1", **(env or {}))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), *args],
+                            cwd=ROOT, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_http(url)
+        yield url, proc, time.perf_counter() - t0
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    p = psutil.Process(pid)
+    return sum(q.memory_info().rss for q in [p, *p.children(recursive=True)]) / 2**20
+
+
+def pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    k = (len(v) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def summary(values: list[float]) -> dict:
+    return {"n": len(values), "p50": pct(values, 0.5), "p95": pct(values, 0.95),
+            "mean": statistics.fmean(values) if values else float("nan")}
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    def fmt(x):
+        return f"{x:.3g}" if isinstance(x, float) else str(x)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(fmt(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def lab_calls(tabs: list[str] | None = None) -> list[tuple[str, str, tuple]]:
+    """(lab key, api_name, args) for every built lab's `load_calls()`, plus the echo floor."""
+    from playground import labs
+
+    calls = [("home", "/echo", ("ping",))]
+    for lab in labs.LABS:
+        if lab.key == "home" or (tabs and lab.key not in tabs):
+            continue
+        mod = labs.module(lab)
+        for api_name, args in (getattr(mod, "load_calls", lambda: [])() if mod else []):
+            calls.append((lab.key, api_name if api_name.startswith("/") else "/" + api_name, tuple(args)))
+    return calls
