@@ -1,0 +1,109 @@
+"""Train the GAN lab's models on Fashion-MNIST (padded to 32x32, scaled to [-1, 1]).
+
+    python -m demos.train_gan --model stylegan --minutes 25     # our StyleGAN-like generator
+    python -m demos.train_gan --model dcgan --minutes 25        # the DCGAN peer, same budget
+    python -m demos.train_gan --model stylegan --steps 1200     # exactly reproduce a run by its step count
+
+A wall-clock budget (--minutes) stops at whatever step it reached; the card records that step count,
+and --steps N with the same seed and one thread replays the same run deterministically.
+Writes assets/gan/<model>_fashion.safetensors + .json (the card: config, data, steps, seed, wall time,
+training curves), and sample grids of fixed z at a few points in training (PNG). Run
+`python -m demos.eval_gan` afterwards for the held-out metrics (FD, class histogram, style mixing).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from playground.core import checkpoint, data, images
+from playground.gan.train import TrainConfig, Trainer, pad_fashion
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "assets" / "gan"
+SNAP_FRACTIONS = (0.03, 0.15, 0.4, 1.0)   # where in the budget the sample grids are taken
+
+
+def save_grid(x: torch.Tensor, path: Path) -> None:
+    g = images.grid(x, nrow=8, pad=1, lo=-1, hi=1)
+    images.to_pil(g, scale=2).save(path, optimize=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", choices=("stylegan", "dcgan"), default="stylegan")
+    p.add_argument("--minutes", type=float, default=25.0, help="wall-clock budget (ignored with --steps)")
+    p.add_argument("--steps", type=int, default=0, help="train exactly this many steps (reproduces a run)")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = deterministic, fair when two run side by side)")
+    p.add_argument("--out", default=str(ASSETS), help="folder for the checkpoint, card and grids")
+    p.add_argument("--train-size", type=int, default=60000, help="use the first N training images")
+    a = p.parse_args(argv)
+
+    torch.set_num_threads(a.threads)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"{a.model}_fashion"
+    ds = data.load("fashion", "train")
+    x = pad_fashion(ds.images[: a.train_size])                       # (N, 1, 32, 32) in [-1, 1]
+    tcfg = TrainConfig(batch=a.batch)
+    tr = Trainer(a.model, x, tcfg, a.seed)
+    z_fixed = torch.randn(64, tr.z_dim, generator=torch.Generator().manual_seed(1234))
+
+    budget = a.minutes * 60
+    snaps_done: list[dict] = []
+    t0 = time.perf_counter()
+
+    def progress() -> float:
+        return tr.step_count / a.steps if a.steps else (time.perf_counter() - t0) / budget
+
+    def snapshot(final: bool = False) -> None:
+        grid_path = out / f"{name}_step{tr.step_count:05d}.png"
+        with torch.random.fork_rng():                                 # leaves the training RNG untouched
+            torch.manual_seed(999)                                    # same noise for every snapshot
+            save_grid(tr.sample(z_fixed, ema=a.model == "stylegan"), grid_path)
+        snaps_done.append({"step": tr.step_count, "seconds": round(time.perf_counter() - t0, 1),
+                           "png": grid_path.name})
+        extra = {
+            "recipe": f"python -m demos.train_gan --model {a.model} --steps {tr.step_count} --seed {a.seed} --batch {a.batch} --threads 1",
+            "train_config": dataclasses.asdict(tcfg),
+            "budget_minutes": a.minutes if not a.steps else None,
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+            "steps_per_second": round(tr.step_count / max(time.perf_counter() - t0, 1e-9), 3),
+            "threads": a.threads,
+            "snapshots": snaps_done,
+            "curves": tr.log,
+            "finished": final,
+        }
+        G = tr.G_ema if a.model == "stylegan" else tr.G
+        checkpoint.save(out / name, G, data=f"fashion-mnist train[:{len(x)}], padded to 32x32, [-1, 1]",
+                        steps=tr.step_count, seed=a.seed, metrics={}, extra=extra)
+        if a.model == "dcgan":   # the weight average too, so the peer gets its best shot in the comparison
+            checkpoint.save(out / f"{name}_ema", tr.G_ema, data=f"fashion-mnist train[:{len(x)}]",
+                            steps=tr.step_count, seed=a.seed, metrics={}, extra={"ema_of": name})
+        print(json.dumps({"snapshot": tr.step_count, "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
+
+    next_snap = 0
+    while True:
+        if progress() >= 1.0:
+            break
+        if next_snap < len(SNAP_FRACTIONS) - 1 and progress() >= SNAP_FRACTIONS[next_snap]:
+            snapshot()
+            next_snap += 1
+        tr.step()
+        if tr.step_count % 100 == 0:
+            last = tr.log[-1]
+            print(json.dumps({"step": tr.step_count, "s": round(time.perf_counter() - t0, 1), **{k: round(v, 3) for k, v in last.items() if k != "step"}}), flush=True)
+    snapshot(final=True)
+    print(f"done: {tr.step_count} steps in {time.perf_counter() - t0:.0f} s; wrote {out / name}.json")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    main()

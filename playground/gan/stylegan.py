@@ -1,0 +1,265 @@
+"""A small StyleGAN-like generator and its discriminator, for 32x32 grey images.
+
+Papers: Karras et al., "A Style-Based Generator Architecture for GANs" (StyleGAN, 2019) for the
+mapping network z -> w, per-layer styles, noise inputs, style mixing and truncation; Karras et al.,
+"Analyzing and Improving the Image Quality of StyleGAN" (StyleGAN2, 2020) for modulated convolution
+with weight demodulation (in place of AdaIN), skip connections through ToRGB, the residual
+discriminator, equalised learning rate and lazy R1.
+
+Generator, with L = 7 style inputs ("layers"):
+
+    z ~ N(0, I) --mapping MLP--> w                                   (B, w_dim)
+    w_avg: running mean of w, for truncation  w' = w_avg + psi (w - w_avg)
+    const 4x4 --L0--> 4x4 --up, L1--> 8x8 --L2--> --up, L3--> 16x16 --L4--> --up, L5--> 32x32 --L6-->
+    each L_i: modulated 3x3 conv with style s_i = A_i(w_i), + noise * strength_i, + bias, leaky ReLU
+    the ToRGB at each resolution takes the style of the last layer there; RGB outputs are summed
+    across resolutions (upsampled), so the image is refined scale by scale.
+
+Layers 0-2 (4x4, 8x8) are "coarse", 3-4 (16x16) "middle", 5-6 (32x32) "fine".
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+COARSE, MIDDLE, FINE = (0, 1, 2), (3, 4), (5, 6)
+
+
+@dataclass(frozen=True)
+class StyleGANConfig:
+    z_dim: int = 128                             # latent z size
+    w_dim: int = 128                             # intermediate latent w size
+    mapping_layers: int = 4                      # depth of the mapping MLP
+    mapping_lr_mul: float = 0.01                 # the mapping MLP learns 100x slower (StyleGAN)
+    channels: tuple[int, ...] = (128, 64, 32, 16)   # feature maps at 4, 8, 16, 32 px
+    img_channels: int = 1                        # grey
+    w_avg_beta: float = 0.995                    # EMA decay of the tracked w_avg
+    d_channels: tuple[int, ...] = (16, 32, 64, 128)  # discriminator maps at 32, 16, 8, 4 px
+    mbstd_group: int = 4                         # minibatch-stddev group size in the discriminator
+
+    @property
+    def resolution(self) -> int:
+        return 4 * 2 ** (len(self.channels) - 1)
+
+    @property
+    def num_ws(self) -> int:
+        return 1 + 2 * (len(self.channels) - 1)  # one style per conv layer
+
+
+def lrelu(x: torch.Tensor) -> torch.Tensor:
+    """Leaky ReLU with gain sqrt(2), so activations keep unit variance (He init)."""
+    return F.leaky_relu(x, 0.2) * math.sqrt(2)
+
+
+class EqLinear(nn.Module):
+    """Equalised learning rate: weights stored ~ N(0, 1/lr_mul^2), scaled at run time by lr_mul/sqrt(fan_in)."""
+
+    def __init__(self, fan_in: int, fan_out: int, bias_init: float = 0.0, lr_mul: float = 1.0, act: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(fan_out, fan_in) / lr_mul)
+        self.bias = nn.Parameter(torch.full((fan_out,), float(bias_init)) / lr_mul)
+        self.scale, self.lr_mul, self.act = lr_mul / math.sqrt(fan_in), lr_mul, act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+        return lrelu(y) if self.act else y
+
+
+class EqConv(nn.Module):
+    """A plain conv with equalised learning rate (discriminator)."""
+
+    def __init__(self, cin: int, cout: int, k: int, act: bool = True, bias: bool = True, stride: int = 1):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin, k, k))
+        self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
+        self.scale, self.pad, self.act, self.stride = 1 / math.sqrt(cin * k * k), k // 2, act, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.conv2d(x, self.weight * self.scale, self.bias, padding=self.pad, stride=self.stride)
+        return lrelu(y) if self.act else y
+
+
+class Mapping(nn.Module):
+    """z -> w: normalise z to the unit-variance sphere, then an MLP (StyleGAN's f)."""
+
+    def __init__(self, cfg: StyleGANConfig):
+        super().__init__()
+        dims = [cfg.z_dim] + [cfg.w_dim] * cfg.mapping_layers
+        self.layers = nn.Sequential(*[EqLinear(a, b, lr_mul=cfg.mapping_lr_mul, act=True) for a, b in zip(dims, dims[1:])])
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)  # pixel norm  # (B, z_dim)
+        return self.layers(z)                                            # (B, w_dim)
+
+
+class ModConv(nn.Module):
+    """Modulated convolution (StyleGAN2 eq. 1-3):
+        w'_{ijk} = s_i * w_{ijk}                      modulate input channel i by the style s = A(w)
+        w''_{ijk} = w'_{ijk} / sqrt(sum_{i,k} w'^2_{ijk} + eps)   demodulate output channel j
+    computed without per-sample weights: conv(x * s, w) * d, with d_j = rsqrt(sum_{i,k} (s_i w_{ijk})^2).
+    Then per-pixel noise scaled by a learned per-channel strength, a bias and the activation."""
+
+    def __init__(self, cin: int, cout: int, w_dim: int, k: int = 3, up: bool = False, demod: bool = True,
+                 noise: bool = True, act: bool = True):
+        super().__init__()
+        self.affine = EqLinear(w_dim, cin, bias_init=1.0)  # A: w -> s, starts at s = 1
+        self.weight = nn.Parameter(torch.randn(cout, cin, k, k))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.noise_strength = nn.Parameter(torch.zeros(cout)) if noise else None  # B: learned per channel
+        self.scale, self.pad, self.up, self.demod, self.act = 1 / math.sqrt(cin * k * k), k // 2, up, demod, act
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        s = self.affine(w)                                           # (B, cin)
+        weight = self.weight * self.scale                            # (cout, cin, k, k)
+        if self.up:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        y = F.conv2d(x * s[:, :, None, None], weight, padding=self.pad)  # (B, cout, H, W)
+        if self.demod:
+            d = torch.rsqrt((s[:, None, :] ** 2 * weight.square().sum((2, 3))[None]).sum(2) + 1e-8)  # (B, cout)
+            y = y * d[:, :, None, None]
+        if self.noise_strength is not None and noise is not None:
+            y = y + noise * self.noise_strength[None, :, None, None]  # noise (B or 1, 1, H, W)
+        y = y + self.bias[None, :, None, None]
+        return lrelu(y) if self.act else y
+
+
+class Synthesis(nn.Module):
+    def __init__(self, cfg: StyleGANConfig):
+        super().__init__()
+        ch = cfg.channels
+        self.const = nn.Parameter(torch.randn(1, ch[0], 4, 4))     # the learned 4x4 constant
+        convs, torgb = [ModConv(ch[0], ch[0], cfg.w_dim)], [ModConv(ch[0], cfg.img_channels, cfg.w_dim, k=1,
+                                                                   demod=False, noise=False, act=False)]
+        for a, b in zip(ch, ch[1:]):
+            convs += [ModConv(a, b, cfg.w_dim, up=True), ModConv(b, b, cfg.w_dim)]
+            torgb.append(ModConv(b, cfg.img_channels, cfg.w_dim, k=1, demod=False, noise=False, act=False))
+        self.convs, self.torgb = nn.ModuleList(convs), nn.ModuleList(torgb)
+        self.sizes = [4] + [4 * 2 ** (i // 2 + 1) for i in range(len(convs) - 1)]  # spatial size per layer
+
+    def forward(self, ws: torch.Tensor, noise: list[torch.Tensor | None]) -> torch.Tensor:
+        """ws (B, num_ws, w_dim), one w per layer; noise: one (B or 1, 1, H, W) tensor or None per layer."""
+        x = self.const.expand(ws.shape[0], -1, -1, -1)              # (B, C0, 4, 4)
+        rgb = None
+        for i, conv in enumerate(self.convs):
+            x = conv(x, ws[:, i], noise[i])                          # (B, C, H, W)
+            if i == 0 or i % 2 == 0:                                 # last layer at this resolution
+                y = self.torgb[(i + 1) // 2](x, ws[:, i])            # (B, 1, H, W)
+                rgb = y if rgb is None else F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + y
+        return rgb                                                   # (B, 1, 32, 32), roughly in [-1, 1]
+
+
+class StyleGenerator(nn.Module):
+    config_class = StyleGANConfig
+
+    def __init__(self, config: StyleGANConfig):
+        super().__init__()
+        self.config = config
+        self.mapping = Mapping(config)
+        self.synthesis = Synthesis(config)
+        self.register_buffer("w_avg", torch.zeros(config.w_dim))
+
+    @property
+    def num_ws(self) -> int:
+        return self.config.num_ws
+
+    def map(self, z: torch.Tensor, psi: float = 1.0, update_w_avg: bool = False) -> torch.Tensor:
+        """z (B, z_dim) -> w (B, w_dim), truncated: w' = w_avg + psi (w - w_avg)."""
+        w = self.mapping(z)
+        if update_w_avg:                                             # w_avg <- beta w_avg + (1 - beta) mean(w)
+            self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, self.config.w_avg_beta))
+        return truncate(w, self.w_avg, psi)
+
+    def make_noise(self, batch: int, mode: str = "random", seed: int | None = None) -> list[torch.Tensor | None]:
+        """Per-layer noise: 'random' (fresh per image), 'fixed' (one map per layer from `seed`, shared by
+        the whole batch) or 'off' (no noise)."""
+        dev = self.w_avg.device
+        if mode == "off":
+            return [None] * len(self.synthesis.sizes)
+        if mode == "fixed":
+            g = torch.Generator().manual_seed(int(seed or 0))
+            return [torch.randn(1, 1, s, s, generator=g).to(dev) for s in self.synthesis.sizes]
+        return [torch.randn(batch, 1, s, s, device=dev) for s in self.synthesis.sizes]
+
+    def synthesize(self, ws: torch.Tensor, noise_mode: str = "random", noise_seed: int = 0) -> torch.Tensor:
+        """ws (B, num_ws, w_dim) or w (B, w_dim) -> images (B, 1, 32, 32) in about [-1, 1]."""
+        if ws.dim() == 2:
+            ws = ws[:, None].expand(-1, self.num_ws, -1)
+        return self.synthesis(ws, self.make_noise(ws.shape[0], noise_mode, noise_seed))
+
+    def forward(self, z: torch.Tensor, psi: float = 1.0, noise_mode: str = "random", noise_seed: int = 0) -> torch.Tensor:
+        return self.synthesize(self.map(z, psi), noise_mode, noise_seed)
+
+
+def truncate(w: torch.Tensor, w_avg: torch.Tensor, psi: float) -> torch.Tensor:
+    """The truncation trick: w' = w_avg + psi (w - w_avg). psi = 1 is the identity, psi = 0 gives w_avg."""
+    if psi == 1.0:
+        return w
+    return w_avg + psi * (w - w_avg)
+
+
+def mix(w_src: torch.Tensor, w_style: torch.Tensor, weights) -> torch.Tensor:
+    """Per-layer style mixing: ws[:, i] = (1 - a_i) w_src + a_i w_style, a_i in [0, 1].
+    a_i = 1 takes layer i's style entirely from the style seed; 0 keeps the source's.
+    w_src, w_style (B, w_dim); weights (num_ws,) -> (B, num_ws, w_dim)."""
+    a = torch.as_tensor(weights, dtype=w_src.dtype, device=w_src.device)[None, :, None]  # (1, L, 1)
+    return torch.lerp(w_src[:, None, :], w_style[:, None, :], a)
+
+
+class MinibatchStd(nn.Module):
+    """Appends the mean standard deviation across a group of samples as one more feature map,
+    so D can see a batch's lack of variety (a cheap counter to mode collapse)."""
+
+    def __init__(self, group: int):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        g = min(self.group, b)
+        while b % g:
+            g -= 1
+        y = x.reshape(g, -1, c, h, w)
+        y = (y.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))  # (B/g,)
+        y = y.repeat(g).reshape(b, 1, 1, 1).expand(b, 1, h, w)
+        return torch.cat([x, y], 1)
+
+
+class DBlock(nn.Module):
+    """Residual discriminator block: a 3x3 conv, a strided 3x3 conv that halves the size (cheaper on a
+    CPU than StyleGAN2's conv + blur-pool), plus a pooled 1x1 skip."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv1, self.conv2 = EqConv(cin, cin, 3), EqConv(cin, cout, 3, stride=2)
+        self.skip = EqConv(cin, cout, 1, act=False, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(self.conv1(x))
+        return (y + self.skip(F.avg_pool2d(x, 2))) / math.sqrt(2)
+
+
+class StyleDiscriminator(nn.Module):
+    """StyleGAN2's residual D: FromRGB, blocks 32 -> 16 -> 8 -> 4, minibatch stddev, conv, two dense layers.
+    Returns a logit per image (B,)."""
+
+    config_class = StyleGANConfig
+
+    def __init__(self, config: StyleGANConfig):
+        super().__init__()
+        self.config = config
+        ch = config.d_channels
+        self.fromrgb = EqConv(config.img_channels, ch[0], 1)
+        self.blocks = nn.Sequential(*[DBlock(a, b) for a, b in zip(ch, ch[1:])])
+        self.mbstd = MinibatchStd(config.mbstd_group)
+        self.conv = EqConv(ch[-1] + 1, ch[-1], 3)
+        self.fc = EqLinear(ch[-1] * 16, ch[-1], act=True)
+        self.out = EqLinear(ch[-1], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.fromrgb(x))                             # (B, C, 4, 4)
+        x = self.conv(self.mbstd(x))                                 # (B, C, 4, 4)
+        return self.out(self.fc(x.flatten(1))).squeeze(1)            # (B,)

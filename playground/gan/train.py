@@ -1,0 +1,162 @@
+"""Training loops for the GAN lab (no gradio): the StyleGAN-like model and the DCGAN peer.
+
+Both play the same game, in its non-saturating form (Goodfellow et al. 2014, section 3):
+
+    D maximises  E_x[log D(x)] + E_z[log(1 - D(G(z)))]       ->  L_D = softplus(-l(x)) + softplus(l(G(z)))
+    G maximises  E_z[log D(G(z))]  (not: minimises log(1 - D(G(z))), which saturates early)
+                                                                ->  L_G = softplus(-l(G(z)))
+with D(x) = sigmoid(l(x)) and l the discriminator's logit.
+
+The StyleGAN-like model adds the R1 penalty on real data (Mescheder et al. 2018), applied lazily
+every `r1_every` steps (StyleGAN2):  L_R1 = gamma / 2 * E_x ||grad_x l(x)||^2 ; style-mixing
+regularisation (a second z takes over the layers after a random crossover point, with probability
+`mixing_prob`); Adam(beta1 = 0, beta2 = 0.99); and an exponential moving average of G's weights.
+The DCGAN peer follows its paper: Adam(2e-4, beta1 = 0.5), batch norm, no penalty.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from playground.gan.dcgan import DCDiscriminator, DCGANConfig, DCGenerator
+from playground.gan.stylegan import StyleDiscriminator, StyleGANConfig, StyleGenerator
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch: int = 32                 # images per step
+    lr: float = 0.0025              # StyleGAN2's learning rate (DCGAN uses its own 2e-4)
+    r1_gamma: float = 0.1           # R1 weight gamma
+    r1_every: int = 16              # lazy R1: every this many D steps, scaled up by the same factor
+    mixing_prob: float = 0.9        # style-mixing regularisation probability
+    ema_half_life_img: int = 5000   # G_ema's half-life in images seen
+    ema_rampup: float = 0.05        # half-life ramps up with images seen (StyleGAN2-ADA), as a fraction
+    log_every: int = 25             # record D/G losses and D(x), D(G(z)) every this many steps
+
+
+def pad_fashion(images_uint8: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) uint8 -> (N, 1, 32, 32) float in [-1, 1], padded by 2 px of background (-1)."""
+    x = images_uint8.float().div(127.5).sub(1).unsqueeze(1)
+    return F.pad(x, (2, 2, 2, 2), value=-1.0)
+
+
+def to_judge(x: torch.Tensor) -> torch.Tensor:
+    """Generator output (N, 1, 32, 32) in [-1, 1] -> (N, 1, 28, 28) in [0, 1]: undo the padding."""
+    return ((x[:, :, 2:30, 2:30] + 1) / 2).clamp(0, 1)
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, beta: float) -> None:
+    for pe, p in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(p, 1 - beta)
+    for be, b in zip(ema.buffers(), model.buffers()):
+        be.copy_(b)
+
+
+class Trainer:
+    """One GAN's state and its step. `kind` is 'stylegan' or 'dcgan'."""
+
+    def __init__(self, kind: str, data: torch.Tensor, tcfg: TrainConfig, seed: int,
+                 model_cfg: StyleGANConfig | DCGANConfig | None = None):
+        torch.manual_seed(seed)
+        self.kind, self.data, self.tcfg = kind, data, tcfg
+        self.gen = torch.Generator().manual_seed(seed + 1)     # batches of real data
+        if kind == "stylegan":
+            cfg = model_cfg or StyleGANConfig()
+            self.G, self.D = StyleGenerator(cfg), StyleDiscriminator(cfg)
+            ratio = tcfg.r1_every / (tcfg.r1_every + 1)         # lazy regularisation's Adam correction
+            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=tcfg.lr, betas=(0.0, 0.99), eps=1e-8)
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=tcfg.lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
+        elif kind == "dcgan":
+            cfg = model_cfg or DCGANConfig()
+            self.G, self.D = DCGenerator(cfg), DCDiscriminator(cfg)
+            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        else:
+            raise ValueError(f"kind must be stylegan or dcgan, not {kind!r}")
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.z_dim = cfg.z_dim
+        self.step_count = 0
+        self.log: list[dict] = []
+
+    # --- sampling -------------------------------------------------------------------------------
+    def _fake(self, b: int, update_w_avg: bool = False) -> torch.Tensor:
+        z = torch.randn(b, self.z_dim)
+        if self.kind == "dcgan":
+            return self.G(z)
+        G = self.G
+        w = G.map(z, update_w_avg=update_w_avg)                       # (B, w_dim)
+        ws = w[:, None].repeat(1, G.num_ws, 1)                        # (B, L, w_dim)
+        if torch.rand(()) < self.tcfg.mixing_prob:                    # style-mixing regularisation
+            cut = int(torch.randint(1, G.num_ws, ()))
+            ws[:, cut:] = G.map(torch.randn(b, self.z_dim))[:, None]
+        return G.synthesize(ws, "random")
+
+    def _real(self, b: int) -> torch.Tensor:
+        idx = torch.randint(0, len(self.data), (b,), generator=self.gen)
+        return self.data[idx]
+
+    # --- one step of the game -------------------------------------------------------------------
+    def step(self) -> None:
+        t, b = self.tcfg, self.tcfg.batch
+        self.G.train(), self.D.train()
+        # D step: push l(x) up on real data and l(G(z)) down on fakes.
+        real = self._real(b)
+        with torch.no_grad():
+            fake = self._fake(b)
+        lr_, lf = self.D(real), self.D(fake)
+        loss_d = F.softplus(-lr_).mean() + F.softplus(lf).mean()
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        r1 = None
+        if self.kind == "stylegan" and self.step_count % t.r1_every == 0:
+            x = self._real(b).requires_grad_(True)
+            (g,) = torch.autograd.grad(self.D(x).sum(), x, create_graph=True)
+            r1 = g.square().sum((1, 2, 3)).mean()
+            self.opt_d.zero_grad(set_to_none=True)
+            (r1 * (t.r1_gamma / 2) * t.r1_every).backward()
+            self.opt_d.step()
+        # G step: the non-saturating loss.
+        fake = self._fake(b, update_w_avg=True)
+        lg = self.D(fake)
+        loss_g = F.softplus(-lg).mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        # G_ema: half-life in images, ramped up early on.
+        seen = (self.step_count + 1) * b
+        half = min(t.ema_half_life_img, seen * t.ema_rampup) if t.ema_rampup else t.ema_half_life_img
+        ema_update(self.G_ema, self.G, 0.5 ** (b / max(half, 1e-8)))
+        if self.step_count % t.log_every == 0:
+            rec = {"step": self.step_count, "d_loss": float(loss_d.detach()), "g_loss": float(loss_g.detach()),
+                   "d_real": float(torch.sigmoid(lr_.detach()).mean()), "d_fake": float(torch.sigmoid(lf.detach()).mean())}
+            if r1 is not None:
+                rec["r1"] = float(r1.detach())
+            self.log.append(rec)
+        self.step_count += 1
+
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor, ema: bool = True, psi: float = 1.0, bn_mode: str = "eval") -> torch.Tensor:
+        """Images (N, 1, 32, 32) in [-1, 1] for fixed z."""
+        G = self.G_ema if ema else self.G
+        if self.kind == "dcgan":
+            G.train(bn_mode == "train")
+            out = torch.cat([G(z[i:i + 500]) for i in range(0, len(z), 500)])
+            G.eval()
+            return out
+        G.eval()
+        return torch.cat([G(z[i:i + 500], psi=psi, noise_mode="random") for i in range(0, len(z), 500)])
+
+
+def clock() -> float:
+    return time.perf_counter()
+
+
+def finite(x: float) -> bool:
+    return math.isfinite(x)

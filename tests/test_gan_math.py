@@ -1,0 +1,207 @@
+"""GAN lab: the mapping / truncation / mixing math, modulated convolution against a per-sample
+reference, and a tiny model with golden values. Fast: tiny configs, no checkpoint needed."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from playground.gan import sampling as S
+from playground.gan.dcgan import DCDiscriminator, DCGANConfig, DCGenerator
+from playground.gan.stylegan import (MinibatchStd, ModConv, StyleDiscriminator, StyleGANConfig, StyleGenerator,
+                                     mix, truncate)
+from playground.gan.train import Trainer, TrainConfig, pad_fashion, to_judge
+
+TINY = StyleGANConfig(z_dim=8, w_dim=8, mapping_layers=2, channels=(8, 8, 4, 4), d_channels=(4, 4, 8, 8))
+
+
+@pytest.fixture(scope="module")
+def G():
+    torch.manual_seed(0)
+    g = StyleGenerator(TINY).eval()
+    with torch.no_grad():
+        g.w_avg.copy_(torch.randn(TINY.w_dim))
+        for conv in g.synthesis.convs:      # make noise matter, so that noise tests mean something
+            conv.noise_strength.fill_(0.3)
+    return g
+
+
+def test_config_shapes():
+    cfg = StyleGANConfig()
+    assert cfg.resolution == 32 and cfg.num_ws == 7 == len(S.LAYER_NAMES)
+    assert sorted(S.PRESETS["coarse"] + S.PRESETS["middle"] + S.PRESETS["fine"]) == list(range(7))
+    assert TINY.resolution == 32 and TINY.num_ws == 7
+
+
+def test_truncation_psi0_gives_w_avg_and_psi1_is_identity(G):
+    z = torch.randn(5, TINY.z_dim)
+    w = G.map(z)
+    assert torch.equal(G.map(z, psi=1.0), w)
+    assert torch.allclose(G.map(z, psi=0.0), G.w_avg.expand(5, -1), atol=1e-6)
+    half = G.map(z, psi=0.5)
+    assert torch.allclose(half, (w + G.w_avg) / 2, atol=1e-6)
+    # the distance to w_avg scales by exactly |psi|
+    for psi in (0.25, 0.7, 1.3):
+        d = (truncate(w, G.w_avg, psi) - G.w_avg).norm(dim=1) / (w - G.w_avg).norm(dim=1)
+        assert torch.allclose(d, torch.full_like(d, psi), atol=1e-5)
+
+
+def test_psi0_image_is_the_w_avg_image_for_every_seed(G):
+    x = G(torch.randn(3, TINY.z_dim), psi=0.0, noise_mode="off")
+    ref = G.synthesize(G.w_avg[None], "off")
+    assert torch.allclose(x, ref.expand(3, -1, -1, -1), atol=1e-5)
+
+
+def test_mapping_normalises_z_first(G):
+    z = torch.randn(4, TINY.z_dim)
+    assert torch.allclose(G.mapping(z), G.mapping(3.7 * z), atol=1e-5)   # pixel norm: scale of z is ignored
+
+
+def test_w_avg_tracks_the_mean_of_w():
+    torch.manual_seed(1)
+    g = StyleGenerator(TINY)
+    z = torch.randn(16, TINY.z_dim)
+    before = g.w_avg.clone()
+    w = g.map(z, update_w_avg=True)
+    beta = TINY.w_avg_beta
+    assert torch.allclose(g.w_avg, beta * before + (1 - beta) * w.mean(0), atol=1e-6)
+
+
+def test_mix_weights_blend_per_layer():
+    a, b = torch.randn(2, 8), torch.randn(2, 8)
+    out = mix(a, b, [0, 1, 0.25, 0, 0, 0, 1])
+    assert out.shape == (2, 7, 8)
+    assert torch.equal(out[:, 0], a) and torch.equal(out[:, 1], b)
+    assert torch.allclose(out[:, 2], 0.75 * a + 0.25 * b)
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_mixing_all_layers_from_one_seed_equals_that_seeds_image(G, noise):
+    out = S.mixing_grid(G, [3, 4, 5], [7, 8], range(7), psi=0.9, noise_on=noise, noise_seed=11)
+    for i in range(2):
+        for j in range(3):
+            assert torch.allclose(out["mixes"][i, j], out["styles"][i], atol=1e-5)
+    none = S.mixing_grid(G, [3, 4, 5], [7, 8], [], psi=0.9, noise_on=noise, noise_seed=11)
+    for i in range(2):
+        assert torch.allclose(none["mixes"][i], none["sources"], atol=1e-5)
+    # and a partial mix differs from both
+    part = S.mixing_grid(G, [3], [7], S.PRESETS["coarse"], psi=1.0, noise_on=noise, noise_seed=11)
+    assert not torch.allclose(part["mixes"][0, 0], part["sources"][0], atol=1e-4)
+
+
+def test_single_mix_endpoints(G):
+    a0 = S.single_mix(G, 1, 2, [0.0] * 7, 1.0, True, 5)
+    a1 = S.single_mix(G, 1, 2, [1.0] * 7, 1.0, True, 5)
+    assert torch.allclose(a0["mix"], a0["a"], atol=1e-5)
+    assert torch.allclose(a1["mix"], a1["b"], atol=1e-5)
+
+
+def test_seeds_are_reproducible_and_noise_seed_matters(G):
+    assert torch.equal(S.z_of([42], 8), S.z_of([42], 8))
+    x1 = S.sample(G, 2, seed=3, noise_on=True, noise_seed=0)
+    x2 = S.sample(G, 2, seed=3, noise_on=True, noise_seed=0)
+    x3 = S.sample(G, 2, seed=3, noise_on=True, noise_seed=1)
+    x4 = S.sample(G, 2, seed=3, noise_on=False)
+    assert torch.equal(x1, x2)
+    assert not torch.allclose(x1, x3) and not torch.allclose(x1, x4)
+    assert x1.shape == (2, 1, 32, 32) and 0 <= x1.min() and x1.max() <= 1
+
+
+def test_modulated_conv_equals_per_sample_weights():
+    """conv(x * s, W) * d  ==  conv with w''_{b,o,i,k} = s_{b,i} W_{o,i,k} / sqrt(sum_{i,k} (s_{b,i} W_{o,i,k})^2)."""
+    torch.manual_seed(0)
+    m = ModConv(6, 5, w_dim=4)
+    x, w = torch.randn(3, 6, 7, 7), torch.randn(3, 4)
+    y = m(x, w)
+    s = m.affine(w)
+    ref = []
+    for b in range(3):
+        wt = m.weight * m.scale * s[b][None, :, None, None]
+        wt = wt / (wt.square().sum((1, 2, 3), keepdim=True) + 1e-8).sqrt()
+        ref.append(F.leaky_relu(F.conv2d(x[b:b + 1], wt, padding=1) + m.bias[None, :, None, None], 0.2) * math.sqrt(2))
+    assert torch.allclose(y, torch.cat(ref), atol=1e-5)
+
+
+def test_demodulation_keeps_unit_scale():
+    """With demodulation, scaling the style by any factor leaves the output unchanged."""
+    torch.manual_seed(0)
+    m = ModConv(4, 4, w_dim=4, noise=False, act=False)
+    x = torch.randn(2, 4, 5, 5)
+    s = torch.rand(2, 4) + 0.5
+    f = lambda scale: F.conv2d(x * (scale * s)[:, :, None, None], m.weight * m.scale, padding=1)  # noqa: E731
+    d = lambda scale: torch.rsqrt(((scale * s)[:, None, :] ** 2 * (m.weight * m.scale).square().sum((2, 3))[None]).sum(2))  # noqa: E731
+    assert torch.allclose(f(1) * d(1)[..., None, None], f(10) * d(10)[..., None, None], atol=1e-5)
+
+
+def test_minibatch_std_appends_one_channel():
+    x = torch.randn(8, 3, 4, 4)
+    y = MinibatchStd(4)(x)
+    assert y.shape == (8, 4, 4, 4) and torch.equal(y[:, :3], x)
+    same = MinibatchStd(4)(torch.ones(8, 3, 4, 4))
+    assert torch.allclose(same[:, 3], torch.full((8, 4, 4), 1e-4), atol=1e-4)  # no variety -> ~0
+
+
+def test_discriminators_and_dcgan_shapes():
+    torch.manual_seed(0)
+    assert StyleDiscriminator(TINY)(torch.randn(4, 1, 32, 32)).shape == (4,)
+    cfg = DCGANConfig(z_dim=10, base=4)
+    g, d = DCGenerator(cfg), DCDiscriminator(cfg)
+    x = g(torch.randn(3, 10))
+    assert x.shape == (3, 1, 32, 32) and x.abs().max() <= 1
+    assert d(x).shape == (3,)
+
+
+def test_padding_round_trip():
+    imgs = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8)
+    x = pad_fashion(imgs)
+    assert x.shape == (5, 1, 32, 32) and x.min() >= -1 and x.max() <= 1
+    assert torch.allclose(to_judge(x)[:, 0], imgs.float() / 255, atol=1e-6)
+    assert torch.all(x[:, :, :2] == -1)
+
+
+def test_tiny_model_golden_values():
+    torch.manual_seed(0)
+    g = StyleGenerator(TINY).eval()
+    z = torch.randn(2, TINY.z_dim, generator=torch.Generator().manual_seed(0))
+    w = g.map(z)
+    x = g(z, noise_mode="fixed", noise_seed=0)
+    assert x.shape == (2, 1, 32, 32)
+    assert w.sum().item() == pytest.approx(GOLDEN_W_SUM, rel=1e-4, abs=1e-4)
+    assert x.sum().item() == pytest.approx(GOLDEN_X_SUM, rel=1e-4, abs=1e-3)
+    assert x[0, 0, 16, 16].item() == pytest.approx(GOLDEN_X_CENTRE, rel=1e-4, abs=1e-5)
+
+
+GOLDEN_W_SUM = 9.808547973632812
+GOLDEN_X_SUM = 2466.216064453125
+GOLDEN_X_CENTRE = 1.1357759237289429
+
+
+@pytest.mark.parametrize("kind", ["stylegan", "dcgan"])
+def test_trainer_steps_are_finite_and_logged(kind):
+    torch.manual_seed(0)
+    data = torch.rand(64, 1, 32, 32) * 2 - 1
+    cfg = TINY if kind == "stylegan" else DCGANConfig(z_dim=8, base=4)
+    tr = Trainer(kind, data, TrainConfig(batch=8, log_every=1, r1_every=2), seed=0, model_cfg=cfg)
+    for _ in range(3):
+        tr.step()
+    assert tr.step_count == 3 and len(tr.log) == 3
+    for rec in tr.log:
+        assert all(math.isfinite(v) for v in rec.values())
+        assert 0 <= rec["d_real"] <= 1 and 0 <= rec["d_fake"] <= 1
+    if kind == "stylegan":
+        assert "r1" in tr.log[0] and tr.G.w_avg.abs().sum() > 0   # R1 ran at step 0, w_avg moved
+    # G_ema moved towards G but is not G
+    p, pe = next(tr.G.parameters()), next(tr.G_ema.parameters())
+    assert not torch.equal(p, pe)
+
+
+def test_trainer_is_deterministic_given_the_seed():
+    data = torch.rand(64, 1, 32, 32) * 2 - 1
+    outs = []
+    for _ in range(2):
+        tr = Trainer("stylegan", data, TrainConfig(batch=8, r1_every=2), seed=3, model_cfg=TINY)
+        tr.step(), tr.step()
+        outs.append(torch.cat([p.detach().flatten() for p in tr.G_ema.parameters()]))
+    assert torch.equal(outs[0], outs[1])
