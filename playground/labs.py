@@ -23,7 +23,7 @@ class Lab:
 LABS: tuple[Lab, ...] = (
     Lab("home", "Home", "playground.home.tab",
         "The map of generative model families and how they compare."),
-    Lab("vae", "VAE", None,
+    Lab("vae", "VAE", "playground.vae.tab",
         "Latent sliders on a convolutional VAE trained here on Fashion-MNIST and handwritten digits: "
         "encode an image, see mu, sigma and the reparameterised samples, walk between two codes, "
         "the latent map coloured by class, and beta = 1 against beta > 1, with the ELBO beside the controls."),
