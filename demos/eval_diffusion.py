@@ -1,0 +1,121 @@
+"""Measure the bundled diffusion model with the domain classifier and write the figures into its card.
+
+    python -m demos.eval_diffusion                   # time-boxed: picks N to fit --minutes
+    python -m demos.eval_diffusion --n 1000          # a fixed number of samples per setting
+
+1. The guidance trade-off: for each scale s (eps = eps_u + s (eps_c - eps_u)), N samples with
+   DDIM in 50 steps (eta = 0), classes balanced; class accuracy (the classifier agrees with the
+   class asked for), diversity (mean pairwise feature distance / real test data's) and FD against
+   the real training set (in the classifier's feature space).
+2. Few steps against the full chain: FD at s = 1 of DDIM in 50 steps against DDPM over all T
+   steps, from the same start noise and the same N on both sides.
+
+Results go into the card (NAME.json) under metrics.guidance_sweep and metrics.ddim_vs_ddpm; the
+weights and their sha256 are not touched. Partial results are written after every setting.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from playground.core import checkpoint
+from playground.diffusion import pipeline
+from playground.judge import metrics
+
+SCALES = (0.0, 1.0, 2.0, 3.0, 5.0, 7.5)
+
+
+def judge(images_pm1: torch.Tensor, labels: torch.Tensor) -> dict:
+    m = metrics.evaluate((images_pm1.clamp(-1, 1) + 1) / 2, domain="fashion", labels=labels)
+    return {"accuracy": round(m["accuracy"], 4), "diversity": round(m["diversity"], 4), "fd": round(m["fd"], 3),
+            "class_entropy_bits": round(m["class_entropy_bits"], 3), "n": m["n"]}
+
+
+def forwards_per_second(model, n: int = 200) -> float:
+    x = torch.randn(n, 1, 28, 28)
+    t = torch.full((n,), 500)
+    y = torch.arange(n) % 10
+    with torch.inference_mode():
+        model(x[:10], t[:10], y[:10])
+        t0 = time.perf_counter()
+        model(x, t, y)
+    return n / (time.perf_counter() - t0)
+
+
+def write_card(path: Path, key: str, value) -> None:
+    card = checkpoint.read_card(path)
+    card["metrics"][key] = value
+    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ckpt", type=Path, default=pipeline.BUNDLED)
+    p.add_argument("--n", type=int, default=0, help="samples per setting (0: as many as fit --minutes, <= 1000)")
+    p.add_argument("--minutes", type=float, default=20.0)
+    p.add_argument("--scales", default=",".join(map(str, SCALES)))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=250)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    model, card, sched = pipeline.bundled(a.ckpt)
+    scales = [float(s) for s in a.scales.split(",")]
+    T = sched.T
+    # network evaluations per sample: DDIM-50 at each s (1 pass at s in {0, 1}, else 2), DDPM at s = 1 (T)
+    passes = sum(50 * (1 if s in (0.0, 1.0) else 2) for s in scales) + T
+    rate = forwards_per_second(model)
+    n = a.n or int(max(50, min(1000, rate * a.minutes * 60 * 0.85 / passes)) // 10 * 10)
+    print(f"{rate:.0f} image-forwards/s; {passes} forwards per sample over all settings -> N = {n} per setting "
+          f"(~{n * passes / rate / 60:.1f} min)", flush=True)
+    y = torch.arange(n) % 10                                            # balanced classes
+    x_T = torch.randn((n, 1, 28, 28), generator=torch.Generator().manual_seed(a.seed))
+    t_start = time.perf_counter()
+
+    def run(s, sampler, steps):
+        t0 = time.perf_counter()
+        x = pipeline.sample(model, sched, y, s, sampler=sampler, steps=steps, x_T=x_T, seed=a.seed + 1, batch=a.batch)
+        r = judge(x, y)
+        r["seconds"] = round(time.perf_counter() - t0, 1)
+        print(f"s={s:g} {sampler}-{steps}: {r}", flush=True)
+        return r
+
+    sweep = {"sampler": "DDIM", "steps": 50, "eta": 0.0, "n_per_scale": n, "seed": a.seed,
+             "fd_floor_real_test": metrics.card("fashion")["metrics"]["fd_real_test_vs_train"],
+             "chance_accuracy": 0.1, "scales": [], "accuracy": [], "diversity": [], "fd": [], "class_entropy_bits": []}
+
+    def add(s, r):
+        sweep["scales"].append(s)
+        for k in ("accuracy", "diversity", "fd", "class_entropy_bits"):
+            sweep[k].append(r[k])
+        order = sorted(range(len(sweep["scales"])), key=lambda i: sweep["scales"][i])
+        for k in ("scales", "accuracy", "diversity", "fd", "class_entropy_bits"):
+            sweep[k] = [sweep[k][i] for i in order]
+        write_card(a.ckpt, "guidance_sweep", sweep)
+
+    # the must-have comparison first: s = 1, DDIM-50 against DDPM over the full chain, same x_T and N
+    ddim = run(1.0, "DDIM", 50)
+    add(1.0, ddim)
+    ddpm = run(1.0, "DDPM", T)
+    cmp = {"scale": 1.0, "n": n, "seed": a.seed, "ddim_steps": 50, "ddim_eta": 0.0, "ddpm_steps": T,
+           "fd_ddim": ddim["fd"], "fd_ddpm": ddpm["fd"], "ratio": round(ddim["fd"] / max(ddpm["fd"], 1e-9), 3),
+           "accuracy_ddim": ddim["accuracy"], "accuracy_ddpm": ddpm["accuracy"],
+           "seconds_ddim": ddim["seconds"], "seconds_ddpm": ddpm["seconds"]}
+    write_card(a.ckpt, "ddim_vs_ddpm", cmp)
+    print(f"FD DDIM-50 / DDPM-{T} = {cmp['ratio']}", flush=True)
+    for s in scales:
+        if s == 1.0:
+            continue
+        add(s, run(s, "DDIM", 50))
+    sweep["wall_seconds"] = round(time.perf_counter() - t_start, 1)
+    write_card(a.ckpt, "guidance_sweep", sweep)
+    print(json.dumps({"guidance_sweep": sweep, "ddim_vs_ddpm": cmp}, indent=1), flush=True)
+    return {"guidance_sweep": sweep, "ddim_vs_ddpm": cmp}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Diffusion lab: closed forms, samplers against diffusers, guidance, and a tiny U-Net with golden values."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from playground.diffusion import pipeline
+from playground.diffusion.schedulers import (DDIMSampler, DDPMSampler, NoiseSchedule, guide, make_betas,
+                                             make_sampler)
+from playground.diffusion.unet import UNet, UNetConfig
+
+
+# --- the forward process ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+@pytest.mark.parametrize("t", [0, 250, 700, 999])
+def test_q_sample_moments(name, t):
+    """x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps has mean sqrt(abar) x_0 and variance 1 - abar per pixel."""
+    sched = NoiseSchedule(name, 1000)
+    g = torch.Generator().manual_seed(t)
+    x0 = torch.rand((1, 1, 4, 4), generator=g) * 2 - 1
+    n = 20000
+    noise = torch.randn((n, 1, 4, 4), generator=g, dtype=torch.float64)
+    xt = sched.q_sample(x0.double().expand(n, -1, -1, -1), torch.full((n,), t), noise)
+    a = float(sched.alphas_cumprod[t])
+    se = math.sqrt((1 - a) / n)
+    assert torch.allclose(xt.mean(0), math.sqrt(a) * x0[0].double(), atol=5 * se + 1e-12)
+    assert torch.allclose(xt.var(0), torch.full_like(xt[0], 1 - a), rtol=0.05, atol=1e-9)
+
+
+def test_schedules_closed_forms():
+    lin = make_betas("linear", 1000)
+    assert lin[0] == pytest.approx(1e-4) and lin[-1] == pytest.approx(0.02)
+    cos = NoiseSchedule("cosine", 1000)
+    f = lambda u: math.cos((u + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+    for t in (0, 100, 500, 900):
+        assert float(cos.alphas_cumprod[t]) == pytest.approx(f((t + 1) / 1000) / f(0), rel=1e-6)
+    for s in (cos, NoiseSchedule("linear", 1000)):
+        assert torch.all(s.alphas_cumprod[1:] < s.alphas_cumprod[:-1])   # monotone: more noise as t grows
+        assert float(s.alphas_cumprod[-1]) < 1e-3                        # x_T is (almost) pure noise
+
+
+# --- samplers ----------------------------------------------------------------------------------
+
+def gaussian_eps(sigma: float, sched: NoiseSchedule):
+    """The exact noise predictor when the data are x_0 ~ N(0, sigma^2 I):
+    E[eps | x_t] = sqrt(1 - abar) x_t / (abar sigma^2 + 1 - abar)."""
+    def eps(x, t):
+        a = float(sched.abar(max(int(t), 0)))
+        return math.sqrt(1 - a) * x / (a * sigma ** 2 + 1 - a)
+    return eps
+
+
+def test_ddim_eta0_is_deterministic():
+    sched = NoiseSchedule("cosine", 1000)
+    eps = gaussian_eps(0.5, sched)
+    x_T = torch.randn((2, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    outs = []
+    for seed in (1, 2):  # different generators must not matter when eta = 0
+        s = make_sampler("DDIM", sched, 50, eta=0.0)
+        g = torch.Generator().manual_seed(seed)
+        x = x_T.clone()
+        for t in s.timesteps.tolist():
+            x = s.step(eps(x, t), t, x, generator=g).prev_sample
+        outs.append(x)
+    assert torch.equal(outs[0], outs[1])
+
+
+def ddim_round_trip(n: int) -> float:
+    """Relative error of x_T after DDIM (eta = 0) x_T -> x_0 in n steps and the same ODE back x_0 -> x_T."""
+    sched = NoiseSchedule("cosine", 1000)
+    eps = gaussian_eps(0.5, sched)
+    s = DDIMSampler(sched, clip_sample=False, eta=0.0)
+    s.set_timesteps(n)
+    x_T = torch.randn((4, 1, 8, 8), generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    x = x_T.clone()
+    for t in s.timesteps.tolist():
+        x = s.step(eps(x, t), t, x).prev_sample
+    assert x.std() < 0.6                                   # it did move: from std 1 towards the data's 0.5
+    t_from = -1
+    for t_to in s.timesteps.flip(0).tolist():              # 0, T/n, ..., T - T/n
+        x = s.invert_step(eps(x, max(t_from, 0)), t_from, x, t_to)
+        t_from = t_to
+    return float((x - x_T).norm() / x_T.norm())
+
+
+def test_ddim_inversion_recovers_x_T():
+    """Inversion evaluates eps at the lower end of each interval, so it is exact only as steps -> inf:
+    the error is first order in the step size (measured: 3.0 % at 100 steps, 0.6 % at 500)."""
+    e100, e500 = ddim_round_trip(100), ddim_round_trip(500)
+    assert e500 < 0.01, e500
+    assert e100 < 0.05 and e500 < e100 / 3, (e100, e500)
+
+
+def test_ddpm_full_chain_reaches_data_variance():
+    """On Gaussian data with the exact eps, DDPM over the full chain gives samples of the data's std."""
+    sched = NoiseSchedule("linear", 1000)
+    eps = gaussian_eps(0.5, sched)
+    s = DDPMSampler(sched, clip_sample=False)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn((4000, 1, 2, 2), generator=g, dtype=torch.float64)
+    for t in s.timesteps.tolist():
+        x = s.step(eps(x, t), t, x, generator=g).prev_sample
+    assert float(x.std()) == pytest.approx(0.5, rel=0.05)
+
+
+# --- equivalence with diffusers ----------------------------------------------------------------
+
+DIFFUSERS_SCHEDULE = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+@pytest.mark.parametrize("n", [1000, 50])
+def test_ddpm_step_matches_diffusers(name, n):
+    from diffusers import DDPMScheduler
+
+    ref = DDPMScheduler(num_train_timesteps=1000, beta_schedule=DIFFUSERS_SCHEDULE[name], clip_sample=True,
+                        variance_type="fixed_small")
+    ref.set_timesteps(n)
+    ours = make_sampler("DDPM", NoiseSchedule(name, 1000), n)
+    assert ours.timesteps.tolist() == ref.timesteps.tolist()
+    g = torch.Generator().manual_seed(0)
+    for t in ours.timesteps.tolist()[:: max(1, n // 10)] + [ours.timesteps.tolist()[-1]]:
+        x = torch.randn((2, 1, 6, 6), generator=g)
+        eps = torch.randn((2, 1, 6, 6), generator=g)
+        a = ref.step(eps, t, x, generator=torch.Generator().manual_seed(t))
+        b = ours.step(eps, t, x, generator=torch.Generator().manual_seed(t))
+        torch.testing.assert_close(b.prev_sample, a.prev_sample, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(b.pred_original_sample, a.pred_original_sample, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+def test_ddim_step_matches_diffusers(name, eta):
+    from diffusers import DDIMScheduler
+
+    ref = DDIMScheduler(num_train_timesteps=1000, beta_schedule=DIFFUSERS_SCHEDULE[name], clip_sample=True,
+                        set_alpha_to_one=True)
+    ref.set_timesteps(50)
+    ours = make_sampler("DDIM", NoiseSchedule(name, 1000), 50, eta=eta)
+    assert ours.timesteps.tolist() == ref.timesteps.tolist()
+    g = torch.Generator().manual_seed(1)
+    for t in ours.timesteps.tolist():
+        x = torch.randn((2, 1, 6, 6), generator=g)
+        eps = torch.randn((2, 1, 6, 6), generator=g)
+        a = ref.step(eps, t, x, eta=eta, generator=torch.Generator().manual_seed(t))
+        b = ours.step(eps, t, x, generator=torch.Generator().manual_seed(t))
+        torch.testing.assert_close(b.prev_sample, a.prev_sample, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(b.pred_original_sample, a.pred_original_sample, rtol=1e-4, atol=1e-4)
+
+
+# --- guidance and a tiny U-Net -------------------------------------------------------------------
+
+TINY = UNetConfig(image_size=8, channels=(4, 8), emb_dim=16, n_classes=3, groups=2, attention=True)
+
+
+def tiny_unet(seed: int = 0) -> UNet:
+    torch.manual_seed(seed)
+    m = UNet(TINY)
+    with torch.no_grad():  # the output layer starts at zero; give it weights so eps is not trivially 0
+        m.conv_out.weight.normal_(0, 0.3)
+        m.conv_out.bias.normal_(0, 0.1)
+    return m.eval()
+
+
+def test_guidance_formula():
+    eu, ec = torch.randn(3, 4), torch.randn(3, 4)
+    assert torch.equal(guide(eu, ec, 1.0), ec)
+    assert torch.equal(guide(eu, ec, 0.0), eu)
+    torch.testing.assert_close(guide(eu, ec, 2.5), eu + 2.5 * (ec - eu))
+
+
+def test_guided_eps_at_s1_is_the_conditional_prediction():
+    m = tiny_unet()
+    x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2])
+    with torch.no_grad():
+        cond = m(x, torch.full((3,), 400), y)
+        uncond = m(x, torch.full((3,), 400), torch.full((3,), 3))
+    for both in (False, True):  # batched (cond + uncond as one batch of 2B) or the cond pass alone
+        eps, eps_u, eps_c = pipeline.guided_eps(m, x, 400, y, 1.0, both=both)
+        torch.testing.assert_close(eps, cond, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(eps_c, cond, rtol=1e-5, atol=1e-6)
+        if both:
+            torch.testing.assert_close(eps_u, uncond, rtol=1e-5, atol=1e-6)
+    eps0, _, _ = pipeline.guided_eps(m, x, 400, y, 0.0)
+    torch.testing.assert_close(eps0, uncond, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(cond, uncond)   # the class matters in this network
+
+
+def test_unet_shapes_and_null_class():
+    m = tiny_unet()
+    assert m.null_class == 3 and m.class_emb.num_embeddings == 4
+    out = m(torch.zeros(5, 1, 8, 8), torch.arange(5) * 100, torch.tensor([0, 1, 2, 3, 3]))
+    assert out.shape == (5, 1, 8, 8)
+    assert UNet(UNetConfig()).forward(torch.zeros(1, 1, 28, 28), torch.tensor([10]), torch.tensor([10])).shape == (1, 1, 28, 28)
+
+
+# Golden values: a 2-step chain of the tiny U-Net (seed 0) from fixed noise, guidance s = 2.
+GOLDEN = {
+    "DDIM": [-32.2289, 0.83527, -1.0, 0.67373],
+    "DDPM": [-32.5048, 0.8375, -1.0, 0.67686],
+}
+
+
+def two_step(kind: str) -> torch.Tensor:
+    m = tiny_unet(0)
+    sched = NoiseSchedule("cosine", 1000)
+    x = torch.randn((2, 1, 8, 8), generator=torch.Generator().manual_seed(42))
+    y = torch.tensor([1, 2])
+    return pipeline.sample(m, sched, y, 2.0, sampler=kind, steps=2, eta=0.0, x_T=x, seed=7)
+
+
+@pytest.mark.parametrize("kind", ["DDIM", "DDPM"])
+def test_two_step_golden(kind):
+    x = two_step(kind)
+    got = [round(float(x.sum()), 4), round(float(x.abs().mean()), 5), round(float(x[0, 0, 3, 4]), 5),
+           round(float(x[1, 0, 6, 1]), 5)]
+    assert got == pytest.approx(GOLDEN[kind], abs=2e-4), got
+
+
+def test_chain_is_reproducible_however_it_is_stepped():
+    """A Chain stepped one by one gives the same images as pipeline.sample from the same x_T and noise."""
+    m = tiny_unet(1)
+    sched = NoiseSchedule("cosine", 1000)
+    a = pipeline.Chain(label=1, scale=3.0, sampler="DDPM", steps=5, seed=11).start(m)
+    b = pipeline.Chain(label=1, scale=3.0, sampler="DDPM", steps=5, seed=11).start(m)
+    while a.step(m, sched) is not None:
+        pass
+    for _ in range(5):
+        b.step(m, sched)
+    assert a.done and b.done and b.step(m, sched) is None
+    assert torch.equal(a.frames[-1].x_prev, b.frames[-1].x_prev)
+    assert [f.t for f in a.frames] == [800, 600, 400, 200, 0]
