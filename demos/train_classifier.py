@@ -92,8 +92,8 @@ def main(argv=None) -> dict:
     fd_halves = metrics.fd(fte[:half], fte[half:])
     card_metrics = {
         "test_accuracy": round(test_acc, 4),
-        "fd_real_test_vs_train": round(fd_floor, 4),
-        "fd_test_half_vs_half": round(fd_halves, 4),
+        "fd_real_test_vs_train": round(fd_floor, 6),
+        "fd_test_half_vs_half": round(fd_halves, 6),
         "diversity_real_test": round(metrics.diversity(fte), 4),
         "n_test": len(xte),
         "wall_seconds": round(time.time() - t0, 1),
