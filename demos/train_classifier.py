@@ -87,9 +87,10 @@ def main(argv=None) -> dict:
         ftr = torch.cat([model.features(xtr[i : i + 2000]) for i in range(0, len(xtr), 2000)]).double()
         fte = torch.cat([model.features(xte[i : i + 2000]) for i in range(0, len(xte), 2000)]).double()
     fd_floor = metrics.fd(fte, ftr)
-    # The floor's own noise: FD of two disjoint halves of the test set.
+    # The floor's own noise: FD of two random disjoint halves of the test set.
+    perm = torch.randperm(len(fte), generator=torch.Generator().manual_seed(a.seed))
     half = len(fte) // 2
-    fd_halves = metrics.fd(fte[:half], fte[half:])
+    fd_halves = metrics.fd(fte[perm[:half]], fte[perm[half:]])
     card_metrics = {
         "test_accuracy": round(test_acc, 4),
         "fd_real_test_vs_train": round(fd_floor, 6),
