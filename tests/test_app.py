@@ -35,10 +35,10 @@ def test_cli_help_lists_settings():
         assert flag in out.stdout
 
 
-def test_app_serves_from_the_command_line():
+def test_app_serves_from_the_command_line(tmp_path):
     """`python app.py` as a user runs it: serves the page, then stops cleanly."""
     port = free_port()
-    env = {"PATH": "/usr/bin:/bin", "GRADIO_ANALYTICS_ENABLED": "False", "HOME": str(ROOT / "tests" / "artifacts")}
+    env = {"PATH": "/usr/bin:/bin", "GRADIO_ANALYTICS_ENABLED": "False", "HOME": str(tmp_path)}  # a fresh user: no caches
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--offline"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
