@@ -89,6 +89,14 @@ def _latent(name: str, value) -> float:
     return v
 
 
+def _pick(key: str, value, name: str) -> str:
+    labels = lab.pick_labels(key)
+    if value not in labels:
+        raise gr.Error(f"{name}: choose one of the listed test images, e.g. {labels[0]!r} "
+                       f"(got {str(value)[:40]!r}).")
+    return value
+
+
 def _model(key: str, role: str) -> lab.Loaded:
     name = lab.model_name(key, role)
     if not lab.available(name):
@@ -213,7 +221,7 @@ def _samples_strip(name: str, state: dict):
 
 def encode_pick(dataset, pick):
     key = _dataset(dataset)
-    label = validate.choice("Test image", pick, lab.pick_labels(key))
+    label = _pick(key, pick, "Test image")
     return _encode(key, lab.test_image(key, lab.pick_index(key, label)))
 
 
@@ -225,13 +233,25 @@ def _prepared(key: str, value, name: str) -> torch.Tensor:
         raise gr.Error(f"{name}: {e}.") from None
 
 
+def _unwrap(value):
+    """Events run with preprocess=False, so files arrive as FileData dicts ({"path": ...}, already
+    checked by Gradio to lie in its upload cache) and a sketchpad as {"composite": FileData, ...}."""
+    if isinstance(value, dict) and isinstance(value.get("composite"), dict):
+        value = value["composite"]
+    if isinstance(value, dict) and "composite" not in value and not value.get("path"):
+        return None
+    return value
+
+
 def encode_upload(dataset, image):
     key = _dataset(dataset)
+    image = _unwrap(image)
     return _encode(key, _prepared(key, image, "Uploaded image"))
 
 
 def encode_drawing(dataset, sketch):
     key = _dataset(dataset)
+    sketch = _unwrap(sketch)
     return _encode(key, _prepared(key, sketch, "Drawing"))
 
 
@@ -328,8 +348,7 @@ def map_to_encoded(dataset, n, state):
 def interpolate(dataset, pick_a, pick_b, steps, gif_mode):
     key = _dataset(dataset)
     labels = lab.pick_labels(key)
-    a = validate.choice("Image A", pick_a, labels)
-    b = validate.choice("Image B", pick_b, labels)
+    a, b = _pick(key, pick_a, "Image A"), _pick(key, pick_b, "Image B")
     n = validate.integer("Steps", steps, 3, 16)
     gif_mode = validate.choice("GIF path", gif_mode, ["spherical", "linear"])
     name = lab.model_name(key, "main")
@@ -447,11 +466,11 @@ def build(settings=None) -> None:
                                        interactive=False, buttons=["download"])
                     gr.Markdown(EQ_DECODER, elem_classes=["equation"], latex_delimiters=LATEX)
             gr.on([s.input for s in sliders], decode_sliders, [dataset, *sliders], decoded,
-                  trigger_mode="always_last", show_progress="hidden", api_name="vae_decode")
-            reset_btn.click(reset_sliders, dataset, [*sliders, decoded], api_name="vae_reset",
+                  trigger_mode="always_last", show_progress="hidden", preprocess=False, api_name="vae_decode")
+            reset_btn.click(reset_sliders, dataset, [*sliders, decoded], preprocess=False, api_name="vae_reset",
                             show_progress="hidden")
             sample_btn.click(sample_prior, [dataset, prior_seed], [*sliders, decoded, prior_seed],
-                             api_name="vae_sample", show_progress="hidden")
+                             preprocess=False, api_name="vae_sample", show_progress="hidden")
 
         # --- encode ---
         with gr.Tab("Encode an image", id="vae-encode-tab"):
@@ -481,11 +500,11 @@ def build(settings=None) -> None:
                     musig = gr.Plot(label="mu and sigma per dimension", elem_id="vae-musig")
                     gr.Markdown(EQ_ENCODER, elem_classes=["equation"], latex_delimiters=LATEX)
             enc_out = [seen, recon, samples_img, musig, terms, enc_state]
-            pick.input(encode_pick, [dataset, pick], enc_out, api_name="vae_encode_pick")
-            upload.upload(encode_upload, [dataset, upload], enc_out, api_name="vae_encode_upload")
-            draw_btn.click(encode_drawing, [dataset, sketch], enc_out, api_name="vae_encode_drawing")
-            resample_btn.click(resample, enc_state, [samples_img, enc_state], api_name="vae_resample")
-            to_sliders_btn.click(to_sliders, [dataset, enc_state], [*sliders, decoded], api_name="vae_to_sliders")
+            pick.input(encode_pick, [dataset, pick], enc_out, preprocess=False, api_name="vae_encode_pick")
+            upload.upload(encode_upload, [dataset, upload], enc_out, preprocess=False, api_name="vae_encode_upload")
+            draw_btn.click(encode_drawing, [dataset, sketch], enc_out, preprocess=False, api_name="vae_encode_drawing")
+            resample_btn.click(resample, enc_state, [samples_img, enc_state], preprocess=False, api_name="vae_resample")
+            to_sliders_btn.click(to_sliders, [dataset, enc_state], [*sliders, decoded], preprocess=False, api_name="vae_to_sliders")
 
         # --- latent map ---
         with gr.Tab("Latent map (2-D model)", id="vae-map-tab") as map_tab:
@@ -506,14 +525,14 @@ def build(settings=None) -> None:
                                 format="png", elem_id="vae-grid", elem_classes=["big-image"], interactive=False)
             for s in (z1, z2):
                 s.input(map_decode, [dataset, z1, z2], map_img, trigger_mode="always_last",
-                        show_progress="hidden", api_name="vae_map_decode" if s is z1 else None)
+                        show_progress="hidden", preprocess=False, api_name="vae_map_decode" if s is z1 else None)
                 s.release(map_plot, [dataset, z1, z2, enc_state], map_plot_c, show_progress="hidden",
-                          api_name="vae_map_plot" if s is z1 else None)
-            grid_n.release(manifold, [dataset, grid_n], grid_img, api_name="vae_manifold")
+                          preprocess=False, api_name="vae_map_plot" if s is z1 else None)
+            grid_n.release(manifold, [dataset, grid_n], grid_img, preprocess=False, api_name="vae_manifold")
             map_tab.select(map_all, [dataset, z1, z2, grid_n, enc_state], [map_plot_c, map_img, grid_img],
-                           api_name="vae_map")
+                           preprocess=False, api_name="vae_map")
             mark_btn.click(map_to_encoded, [dataset, grid_n, enc_state],
-                           [z1, z2, map_plot_c, map_img, grid_img], api_name="vae_map_to_encoded")
+                           [z1, z2, map_plot_c, map_img, grid_img], preprocess=False, api_name="vae_map_to_encoded")
 
         # --- interpolation ---
         with gr.Tab("Interpolate", id="vae-interp-tab"):
@@ -534,7 +553,7 @@ def build(settings=None) -> None:
                                     interactive=False)
                 gif_file = gr.File(label="download the GIF", elem_id="vae-interp-file")
             interp_btn.click(interpolate, [dataset, ia, ib, steps, gif_mode], [strip, gif_view, gif_file],
-                             api_name="vae_interpolate")
+                             preprocess=False, api_name="vae_interpolate")
 
         # --- beta ---
         with gr.Tab("beta = 1 vs beta = 4", id="vae-beta-tab"):
@@ -547,10 +566,10 @@ def build(settings=None) -> None:
                                       "prior samples beta = 1 · the same eps through beta = 4",
                                 format="png", elem_id="vae-beta-grid", elem_classes=["big-image"], interactive=False)
             beta_plot = gr.Plot(label="KL per dimension", elem_id="vae-beta-kl")
-            beta_btn.click(compare_beta, [dataset, beta_seed], [beta_img, beta_plot], api_name="vae_compare_beta")
+            beta_btn.click(compare_beta, [dataset, beta_seed], [beta_img, beta_plot], preprocess=False, api_name="vae_compare_beta")
 
-    dataset.change(dataset_changed, dataset, [*sliders, pick, ia, ib, figures], api_name="vae_dataset").then(
-        reset_sliders, dataset, [*sliders, decoded])
+    dataset.change(dataset_changed, dataset, [*sliders, pick, ia, ib, figures], preprocess=False, api_name="vae_dataset").then(
+        reset_sliders, dataset, [*sliders, decoded], preprocess=False, show_progress="hidden")
 
 
 # --- for the Home tab and the load script ----------------------------------------------------
