@@ -1,0 +1,93 @@
+"""CLIP tab through the Gradio API (the whole app in-process): search, classification, the
+contrastive matrix, the embedding map, and the refusals (bad input, files of the server)."""
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+from gradio_client import handle_file
+
+ROOT = Path(__file__).resolve().parents[1]
+SNEAKER = ROOT / "assets" / "clip" / "examples" / "fashion_sneaker.png"
+FASHION = "t-shirt, trousers, pullover, dress, coat, sandal, shirt, sneaker, bag, ankle boot"
+
+
+def test_clip_text_search_returns_ranked_results(client):
+    gallery, md = client.predict("rocket", 5, api_name="/clip_search_text")
+    assert len(gallery) == 5
+    scores = [float(item["caption"].split(" · ")[0]) for item in gallery]
+    assert scores == sorted(scores, reverse=True)
+    assert "Top 5" in md
+
+
+def test_clip_image_search_finds_the_query_itself(client):
+    # the rocket emoji example is pixel-identical to the gallery's rocket emoji: it must come first
+    rocket = ROOT / "assets" / "clip" / "examples" / "emoji_rocket.png"
+    gallery, md = client.predict(handle_file(str(rocket)), 3, api_name="/clip_search_image")
+    assert gallery[0]["caption"].endswith("· rocket")
+    assert float(gallery[0]["caption"].split(" · ")[0]) > 0.95
+
+
+def test_clip_classify_probabilities(client):
+    label, md = client.predict(handle_file(str(SNEAKER)), FASHION, "ensemble of 8 templates", "", 0.05,
+                               api_name="/clip_classify")
+    probs = {c["label"]: c["confidence"] for c in label["confidences"]}
+    assert set(probs) == {s.strip() for s in FASHION.split(",")}
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
+    assert "cosine" in md
+
+
+def test_clip_classify_refuses_bad_input(client):
+    with pytest.raises(Exception, match="at least two labels"):
+        client.predict(handle_file(str(SNEAKER)), "cat", "ensemble of 8 templates", "", 0.05, api_name="/clip_classify")
+    with pytest.raises(Exception, match="exactly one"):
+        client.predict(handle_file(str(SNEAKER)), "cat, dog", "my template", "a {} {}", 0.05, api_name="/clip_classify")
+    with pytest.raises(Exception, match="must be one of"):
+        client.predict(handle_file(str(SNEAKER)), "cat, dog", "rm -rf", "", 0.05, api_name="/clip_classify")
+
+
+def test_clip_upload_refuses_a_file_that_is_not_an_image(client, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not an image")
+    with pytest.raises(Exception, match="not an image"):
+        client.predict([handle_file(str(bad))], api_name="/clip_upload")
+
+
+def _raw_call(app_url: str, api_name: str, data: list) -> str:
+    """POST to the queue API as any HTTP client could, and return the event stream's text."""
+    req = urllib.request.Request(f"{app_url}gradio_api/call/{api_name}", data=json.dumps({"data": data}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    event = json.loads(urllib.request.urlopen(req, timeout=60).read())["event_id"]
+    return urllib.request.urlopen(f"{app_url}gradio_api/call/{api_name}/{event}", timeout=120).read().decode()
+
+
+@pytest.mark.parametrize("path", [str(SNEAKER), "/etc/passwd", str(ROOT / "app.py")])
+def test_clip_no_server_file_reachable(app_url, path):
+    """A client naming a file of the server (even a valid image of ours) gets an error, never its content."""
+    fd = {"path": path, "meta": {"_type": "gradio.FileData"}}
+    out = _raw_call(app_url, "clip_classify", [fd, FASHION, "ensemble of 8 templates", "", 0.05])
+    assert "event: error" in out and "confidences" not in out
+    out = _raw_call(app_url, "clip_upload", [[fd]])
+    assert "event: error" in out and "upload 1" not in out
+
+
+def test_clip_matrix_and_loss(client):
+    fig, md, thumbs = client.predict("red apple\nrocket\ncat face", "red apple\nrocket\ncat face", 0.07,
+                                     api_name="/clip_matrix")
+    assert "InfoNCE loss of this batch" in md and len(thumbs) == 3
+    with pytest.raises(Exception, match="No gallery image"):
+        client.predict("a", "no such picture here", 0.07, api_name="/clip_matrix")
+    with pytest.raises(Exception, match="No gallery image"):
+        client.predict("a", "/etc/passwd", 0.07, api_name="/clip_matrix")
+
+
+def test_clip_embedding_map(client):
+    fig, md = client.predict(20, api_name="/clip_map")
+    assert "Modality gap" in md
+
+
+def test_clip_result_click_needs_a_click(client):
+    with pytest.raises(Exception):
+        client.predict(5, api_name="/clip_search_result")
