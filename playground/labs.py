@@ -33,7 +33,7 @@ LABS: tuple[Lab, ...] = (
     Lab("diffusion", "Diffusion", None,
         "The reverse chain of a class-conditional U-Net, step by step: x_t, predicted x_0 and noise at each "
         "step, DDPM and DDIM, and the classifier-free guidance scale with its accuracy / diversity trade-off."),
-    Lab("prompt", "Prompt lab", None,
+    Lab("prompt", "Prompt lab", "playground.prompting.tab",
         "Zero-shot, few-shot, chain-of-thought and self-consistency side by side on a real instruct LLM "
         "(offline: SmolLM2-135M-Instruct), with the exact prompt, every completion, votes and accuracy."),
     Lab("clip", "CLIP", None,

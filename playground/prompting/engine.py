@@ -1,0 +1,216 @@
+"""One interface for every backend: N completions for a batch of chat prompts.
+
+    backend.generate(prompts, GenConfig(n=8, temperature=0.7, top_p=0.95, max_new_tokens=128, seed=0))
+        -> Generation(texts=[[str] * n] * len(prompts), tokens, seconds)
+    backend.stream(prompt, cfg) -> yields the text so far, token by token, then the Generation
+
+A prompt is a chat: a list of {"role": "system" | "user" | "assistant", "content": str}.
+
+`LocalBackend` runs a causal LM (transformers) with its own decoding loop, written out so that
+a learner can read it (and so that it stops at once when the user presses Stop):
+
+    p(x_1..x_T | prompt) = prod_t p(x_t | prompt, x_<t)        (autoregressive factorisation)
+
+Rows are left-padded so that every row's last prompt token sits in the same column; the
+key/value cache keeps the attention of step t to O(t) work instead of re-reading the prompt.
+N samples of one prompt are N rows of the same batch: one forward pass per step for all of
+them, which is why self-consistency with N = 8 costs far less than 8 separate calls on a CPU.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+
+from playground.prompting import sampling
+
+Chat = list[dict]
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    n: int = 1                   # completions per prompt (self-consistency paths)
+    temperature: float = 0.0     # 0 = greedy; 0.7 is a common choice for sampled reasoning paths
+    top_p: float = 1.0           # nucleus: keep the smallest set of tokens holding this much mass
+    top_k: int = 0               # 0 = off
+    max_new_tokens: int = 64     # per completion
+    seed: int = 0                # same seed, same batch -> same samples
+    stop_at_eos: bool = True     # False: always write max_new_tokens (benchmarks: equal work per row)
+
+
+@dataclass
+class Generation:
+    texts: list[list[str]]       # [prompt][sample]
+    tokens: int                  # new tokens, summed over every row
+    seconds: float
+    prompt_tokens: int = 0
+    note: str = ""               # e.g. "token counts estimated"
+    token_counts: list[list[int]] = field(default_factory=list)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def stats(self) -> str:
+        return f"{self.tokens} tokens in {self.seconds:.2f} s = {self.tokens_per_s:.1f} tokens/s{self.note}"
+
+
+def plain_format(chat: Chat) -> str:
+    """The fallback when a tokenizer has no chat template: labelled turns, then the assistant cue."""
+    parts = [f"### {m['role'].capitalize()}:\n{m['content']}\n" for m in chat]
+    return "\n".join(parts) + "\n### Assistant:\n"
+
+
+def render(tokenizer, chat: Chat) -> str:
+    """The exact text the model receives: the chat template applied, or the plain fallback."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    return plain_format(chat)
+
+
+class LocalBackend:
+    """A transformers causal LM and its tokenizer on one device."""
+
+    kind = "local"
+
+    def __init__(self, model, tokenizer, name: str = "model", device: str | torch.device = "cpu"):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        eos = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+        for extra in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
+            tid = tokenizer.convert_tokens_to_ids(extra) if extra in tokenizer.get_vocab() else None
+            if tid is not None:
+                eos.add(tid)
+        gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        eos.update(gen_eos if isinstance(gen_eos, list) else ([gen_eos] if gen_eos is not None else []))
+        self.eos_ids = sorted(eos)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (self.eos_ids or [0])[0]
+
+    def describe(self) -> str:
+        return f"`{self.name}` (transformers, {self.device})"
+
+    def render(self, chat: Chat) -> str:
+        return render(self.tokenizer, chat)
+
+    def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded ids and attention mask, both (B, L)."""
+        rows = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
+            mask[i, width - len(r):] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    @torch.inference_mode()
+    def next_token_logits(self, text: str) -> torch.Tensor:
+        """The logits of the token after `text` (already rendered). (V,)"""
+        ids, mask = self.encode([text])
+        return self.model(input_ids=ids, attention_mask=mask).logits[0, -1].float()
+
+    MIN_SHARED = 16      # shared prompt tokens worth reading once (prefix caching)
+
+    def prefill(self, texts: list[str]):
+        """Read the prompts. Tokens that every prompt starts with (system prompt, few-shot examples)
+        are read once and their key/value cache copied to each row (prefix caching); each row's own
+        tail is left-padded after that prefix, with positions that skip the padding:
+
+            [ shared prefix (c) | pad ... pad | own tail ]     position of a tail token = c + its index
+
+        Returns (cache, last logits (P, V), attention mask (P, L), positions (P, L))."""
+        rows = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        c = 0
+        if len(rows) > 1:
+            shortest = min(len(r) for r in rows)
+            while c < shortest - 1 and all(r[c] == rows[0][c] for r in rows):
+                c += 1
+        if c < self.MIN_SHARED:
+            c = 0
+        past = None
+        if c:
+            head = torch.tensor([rows[0][:c]], device=self.device)                         # (1, c)
+            past = self.model(input_ids=head, use_cache=True).past_key_values
+            past.batch_repeat_interleave(len(rows))
+        tails = [r[c:] for r in rows]
+        width = max(len(t) for t in tails)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        tmask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, t in enumerate(tails):
+            ids[i, width - len(t):] = torch.tensor(t, dtype=torch.long)
+            tmask[i, width - len(t):] = 1
+        ids, tmask = ids.to(self.device), tmask.to(self.device)                            # (P, W)
+        mask = torch.cat([torch.ones((len(rows), c), dtype=torch.long, device=self.device), tmask], -1)  # (P, c+W)
+        pos = c + (tmask.cumsum(-1) - 1).clamp(min=0)                                      # (P, W)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=past, use_cache=True)
+        return out.past_key_values, out.logits[:, -1, :], mask, pos
+
+    @torch.inference_mode()
+    def steps(self, texts: list[str], cfg: GenConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """The decoding loop. Each prompt is read once (one prefill), then its key/value cache is
+        copied to cfg.n rows; a row leaves the batch as soon as it writes an end token, so the cost
+        follows the tokens actually written. Yields (rows (A,), tokens (A,), ended (A,)) per step:
+        the original row index (prompt i, sample j -> i * n + j) of each active row, its new token,
+        and whether that token ends it (the end token itself is not part of the text)."""
+        n = cfg.n
+        past, logits, mask, pos = self.prefill(texts)                 # (P, V), (P, L), (P, L)
+        if n > 1:                                                      # N paths share one prefill
+            past.batch_repeat_interleave(n)
+            logits, mask = logits.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)   # (R, V), (R, L)
+            pos = pos.repeat_interleave(n, 0)
+        pos = pos[:, -1:]                                              # (R, 1)
+        rows = torch.arange(len(texts) * n, device=self.device)        # (A,) which rows are still writing
+        gen = torch.Generator(device="cpu").manual_seed(int(cfg.seed))
+        eos = torch.tensor(self.eos_ids or [-1], device=self.device)
+        for step in range(cfg.max_new_tokens):
+            # x_t ~ p(x_t | x_<t) after temperature / top-k / top-p (sampling.py)
+            nxt = sampling.draw(logits.float().cpu(), cfg.temperature, cfg.top_k, cfg.top_p, gen).to(self.device)
+            ended = torch.isin(nxt, eos) if cfg.stop_at_eos else torch.zeros_like(nxt, dtype=torch.bool)  # (A,)
+            yield rows, nxt, ended
+            if step == cfg.max_new_tokens - 1 or bool(ended.all()):
+                return
+            if bool(ended.any()):                                      # drop finished rows from the batch
+                keep = (~ended).nonzero().squeeze(-1)
+                past.batch_select_indices(keep)
+                rows, nxt, mask, pos = rows[keep], nxt[keep], mask[keep], pos[keep]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)   # (A, L+t)
+            pos = pos + 1                                              # (A, 1)
+            out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, past_key_values=past,
+                             use_cache=True)
+            past = out.past_key_values
+            logits = out.logits[:, -1, :]                              # (A, V)
+
+    def _collect(self, texts: list[str], cfg: GenConfig, kept: list[list[int]]) -> Iterator[None]:
+        for rows, nxt, ended in self.steps(texts, cfg):
+            for r, t, e in zip(rows.tolist(), nxt.tolist(), ended.tolist()):
+                if not e:
+                    kept[r].append(t)
+            yield None
+
+    def _finish(self, n_prompts: int, cfg: GenConfig, kept: list[list[int]], seconds: float) -> Generation:
+        decoded = [self.tokenizer.decode(k, skip_special_tokens=True) for k in kept]
+        counts = [len(k) for k in kept]
+        n = cfg.n
+        return Generation([decoded[i * n:(i + 1) * n] for i in range(n_prompts)], sum(counts), seconds,
+                          token_counts=[counts[i * n:(i + 1) * n] for i in range(n_prompts)])
+
+    def generate(self, chats: list[Chat], cfg: GenConfig) -> Generation:
+        texts = [self.render(c) for c in chats]
+        kept: list[list[int]] = [[] for _ in range(len(texts) * cfg.n)]
+        t0 = time.perf_counter()
+        for _ in self._collect(texts, cfg, kept):
+            pass
+        return self._finish(len(texts), cfg, kept, time.perf_counter() - t0)
+
+    def stream(self, chat: Chat, cfg: GenConfig) -> Iterator[str | Generation]:
+        """Yields the text of sample 0 as it grows, then the Generation (every sample)."""
+        kept: list[list[int]] = [[] for _ in range(cfg.n)]
+        t0 = time.perf_counter()
+        for _ in self._collect([self.render(chat)], cfg, kept):
+            yield self.tokenizer.decode(kept[0], skip_special_tokens=True)
+        yield self._finish(1, cfg, kept, time.perf_counter() - t0)

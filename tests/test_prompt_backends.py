@@ -1,0 +1,208 @@
+"""Prompt lab backends: the decoding loop on a tiny random Llama (tokenizer trained here), and the
+OpenAI-compatible client against a stub server on loopback."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+
+from playground.prompting import evaluate, prompts, tiny
+from playground.prompting.engine import GenConfig, Generation
+from playground.prompting.remote import RemoteBackend, RemoteError
+
+
+@pytest.fixture(scope="module")
+def tiny_backend():
+    return tiny.backend(chat_template=True)
+
+
+def chat(q: str) -> list[dict]:
+    return [{"role": "system", "content": "you are a careful assistant."}, {"role": "user", "content": q}]
+
+
+def test_chat_template_applied(tiny_backend):
+    text = tiny_backend.render(chat("2 + 2?"))
+    assert text == ("<|im_start|>system\nyou are a careful assistant.<|im_end|>\n<|im_start|>user\n2 + 2?<|im_end|>\n"
+                    "<|im_start|>assistant\n")
+    plain = tiny.backend(chat_template=False).render(chat("2 + 2?"))
+    assert plain.startswith("### System:\n") and plain.endswith("### Assistant:\n")
+
+
+def test_generate_shapes_seeds_and_counts(tiny_backend):
+    cfg = GenConfig(n=3, temperature=1.0, max_new_tokens=6, seed=7)
+    a = tiny_backend.generate([chat("The answer is"), chat("Roger has 5 tennis balls and more")], cfg)
+    assert len(a.texts) == 2 and all(len(t) == 3 for t in a.texts)
+    assert a.tokens == sum(map(sum, a.token_counts)) and 0 < a.tokens <= 2 * 3 * 6
+    assert a.seconds > 0 and a.tokens_per_s > 0 and "tokens/s" in a.stats()
+    b = tiny_backend.generate([chat("The answer is"), chat("Roger has 5 tennis balls and more")], cfg)
+    assert a.texts == b.texts                                   # same seed, same samples
+    greedy = tiny_backend.generate([chat("The answer is")], GenConfig(n=4, max_new_tokens=6))
+    assert len(set(greedy.texts[0])) == 1                       # greedy: every path identical
+
+
+def test_matches_transformers_generate_greedy(tiny_backend):
+    """Our loop (left padding, positions, KV cache) equals the reference greedy decoder."""
+    text = tiny_backend.render(chat("Let's think step by step."))
+    ids, mask = tiny_backend.encode([text])
+    ref = tiny_backend.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8, min_new_tokens=8,
+                                      do_sample=False, pad_token_id=tiny_backend.pad_id)[0, ids.shape[1]:]
+    ours = [int(t) for _, t, _ in tiny_backend.steps([text], GenConfig(max_new_tokens=8))]
+    eos = set(tiny_backend.eos_ids)
+    cut = next((i for i, t in enumerate(ours) if t in eos), len(ours))
+    assert ours[:cut] == ref.tolist()[:cut]
+
+
+def test_left_padding_does_not_change_the_answer(tiny_backend):
+    short, long = chat("4 * 6"), chat("Roger has 5 tennis balls. He buys 2 more cans. The film was wonderful.")
+    alone = tiny_backend.generate([short], GenConfig(max_new_tokens=8)).texts[0][0]
+    batched = tiny_backend.generate([long, short], GenConfig(max_new_tokens=8)).texts[1][0]
+    assert alone == batched
+    la = tiny_backend.next_token_logits(tiny_backend.render(short))
+    assert la.shape == (tiny_backend.model.config.vocab_size,) and torch.isfinite(la).all()
+
+
+def test_stream_grows_then_reports(tiny_backend):
+    parts = list(tiny_backend.stream(chat("The answer is"), GenConfig(max_new_tokens=5)))
+    assert isinstance(parts[-1], Generation)
+    texts = parts[:-1]
+    assert all(texts[i + 1].startswith(texts[i]) for i in range(len(texts) - 1))
+    assert parts[-1].texts[0][0] == tiny_backend.generate([chat("The answer is")],
+                                                          GenConfig(max_new_tokens=5)).texts[0][0]
+
+
+def test_evaluate_runs_and_reports_self_consistency_curve(tiny_backend):
+    rows = [{"question": "2 + 2?", "answer": "4"}, {"question": "3 + 3?", "answer": "6"}]
+    steps = list(evaluate.run(tiny_backend, prompts.ARITHMETIC, rows, "self-consistency", n=5, max_new_tokens=4,
+                              max_rows_per_call=5))
+    assert [s["done"] for s in steps[:-1]] == [1, 2]
+    res = steps[-1]
+    assert set(res["accuracy_by_n"]) == {"1", "3", "5"} and 0 <= res["accuracy"] <= 1
+    assert all(len(it["answers"]) == 5 for it in res["items"])
+
+
+# ---- OpenAI-compatible server stub ------------------------------------------------------------
+
+class Stub(BaseHTTPRequestHandler):
+    honour_n = True
+    fail = False
+    seen: list = []
+
+    def log_message(self, *a):  # keep the test output quiet
+        pass
+
+    def _json(self, code, obj):
+        raw = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_GET(self):
+        if self.path == "/v1/models":
+            self._json(200, {"data": [{"id": "stub-model"}]})
+        else:
+            self._json(404, {"error": "no"})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen.append(body)
+        if type(self).fail:
+            return self._json(500, {"error": "boom"})
+        n = body["n"] if type(self).honour_n else 1
+        question = body["messages"][-1]["content"]
+        answers = [f"The answer is {len(question) + i}." for i in range(n)]
+        if not body.get("stream"):
+            return self._json(200, {"choices": [{"index": i, "message": {"role": "assistant", "content": a}}
+                                                for i, a in enumerate(answers)],
+                                    "usage": {"completion_tokens": 5 * n}})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for word in answers[0].split(" "):
+            event = {"choices": [{"index": 0, "delta": {"content": word + " "}}]}
+            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+            self.wfile.flush()
+        self.wfile.write(b"data: [DONE]\n\n")
+
+
+@pytest.fixture()
+def stub_url():
+    Stub.honour_n, Stub.fail, Stub.seen = True, False, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_remote_generate_with_n(stub_url):
+    b = RemoteBackend(stub_url)
+    assert b.model == "stub-model" and "stub-model" in b.describe()
+    out = b.generate([chat("ab"), chat("abcd")], GenConfig(n=3, temperature=0.7, top_p=0.9, max_new_tokens=9, seed=1))
+    assert out.texts == [[f"The answer is {2 + i}." for i in range(3)], [f"The answer is {4 + i}." for i in range(3)]]
+    assert out.tokens == 30 and out.note == ""
+    sent = Stub.seen[0]
+    assert sent["n"] == 3 and sent["max_tokens"] == 9 and sent["temperature"] == 0.7 and sent["top_p"] == 0.9
+    assert sent["messages"] == chat("ab") and json.loads(b.render(chat("ab")))["messages"] == chat("ab")
+
+
+def test_remote_tops_up_when_server_ignores_n(stub_url):
+    Stub.honour_n = False
+    out = RemoteBackend(stub_url, model="m").generate([chat("ab")], GenConfig(n=3, temperature=1.0))
+    assert len(out.texts[0]) == 3 and len(Stub.seen) == 3
+    assert [b["seed"] for b in Stub.seen] == [0, 1, 2]
+
+
+def test_remote_stream(stub_url):
+    parts = list(RemoteBackend(stub_url, model="m").stream(chat("abc"), GenConfig()))
+    assert parts[-1].texts[0][0].strip() == "The answer is 3."
+    assert parts[0] == "The " and parts[-2].startswith("The answer")
+
+
+def test_remote_errors_are_clear_and_quick(stub_url):
+    Stub.fail = True
+    with pytest.raises(RemoteError, match="500"):
+        RemoteBackend(stub_url, model="m").generate([chat("x")], GenConfig())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    with pytest.raises(RemoteError, match="Is the server running"):
+        RemoteBackend(f"http://127.0.0.1:{dead}/v1")
+
+
+def test_shared_prefill_and_row_dropping_match_separate_calls(tiny_backend):
+    """N sampled paths in one call (one prefill copied N times, finished rows dropped) give the same
+    greedy text as N separate calls, and rows stop at an end token."""
+    cfg = GenConfig(n=3, max_new_tokens=10)
+    together = tiny_backend.generate([chat("4 * 6"), chat("The film was wonderful")], cfg)
+    for i, q in enumerate(["4 * 6", "The film was wonderful"]):
+        single = tiny_backend.generate([chat(q)], GenConfig(max_new_tokens=10)).texts[0][0]
+        assert together.texts[i] == [single] * 3
+    texts = [tiny_backend.render(chat("a")), tiny_backend.render(chat("The answer is 11."))]
+    seen_rows = []
+    for rows, _, ended in tiny_backend.steps(texts, GenConfig(n=2, temperature=1.0, max_new_tokens=12, seed=3)):
+        seen_rows.append(rows.tolist())
+        assert len(rows) == len(ended)
+    assert seen_rows[0] == [0, 1, 2, 3] and all(set(b) <= set(a) for a, b in zip(seen_rows, seen_rows[1:]))
+
+
+def test_prefix_caching_matches_reading_each_prompt_whole(tiny_backend, monkeypatch):
+    """Prompts sharing a long start (system prompt, few-shot examples) read it once; the answers
+    match reading every prompt on its own."""
+    chats = [prompts.build("few-shot", prompts.SENTIMENT, q) for q in ("Loved it", "The app crashes and never works")]
+    texts = [tiny_backend.render(c) for c in chats]
+    ids = [tiny_backend.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    shared = next(i for i, (a, b) in enumerate(zip(*ids)) if a != b)
+    assert shared >= tiny_backend.MIN_SHARED                   # the prefix path is the one exercised
+    together = tiny_backend.generate(chats, GenConfig(max_new_tokens=8))
+    alone = [tiny_backend.generate([c], GenConfig(max_new_tokens=8)).texts[0] for c in chats]
+    assert together.texts == alone
+    _, logits, mask, pos = tiny_backend.prefill(texts)
+    assert mask.shape[1] - pos[:, -1].min() >= 1 and int(pos[0, -1]) == len(ids[0]) - 1
+    for i, t in enumerate(texts):
+        assert torch.allclose(logits[i], tiny_backend.next_token_logits(t), atol=1e-4)
