@@ -6,12 +6,15 @@ this file only lays out components and validates what arrives through them.
 """
 from __future__ import annotations
 
+import base64
+import io
 import math
 import time
 
 import gradio as gr
 import numpy as np
 import torch
+from PIL import Image
 
 from playground.core import hub, images, validate
 from playground.vae import lab
@@ -109,6 +112,23 @@ def _big(x: torch.Tensor, scale: int = SCALE):
     return images.to_pil(x, scale=scale)
 
 
+def _live(x: torch.Tensor) -> str:
+    """The live image as a data URL of the 28x28 PNG itself (a few hundred bytes): it arrives in the
+    same message as the event's answer, with no second request for a file, and the browser scales it
+    up with crisp pixels (CSS image-rendering: pixelated)."""
+    buf = io.BytesIO()
+    images.to_pil(x).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+BLANK = "data:image/png;base64," + base64.b64encode(
+    (lambda b: (Image.new("L", (28, 28), 0).save(b, format="PNG"), b.getvalue())[1])(io.BytesIO())).decode("ascii")
+LIVE_TEMPLATE = ('<div class="vae-live" style="display:flex;justify-content:center;padding:8px">'
+                 '<img alt="decoded image" src="${value}" width="280" height="280" '
+                 'style="width:280px;height:280px;image-rendering:pixelated;image-rendering:crisp-edges;'
+                 'background:#000;border-radius:4px"></div>')
+
+
 def _strip(x: torch.Tensor, nrow: int, scale: int = 4):
     return images.to_pil(images.grid(x, nrow=nrow, pad=2, pad_value=0.35), scale=scale)
 
@@ -137,14 +157,14 @@ def decode_sliders(dataset, *values):
     key = _dataset(dataset)
     m = _model(key, "main")
     z = _z_from_sliders(m, values)
-    return _big(lab.decode(lab.model_name(key, "main"), z)[0])
+    return _live(lab.decode(lab.model_name(key, "main"), z)[0])
 
 
 def reset_sliders(dataset):
     key = _dataset(dataset)
     m = _model(key, "main")
     z = torch.zeros(m.dim)
-    return [*_sliders_from_z(m, z), _big(lab.decode(lab.model_name(key, "main"), z[None])[0])]
+    return [*_sliders_from_z(m, z), _live(lab.decode(lab.model_name(key, "main"), z[None])[0])]
 
 
 def sample_prior(dataset, seed):
@@ -153,7 +173,7 @@ def sample_prior(dataset, seed):
     seed = validate.seed(seed)
     m = _model(key, "main")
     z = lab.prior(1, m.dim, seed)[0].clamp(-SLIDER_MAX, SLIDER_MAX)
-    img = _big(lab.decode(lab.model_name(key, "main"), z[None])[0])
+    img = _live(lab.decode(lab.model_name(key, "main"), z[None])[0])
     return [*_sliders_from_z(m, z), img, (seed + 1) % validate.MAX_SEED]
 
 
@@ -271,7 +291,7 @@ def to_sliders(dataset, state):
     mu = torch.tensor(state["mu"])
     vals = _sliders_from_z(m, mu)
     z = _z_from_sliders(m, vals)
-    return [*vals, _big(lab.decode(lab.model_name(key, "main"), z)[0])]
+    return [*vals, _live(lab.decode(lab.model_name(key, "main"), z)[0])]
 
 
 # --- latent map ------------------------------------------------------------------------------
@@ -461,9 +481,8 @@ def build(settings=None) -> None:
                         prior_seed = gr.Number(0, label="seed of the next sample", precision=0, minimum=0,
                                                elem_id="vae-prior-seed")
                 with gr.Column(scale=2):
-                    decoded = gr.Image(label="decoded: the Bernoulli means sigma(f(z))", format="png",
-                                       height=320, elem_id="vae-decoded", elem_classes=["big-image"],
-                                       interactive=False, buttons=["download"])
+                    decoded = gr.HTML(BLANK, html_template=LIVE_TEMPLATE, label="decoded: sigma(f(z))",
+                                      elem_id="vae-decoded", js_on_load=None, container=True)
                     gr.Markdown(EQ_DECODER, elem_classes=["equation"], latex_delimiters=LATEX)
             gr.on([s.input for s in sliders], decode_sliders, [dataset, *sliders], decoded,
                   trigger_mode="always_last", show_progress="hidden", preprocess=False, api_name="vae_decode")
