@@ -30,7 +30,7 @@ LABS: tuple[Lab, ...] = (
     Lab("gan", "GAN", None,
         "Style mixing on a small StyleGAN-like generator trained here: rows of source seeds, columns of "
         "style seeds, coarse / middle / fine layers, truncation psi with w_avg, and the training curves."),
-    Lab("diffusion", "Diffusion", None,
+    Lab("diffusion", "Diffusion", "playground.diffusion.tab",
         "The reverse chain of a class-conditional U-Net, step by step: x_t, predicted x_0 and noise at each "
         "step, DDPM and DDIM, and the classifier-free guidance scale with its accuracy / diversity trade-off."),
     Lab("prompt", "Prompt lab", "playground.prompting.tab",

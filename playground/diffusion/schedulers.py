@@ -85,6 +85,7 @@ class _Sampler:
 
     def __init__(self, schedule: NoiseSchedule, clip_sample: bool = True):
         self.schedule, self.T, self.clip_sample = schedule, schedule.T, clip_sample
+        self._abar_list = schedule.alphas_cumprod.tolist()              # python floats: no tensor ops per step
         self.set_timesteps(schedule.T)
 
     def set_timesteps(self, n: int) -> None:
@@ -96,6 +97,10 @@ class _Sampler:
 
     def prev_timestep(self, t: int) -> int:
         return int(t) - self.step_ratio
+
+    def abar(self, t: int) -> float:
+        """abar_t as a float; t < 0 (past the last step) gives 1."""
+        return self._abar_list[t] if t >= 0 else 1.0
 
     def _x0(self, x_t, eps, a_t):
         x0 = (x_t - (1 - a_t) ** 0.5 * eps) / a_t ** 0.5
@@ -121,7 +126,7 @@ class DDPMSampler(_Sampler):
              noise: torch.Tensor | None = None) -> StepOutput:
         t = int(t)
         prev = self.prev_timestep(t)
-        a_t, a_prev = float(self.schedule.abar(t)), float(self.schedule.abar(prev))
+        a_t, a_prev = self.abar(t), self.abar(prev)
         alpha = a_t / a_prev
         beta = 1 - alpha
         x0 = self._x0(x_t, eps, a_t)
@@ -145,14 +150,14 @@ class DDIMSampler(_Sampler):
         self.eta = float(eta)
 
     def sigma(self, t: int, prev: int) -> float:
-        a_t, a_prev = float(self.schedule.abar(t)), float(self.schedule.abar(prev))
+        a_t, a_prev = self.abar(t), self.abar(prev)
         return self.eta * math.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
 
     def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor, generator: torch.Generator | None = None,
              noise: torch.Tensor | None = None) -> StepOutput:
         t = int(t)
         prev = self.prev_timestep(t)
-        a_t, a_prev = float(self.schedule.abar(t)), float(self.schedule.abar(prev))
+        a_t, a_prev = self.abar(t), self.abar(prev)
         x0 = self._x0(x_t, eps, a_t)
         sig = self.sigma(t, prev)
         x_prev = a_prev ** 0.5 * x0 + max(1 - a_prev - sig ** 2, 0.0) ** 0.5 * eps
@@ -163,7 +168,7 @@ class DDIMSampler(_Sampler):
     def invert_step(self, eps: torch.Tensor, t_from: int, x: torch.Tensor, t_to: int) -> torch.Tensor:
         """Run the eta = 0 ODE forwards (x_t -> x_t_next, t_to > t_from; t_from = -1 means x_0):
             x_to = sqrt(abar_to) x0_hat + sqrt(1 - abar_to) eps,  eps evaluated at the current point."""
-        a_from, a_to = float(self.schedule.abar(t_from)), float(self.schedule.abar(t_to))
+        a_from, a_to = self.abar(t_from), self.abar(t_to)
         x0 = (x - (1 - a_from) ** 0.5 * eps) / a_from ** 0.5
         return a_to ** 0.5 * x0 + (1 - a_to) ** 0.5 * eps
 
