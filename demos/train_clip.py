@@ -131,7 +131,9 @@ def write_examples(folder: Path = cm.ASSETS / "examples") -> None:
         Image.fromarray(ds.images[i].numpy()).resize((112, 112), Image.BICUBIC).save(folder / f"fashion_{name}.png")
     rng = np.random.default_rng(123)
     Image.fromarray(cd.draw_shape("red", "circle", "big", "middle", rng, 112)).save(folder / "shape_red_circle.png")
-    emo, names = cd.emoji_rgb(112)
+    from playground.clip.gallery import EMOJI_PX
+
+    emo, names = cd.emoji_rgb(EMOJI_PX)   # pixel-identical to the gallery's rocket
     Image.fromarray(emo[names.index("rocket")]).save(folder / "emoji_rocket.png")
 
 

@@ -36,7 +36,7 @@ LABS: tuple[Lab, ...] = (
     Lab("prompt", "Prompt lab", "playground.prompting.tab",
         "Zero-shot, few-shot, chain-of-thought and self-consistency side by side on a real instruct LLM "
         "(offline: SmolLM2-135M-Instruct), with the exact prompt, every completion, votes and accuracy."),
-    Lab("clip", "CLIP", None,
+    Lab("clip", "CLIP", "playground.clip.tab",
         "Text-to-image and image-to-image search, zero-shot classification with prompt templates, and the "
         "text x image similarity matrix with its contrastive loss, on open_clip or a small CLIP trained here."),
 )

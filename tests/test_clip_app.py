@@ -91,3 +91,10 @@ def test_clip_embedding_map(client):
 def test_clip_result_click_needs_a_click(client):
     with pytest.raises(Exception):
         client.predict(5, api_name="/clip_search_result")
+
+
+def test_clip_load_calls_run(client):
+    from playground.clip import tab
+
+    for api, args in tab.load_calls():
+        client.predict(*args, api_name="/" + api)

@@ -170,7 +170,8 @@ def index_gallery(progress=gr.Progress()):
         counts[it.source] = counts.get(it.source, 0) + 1
     parts = ", ".join(f"{n:,} {s}" for s, n in counts.items())
     return (f"**Index ready:** {len(emb):,} images ({parts}), {emb.shape[1]}-dimensional embeddings from "
-            f"`{r.model_id}`, in {time.perf_counter() - t0:.1f} s (cached on disk after the first time).")
+            f"`{r.model_id}`, in {time.perf_counter() - t0:.1f} s (cached on disk after the first time)."
+            + (f" Note: {_shared['note']}." if "note" in _shared else ""))
 
 
 def search_text(query, k, state, progress=gr.Progress()):
