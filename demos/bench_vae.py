@@ -1,7 +1,7 @@
 """VAE lab benchmark: latent slider -> new image on screen, in a real browser, against Gradio's own
 echo round trip measured in the same run, against the same server.
 
-    python -m demos.bench_vae                 # 40 slider moves, 40 echoes
+    python -m demos.bench_vae                 # 40 slider steps, 40 echoes, interleaved in blocks of 5
     python -m demos.bench_vae --repeat 100
 
 The app (Home + VAE tabs) is launched in this process; Playwright drives Debian's Chromium.
@@ -107,33 +107,40 @@ def measure(url: str, repeat: int) -> tuple[list[float], list[float]]:
         page.wait_for_selector("#echo-in textarea, #echo-in input", state="visible")
         page.evaluate(JS_SETUP)
 
-        # echo: type a fresh text, press Enter, wait for it to come back
+        # Interleaved in blocks (5 echoes, then 5 slider steps, then switch back), so that the load
+        # of a shared machine weighs on both figures alike.
         box = page.locator("#echo-in textarea, #echo-in input").first
-        for i in range(repeat + 3):
-            text = f"ping {i}"
-            box.fill(text)
-            page.evaluate(JS_WATCH_ECHO, text)
-            box.press("Enter")
-            ms = wait_result(page)
-            if i >= 3:
-                echo_ms.append(ms)
-
-        # slider: move the mouse along the first slider's track, one step per sample
-        page.get_by_role("tab", name="VAE", exact=True).first.click()
         track = page.locator("#vae-z0 input[type=range]").first
-        track.scroll_into_view_if_needed()
-        bb = track.bounding_box()
-        y = bb["y"] + bb["height"] / 2
-        xs = [bb["x"] + bb["width"] * (0.08 + 0.84 * k / (repeat + 3)) for k in range(repeat + 4)]
-        page.mouse.move(xs[0], y)
-        page.mouse.down()
-        for i, x in enumerate(xs[1:]):
-            page.evaluate(JS_WATCH_IMG)
-            page.mouse.move(x, y)
-            ms = wait_result(page)
-            if i >= 3:
-                slider_ms.append(ms)
-        page.mouse.up()
+        total = repeat + 5
+        k = 0                                                   # slider position index
+        for block in range(0, total, 5):
+            page.get_by_role("tab", name="Home", exact=True).first.click()
+            box.wait_for(state="visible")
+            for i in range(block, min(block + 5, total)):
+                text = f"ping {i}"
+                box.fill(text)
+                page.evaluate(JS_WATCH_ECHO, text)
+                box.press("Enter")
+                ms = wait_result(page)
+                if i >= 5:
+                    echo_ms.append(ms)
+            page.get_by_role("tab", name="VAE", exact=True).first.click()
+            track.wait_for(state="visible")
+            track.scroll_into_view_if_needed()
+            bb = track.bounding_box()
+            y = bb["y"] + bb["height"] / 2
+            # press the thumb where the last block left it, then drag one step per sample
+            page.mouse.move(bb["x"] + bb["width"] * (0.1 + 0.8 * k / total), y)
+            page.mouse.down()
+            page.wait_for_timeout(400)                          # let the press's own image land
+            for i in range(block, min(block + 5, total)):
+                k += 1
+                page.evaluate(JS_WATCH_IMG)
+                page.mouse.move(bb["x"] + bb["width"] * (0.1 + 0.8 * k / total), y)
+                ms = wait_result(page)
+                if i >= 5:
+                    slider_ms.append(ms)
+            page.mouse.up()
         browser.close()
     return slider_ms, echo_ms
 
@@ -162,7 +169,7 @@ def server_side(n: int = 100) -> tuple[list[float], list[float]]:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeat", type=int, default=40, help="timed samples of each (after 3 warm-up)")
+    p.add_argument("--repeat", type=int, default=40, help="timed samples of each (after 5 warm-up)")
     p.add_argument("--tabs", default="home,vae", help="tabs to build (echo lives on Home)")
     a = p.parse_args(argv)
     demo, url = serve(a.tabs)

@@ -11,7 +11,8 @@ three parallel streams):
     python -m demos.train_vae --data digits --epochs 12 --batch 32 --latent 2
 
 One recipe for every model, the peer included: Adam (lr 1e-3), the same batch size (128; 32 on the
-4,500 digits so that 12 epochs are enough steps), the same epochs and the same data order (seeded), loss = recon + beta * KL with a Bernoulli decoder (binary cross-entropy on
+4,500 digits so that 12 epochs are enough steps), the same epochs and the same data order (seeded),
+loss = recon + beta * KL with a Bernoulli decoder (binary cross-entropy on
 grey levels in [0, 1], logits out). The card records the negative ELBO on the held-out test split in
 nats per image, split into reconstruction and KL (each image scored with `--eval-samples` draws of
 z ~ q(z|x), a fixed seed), plus the KL carried by each latent dimension (the tab orders its sliders by it).

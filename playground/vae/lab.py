@@ -1,6 +1,10 @@
 """The VAE lab's model side, with no UI: which checkpoints exist, loading them lazily (once, shared,
 under a lock), turning any picture into the 28x28 input the models were trained on, and the
 encode / decode / sample / interpolate operations the tab calls.
+
+These models run on the CPU everywhere, even where a GPU is present: one decoder pass takes a
+couple of milliseconds, less than a host-to-GPU round trip, and the live slider endpoint can then
+skip the queue (no GPU to share, nothing to wait for; on ZeroGPU nothing needs spaces.GPU).
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from playground.core import checkpoint, device
+from playground.core import checkpoint
 from playground.vae.losses import kl_per_dim, recon_nll, reparameterise
 
 # The bundled checkpoints; PLAYGROUND_VAE_ASSETS points the lab at another folder of them.
@@ -83,7 +87,7 @@ def get(name: str) -> Loaded:
         return _models[name]
     with _lock:
         if name not in _models:
-            model, card = checkpoint.load(ASSETS / name, device=device.get())
+            model, card = checkpoint.load(ASSETS / name, device="cpu")
             kl = card["metrics"].get("kl_per_dim_nats") or [0.0] * model.config.latent_dim
             order = sorted(range(len(kl)), key=lambda j: -kl[j])
             _models[name] = Loaded(model, card, order)
@@ -134,14 +138,13 @@ def prepare(img: Image.Image, key: str) -> torch.Tensor:
 def decode(name: str, z: torch.Tensor) -> torch.Tensor:
     """z (N, D) -> images (N, 1, 28, 28) in [0, 1] (the Bernoulli means)."""
     m = get(name).model
-    return m.decode(z.to(device.get(), torch.float32)).cpu()
+    return m.decode(z.to(torch.float32))
 
 
 @torch.inference_mode()
 def encode(name: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """x (N, 1, 28, 28) -> mu, logvar (N, D)."""
-    mu, logvar = get(name).model.encode(x.to(device.get()))
-    return mu.cpu(), logvar.cpu()
+    return get(name).model.encode(x)
 
 
 @torch.inference_mode()

@@ -425,7 +425,8 @@ def compare_beta(dataset, seed):
 
 
 def figures_table(key: str) -> str:
-    rows = [("ours, beta = 1", lab.model_name(key, "main")), (f"ours, beta = {lab.BETA_HIGH:g}", lab.model_name(key, "beta")),
+    rows = [("ours, beta = 1", lab.model_name(key, "main")),
+            (f"ours, beta = {lab.BETA_HIGH:g}", lab.model_name(key, "beta")),
             ("ours, 2-D latent", lab.model_name(key, "map")), ("peer: MLP VAE 784-400-20", lab.model_name(key, "peer"))]
     out = ["| model | -ELBO | reconstruction | KL | epochs | params |", "|---|---|---|---|---|---|"]
     for label, name in rows:
@@ -484,8 +485,11 @@ def build(settings=None) -> None:
                     decoded = gr.HTML(BLANK, html_template=LIVE_TEMPLATE, label="decoded: sigma(f(z))",
                                       elem_id="vae-decoded", js_on_load=None, container=True)
                     gr.Markdown(EQ_DECODER, elem_classes=["equation"], latex_delimiters=LATEX)
+            # The live decode: only the latest slider position matters (always_last), no spinner, and no
+            # queue (a 2 ms CPU call; see lab.py). Raw payloads: the handler validates every number.
             gr.on([s.input for s in sliders], decode_sliders, [dataset, *sliders], decoded,
-                  trigger_mode="always_last", show_progress="hidden", preprocess=False, api_name="vae_decode")
+                  trigger_mode="always_last", show_progress="hidden", preprocess=False, queue=False,
+                  api_name="vae_decode")
             reset_btn.click(reset_sliders, dataset, [*sliders, decoded], preprocess=False, api_name="vae_reset",
                             show_progress="hidden")
             sample_btn.click(sample_prior, [dataset, prior_seed], [*sliders, decoded, prior_seed],
@@ -523,7 +527,8 @@ def build(settings=None) -> None:
             upload.upload(encode_upload, [dataset, upload], enc_out, preprocess=False, api_name="vae_encode_upload")
             draw_btn.click(encode_drawing, [dataset, sketch], enc_out, preprocess=False, api_name="vae_encode_drawing")
             resample_btn.click(resample, enc_state, [samples_img, enc_state], preprocess=False, api_name="vae_resample")
-            to_sliders_btn.click(to_sliders, [dataset, enc_state], [*sliders, decoded], preprocess=False, api_name="vae_to_sliders")
+            to_sliders_btn.click(to_sliders, [dataset, enc_state], [*sliders, decoded], preprocess=False,
+                                 api_name="vae_to_sliders")
 
         # --- latent map ---
         with gr.Tab("Latent map (2-D model)", id="vae-map-tab") as map_tab:
@@ -544,7 +549,8 @@ def build(settings=None) -> None:
                                 format="png", elem_id="vae-grid", elem_classes=["big-image"], interactive=False)
             for s in (z1, z2):
                 s.input(map_decode, [dataset, z1, z2], map_img, trigger_mode="always_last",
-                        show_progress="hidden", preprocess=False, api_name="vae_map_decode" if s is z1 else None)
+                        show_progress="hidden", preprocess=False, queue=False,
+                        api_name="vae_map_decode" if s is z1 else None)
                 s.release(map_plot, [dataset, z1, z2, enc_state], map_plot_c, show_progress="hidden",
                           preprocess=False, api_name="vae_map_plot" if s is z1 else None)
             grid_n.release(manifold, [dataset, grid_n], grid_img, preprocess=False, api_name="vae_manifold")
@@ -585,9 +591,11 @@ def build(settings=None) -> None:
                                       "prior samples beta = 1 · the same eps through beta = 4",
                                 format="png", elem_id="vae-beta-grid", elem_classes=["big-image"], interactive=False)
             beta_plot = gr.Plot(label="KL per dimension", elem_id="vae-beta-kl")
-            beta_btn.click(compare_beta, [dataset, beta_seed], [beta_img, beta_plot], preprocess=False, api_name="vae_compare_beta")
+            beta_btn.click(compare_beta, [dataset, beta_seed], [beta_img, beta_plot], preprocess=False,
+                           api_name="vae_compare_beta")
 
-    dataset.change(dataset_changed, dataset, [*sliders, pick, ia, ib, figures], preprocess=False, api_name="vae_dataset").then(
+    dataset.change(dataset_changed, dataset, [*sliders, pick, ia, ib, figures], preprocess=False,
+                   api_name="vae_dataset").then(
         reset_sliders, dataset, [*sliders, decoded], preprocess=False, show_progress="hidden")
 
 
