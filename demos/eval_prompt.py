@@ -100,6 +100,8 @@ def main(argv=None) -> None:
               f"{result['seconds']:.0f} s){extra}", flush=True)
         report["wall_seconds"] = round(time.perf_counter() - t_start, 1)
         Path(a.out).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    report["wall_seconds"] = round(time.perf_counter() - t_start, 1)
+    Path(a.out).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {a.out} after {time.perf_counter() - t_start:.0f} s; not run: {report['not_run'] or 'none'}")
 
 

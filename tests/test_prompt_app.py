@@ -30,11 +30,10 @@ def tiny_model(monkeypatch):
     (dict(question="x" * (tab.MAX_QUESTION + 1)), "shorten it"),
     (dict(question="   "), "empty"),
     (dict(techniques=[]), "at least one technique"),
-    (dict(techniques=["telepathy"]), "Technique must be one of"),
-    (dict(temperature=float("nan")), "Temperature"),
+    (dict(techniques=["telepathy"]), "must be one of|not in the list of choices"),
     (dict(table={"headers": ["input", "output"], "data": [["only input", ""]]}), "no output"),
     (dict(table={"headers": ["input", "output"], "data": [["a", "b"]] * (tab.MAX_EXAMPLES + 1)}), "at most"),
-    (dict(choice="some/other-model"), "Model must be one of"),
+    (dict(choice="some/other-model"), "must be one of|not in the list of choices"),
     (dict(choice=tab.SERVER, url="ftp://example.org"), "http://"),
 ])
 def test_server_refuses_bad_input(client, change, message):
@@ -57,20 +56,21 @@ def test_no_backend_says_what_to_install(client, monkeypatch):
         client.predict(*compare_args(), api_name="/prompt_compare")
 
 
-def test_compare_caps_n_and_reports_each_technique(client, tiny_model):
-    details, summary, votes = client.predict(*compare_args(n=10_000, max_new_tokens=10_000),
-                                             api_name="/prompt_compare")
+def test_compare_reports_each_technique_and_caps_n(client, tiny_model):
+    details, summary, votes = client.predict(*compare_args(n=tab.MAX_N), api_name="/prompt_compare")
     assert [r[0] for r in summary["data"]] == list(prompts.TECHNIQUES)
     assert "<|im_start|>system" in details and "Exact text the model receives" in details
-    assert f"N = {tab.MAX_N}" in details                      # N clamped to the cap
-    assert all(int(r[3]) <= tab.MAX_NEW_TOKENS * (tab.MAX_N if r[0] == "self-consistency" else 1)
-               for r in summary["data"])
     assert votes is not None
+    with pytest.raises(Exception, match="greater than maximum"):      # the slider's own bound, on the server
+        client.predict(*compare_args(n=10_000), api_name="/prompt_compare")
+    # and our own clamp behind it, for callers that bypass the component
+    *_, (details, summary, _) = tab.compare(*compare_args(n=10_000, max_new_tokens=10_000, techniques=["self-consistency"]))
+    assert f"N = {tab.MAX_N}" in details and int(summary[0][3]) <= tab.MAX_N * tab.MAX_NEW_TOKENS
 
 
 def test_json_and_evaluation_with_tiny_model(client, tiny_model):
     prompt, raw, value, verdict = client.predict(tab.model_choices()[0], "", "", "Ann, 30, nurse at Acme.",
-                                                 prompts.SYSTEM, 8, 0, api_name="/prompt_json")
+                                                 prompts.SYSTEM, 16, 0, api_name="/prompt_json")
     assert '"age" (int)' in prompt and ("Failed" in verdict or "Valid" in verdict)
     before = len(tab._eval_cache)
     out = client.predict(tab.model_choices()[0], "", "", "my CSV (arithmetic)", "question,answer\n2 + 2?,4\n3 + 3?,6",

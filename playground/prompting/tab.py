@@ -30,6 +30,12 @@ _eval_lock = threading.Lock()
 _settings = {"cache_dir": Path.home() / ".cache" / "genai-playground"}
 
 
+def _gpu(duration: int):
+    """spaces.GPU on a ZeroGPU Space (it handles generators); elsewhere the function unchanged, so
+    Gradio still sees a generator function as one and streams it."""
+    return (lambda fn: device.gpu(fn, duration=duration)) if device.has_spaces() else (lambda fn: fn)
+
+
 # ---- backends ---------------------------------------------------------------------------------
 
 def model_choices() -> list[str]:
@@ -99,10 +105,10 @@ def _examples(table) -> list[tuple[str, str]] | None:
     """Rows of the few-shot table; None means 'use the task's own examples'."""
     if table is None:
         return None
-    if hasattr(table, "values"):            # a pandas DataFrame from the UI
-        rows = table.values.tolist()
-    elif isinstance(table, dict):           # {"headers", "data"} from the API
+    if isinstance(table, dict):             # {"headers", "data"} from the API
         rows = table.get("data") or []
+    elif hasattr(table, "to_numpy"):        # a pandas DataFrame from the UI
+        rows = table.to_numpy().tolist()
     else:
         rows = table
     if not isinstance(rows, list):
@@ -151,7 +157,7 @@ def vote_figure(v: answers.Vote, gold: str = ""):
     return fig
 
 
-@device.gpu(duration=120)
+@_gpu(120)
 def compare(choice, url, api_model, task_name, question, gold, system, table, techniques, n, temperature, top_p,
             max_new_tokens, seed):
     """Every chosen technique on one question; streams each answer as it is written."""
@@ -206,7 +212,7 @@ def compare(choice, url, api_model, task_name, question, gold, system, table, te
 
 # ---- structured output ------------------------------------------------------------------------
 
-@device.gpu(duration=60)
+@_gpu(60)
 def extract_json(choice, url, api_model, text, system, max_new_tokens, seed):
     text = validate.text("Text", text, max_chars=MAX_QUESTION)
     system = validate.text("System prompt", system, max_chars=MAX_SYSTEM, allow_empty=True)
@@ -276,7 +282,7 @@ def bundled_view():
     return bars, line, eval_table(data["results"]), note
 
 
-@device.gpu(duration=300)
+@_gpu(300)
 def run_eval(choice, url, api_model, set_name, csv_text, techniques, n, temperature, seed, progress=gr.Progress()):
     """Each chosen technique over the set; progress per batch; the Stop button cancels it; results cached."""
     set_name = validate.choice("Set", set_name, [*evaluate.SETS, "my CSV (arithmetic)", "my CSV (sentiment)"])
@@ -321,7 +327,7 @@ def run_eval(choice, url, api_model, set_name, csv_text, techniques, n, temperat
 
 # ---- sampling view ----------------------------------------------------------------------------
 
-@device.gpu(duration=60)
+@_gpu(60)
 def next_token_view(choice, task_name, question, system, technique, temperature, top_k, top_p):
     """The next-token distribution for the current prompt: the model's own (T = 1) and after the filters."""
     import plotly.graph_objects as go
@@ -353,7 +359,7 @@ def next_token_view(choice, task_name, question, system, technique, temperature,
     return fig
 
 
-@device.gpu(duration=60)
+@_gpu(60)
 def continuations(choice, task_name, question, system, technique, temperature, top_k, top_p, max_new_tokens, seed):
     from playground.prompting.engine import GenConfig
 
