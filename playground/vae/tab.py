@@ -450,12 +450,13 @@ def dataset_changed(dataset):
 # --- the tab ---------------------------------------------------------------------------------
 
 def build(settings=None) -> None:
-    source = hub.choose(None, "assets/vae/fashion_b1")
+    source = hub.choose(None, "assets/vae/")
     key0 = lab.DATASETS[DEFAULT_DATASET]
     with gr.Row():
         with gr.Column(scale=3):
             gr.Markdown("## Variational autoencoder\n" + source.markdown() + "\n\nA Gaussian encoder, a Bernoulli "
-                        "decoder, and a 16-dimensional latent z, trained here by `demos/train_vae.py`.")
+                        "decoder, and a 16-dimensional latent z, trained here by `demos/train_vae.py` "
+                        "(one set per data set: beta = 1, beta = 4, a 2-D latent, and the MLP peer).")
         dataset = gr.Dropdown(list(lab.DATASETS), value=DEFAULT_DATASET, label="Data set (switches every model)",
                               elem_id="vae-dataset", scale=1)
     with gr.Accordion("Held-out figures: ours against the pytorch/examples MLP VAE", open=False,
