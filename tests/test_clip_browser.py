@@ -71,3 +71,13 @@ def test_clip_matrix_view(page):
                            timeout=180_000)
     page.wait_for_selector(".js-plotly-plot")
     screenshot(page, "clip_matrix")
+
+
+def test_clip_embedding_map(page):
+    open_tab(page, "CLIP")
+    page.get_by_role("tab", name="Embedding map").click()
+    page.locator("#clip-map-btn").click()
+    page.wait_for_function("document.querySelector('#clip-map-gap')?.innerText.includes('Modality gap')",
+                           timeout=180_000)
+    page.wait_for_selector(".js-plotly-plot")
+    screenshot(page, "clip_map")

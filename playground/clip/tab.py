@@ -32,17 +32,20 @@ embeddings $x_i$ (image) and $y_j$ (text), $s_{ij} = \langle x_i, y_j \rangle / 
 
 $$\mathcal{L} = \frac{1}{2N}\sum_{i=1}^{N}\Big[-\log\frac{e^{s_{ii}}}{\sum_{j} e^{s_{ij}}}\;-\;\log\frac{e^{s_{ii}}}{\sum_{j} e^{s_{ji}}}\Big]$$
 
-The first term is the softmax over a row (this text's image among all images), the second over
-a column (this image's text among all texts). Text $i$ is paired with image $i$: the diagonal.
+The first term asks image $i$ to pick its text among all texts: a softmax over a column of the
+matrix below, whose rows are texts. The second asks text $i$ to pick its image among all images:
+a softmax over a row. Text $i$ is paired with image $i$: the diagonal.
 """
 ZS_MD = r"""
-$$p(y \mid x) = \frac{\exp(\cos(x, t_y)/\tau)}{\sum_{y'} \exp(\cos(x, t_{y'})/\tau)}, \qquad
-t_y = \mathrm{normalise}\Big(\frac{1}{|T|}\sum_{\text{template} \in T} \mathrm{normalise}(\mathrm{text}(\text{template}(y)))\Big)$$
+$$p(y \mid x) = \frac{\exp(\cos(x, t_y)/\tau)}{\sum_{y'} \exp(\cos(x, t_{y'})/\tau)}$$
 
-A single template uses $T$ = {"a photo of a {}."}; the ensemble averages the label's embedding over
+$$t_y = \mathrm{normalise}\Big(\frac{1}{|T|}\sum_{\text{template} \in T} \mathrm{normalise}\big(\mathrm{text}(\text{template}(y))\big)\Big)$$
+
+A single template uses the one prompt “a photo of a {label}.”; the ensemble averages the label's embedding over
 several templates. A lower temperature $\tau$ sharpens the probabilities; the ranking never changes.
 """
 
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 _lock = threading.Lock()
 _index_lock = threading.Lock()
 _shared: dict = {}   # model runner, gallery and index: shared by all sessions, built on first use
@@ -196,7 +199,7 @@ def search_image(image, k, state, progress=gr.Progress()):
     return _search(q, k, state, "your image")
 
 
-def search_result(k, state, evt: gr.SelectData | None = None):
+def search_result(k, state, evt: gr.SelectData = None):
     """A click on a result: search with that result's image (addressed by its index in the user's last results)."""
     state = _check_state(state)
     k = validate.integer("Top k", k, 1, 48)
@@ -415,7 +418,7 @@ def build(settings) -> None:
                     up_gallery = gr.Gallery(label="Your uploads", columns=6, height=120, allow_preview=False)
             results_md = gr.Markdown(elem_id="clip-results-status")
             results = gr.Gallery(label="Results (score · title); click one to search with it", columns=6, height=520,
-                                 allow_preview=False, elem_id="clip-results")
+                                 allow_preview=False, object_fit="contain", elem_id="clip-results")
             outs = [results, state, results_md]
             index_btn.click(index_gallery, None, index_md, api_name="clip_index")
             go_text.click(search_text, [query, k, state], outs, api_name="clip_search_text")
@@ -438,7 +441,7 @@ def build(settings) -> None:
                     zs_temp = gr.Slider(0.001, 1.0, value=0.05, step=0.001, label="Temperature τ")
                     zs_btn = gr.Button("Classify", variant="primary", elem_id="clip-zs-btn")
                 with gr.Column():
-                    gr.Markdown(ZS_MD, elem_classes=["equation"])
+                    gr.Markdown(ZS_MD, elem_classes=["equation"], latex_delimiters=LATEX)
                     zs_out = gr.Label(num_top_classes=10, label="p(label | image)", elem_id="clip-zs-label")
                     zs_md = gr.Markdown()
             ex = _examples()
@@ -458,9 +461,10 @@ def build(settings) -> None:
                     m_temp = gr.Slider(0.005, 1.0, value=0.07, step=0.005, label="Temperature τ")
                     m_btn = gr.Button("Compute the matrix", variant="primary", elem_id="clip-matrix-btn")
                 with gr.Column(scale=1):
-                    gr.Markdown(LOSS_MD, elem_classes=["equation"])
-                    m_md = gr.Markdown(elem_id="clip-matrix-loss")
-            m_thumbs = gr.Gallery(label="The images, in column order", columns=10, height=140, allow_preview=False)
+                    gr.Markdown(LOSS_MD, elem_classes=["equation"], latex_delimiters=LATEX)
+                    m_md = gr.Markdown(elem_id="clip-matrix-loss", latex_delimiters=LATEX)
+            m_thumbs = gr.Gallery(label="The images, in column order", columns=10, height=170, allow_preview=False,
+                                  object_fit="contain")
             m_plot = gr.Plot(label="texts x images")
             m_args = [m_texts, m_imgs, m_temp, state]
             m_btn.click(matrix, m_args, [m_plot, m_md, m_thumbs], api_name="clip_matrix")

@@ -24,16 +24,16 @@ def matrix_figure(sim: np.ndarray, texts: list[str], images: list[str], temperat
     rows, cols = softmaxes(sim, temperature)
     xs = [f"{j + 1}. {_short(t, 18)}" for j, t in enumerate(images)]
     ys = [f"{i + 1}. {_short(t)}" for i, t in enumerate(texts)]
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.09, subplot_titles=(
-        "cosine similarity", f"softmax over each row (text → image), τ = {temperature:g}",
-        f"softmax over each column (image → text), τ = {temperature:g}"))
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.06, subplot_titles=(
+        "cosine similarity", "softmax over rows (text → image)", "softmax over columns (image → text)"))
     for k, (z, scale, fmt) in enumerate(((sim, "RdBu_r", ".2f"), (rows, "Blues", ".2f"), (cols, "Greens", ".2f"))):
         fig.add_trace(go.Heatmap(z=z, x=xs, y=ys, colorscale=scale, showscale=False, texttemplate=f"%{{z:{fmt}}}",
                                  zmin=-1 if k == 0 else 0, zmax=1, hovertemplate="%{y}<br>%{x}<br>%{z:.3f}<extra></extra>"),
                       row=1, col=k + 1)
         fig.update_yaxes(autorange="reversed", row=1, col=k + 1, showticklabels=k == 0)
         fig.update_xaxes(tickangle=-35, row=1, col=k + 1)
-    fig.update_layout(height=160 + 48 * len(texts), margin=dict(l=10, r=10, t=50, b=10), font=dict(size=13))
+    fig.update_layout(height=190 + 48 * len(texts), margin=dict(l=10, r=10, t=70, b=10), font=dict(size=13),
+                      title=f"{len(texts)} texts x {len(images)} images, temperature τ = {temperature:g}")
     return fig
 
 
