@@ -11,7 +11,10 @@ The app (Home + VAE tabs) is launched in this process; Playwright drives Debian'
 - echo: Enter in the Home tab's echo box (#echo-in). Timed in the page from the keydown event's
   timeStamp to the moment #echo-out shows the text sent.
 Both waits use the same in-page poll (a setTimeout chain, a few ms of granularity), so the two
-figures carry the same measurement overhead. Also printed: the server-side work alone (validate,
+figures carry the same measurement overhead. Note what each path is: the echo goes through the
+queue (join, then the answer over server-sent events) after a browser-side step that stamps the
+time, as the Home tab wires it; the VAE slider's decode skips the queue (queue=False: a 2 ms CPU
+call), so it can come out faster than the echo. Also printed: the server-side work alone (validate,
 decode, PNG) called directly, and one decoder pass.
 """
 from __future__ import annotations

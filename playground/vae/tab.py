@@ -14,7 +14,6 @@ import time
 import gradio as gr
 import numpy as np
 import torch
-from PIL import Image
 
 from playground.core import hub, images, validate
 from playground.vae import lab
@@ -121,8 +120,7 @@ def _live(x: torch.Tensor) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-BLANK = "data:image/png;base64," + base64.b64encode(
-    (lambda b: (Image.new("L", (28, 28), 0).save(b, format="PNG"), b.getvalue())[1])(io.BytesIO())).decode("ascii")
+BLANK = _live(torch.zeros(1, 28, 28))        # shown until the first decode (no model at build time)
 LIVE_TEMPLATE = ('<div class="vae-live" style="display:flex;justify-content:center;padding:8px">'
                  '<img alt="decoded image" src="${value}" width="280" height="280" '
                  'style="width:280px;height:280px;image-rendering:pixelated;image-rendering:crisp-edges;'
