@@ -2,6 +2,8 @@
 
     python -m demos.train_diffusion --steps 3000                     # the bundled model (see its card)
     python -m demos.train_diffusion --steps 200 --out /tmp/try       # a quick look
+    python -m demos.train_diffusion --init assets/diffusion/fashion_unet --steps 800 --seed 1
+                                                                     # continue from a checkpoint (a 2nd stage)
 
 Loss (DDPM's simple loss, with the label dropped to the null class with probability p_uncond):
     L = E_{x_0, y, t, eps} || eps - eps_theta( sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t, y~ ) ||^2
@@ -67,6 +69,9 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--init", type=Path, default=None,
+                   help="continue from this checkpoint (its EMA weights start both the model and the EMA; "
+                        "fresh optimiser); its config and schedule are kept and its stages recorded")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -77,8 +82,18 @@ def main(argv=None) -> dict:
     k = torch.randperm(len(test), generator=torch.Generator().manual_seed(99))[:500]
     x_test, y_test = to_model_range(test.float01()[k]), test.labels[k]
 
-    cfg = UNetConfig(channels=tuple(int(c) for c in a.channels.split(",")), n_classes=len(train.classes))
-    model = UNet(cfg)
+    stages: list[dict] = []
+    if a.init:
+        model, prev = checkpoint.load(a.init)
+        model.train()
+        cfg = model.config
+        a.schedule, a.T = prev["schedule"], prev["num_train_timesteps"]
+        a.channels = ",".join(map(str, cfg.channels))
+        stages = prev.get("stages") or [{"recipe": prev["recipe"], "steps": prev["steps"],
+                                         "wall_seconds": prev["wall_seconds"]}]
+    else:
+        cfg = UNetConfig(channels=tuple(int(c) for c in a.channels.split(",")), n_classes=len(train.classes))
+        model = UNet(cfg)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     sched = NoiseSchedule(a.schedule, a.T)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.0)
@@ -89,19 +104,25 @@ def main(argv=None) -> dict:
     def save(step: int, wall: float, losses: list[float]) -> dict:
         metrics = {"heldout_eps_mse": round(heldout_loss(ema, sched, x_test, y_test), 5),
                    "train_eps_mse_last100": round(sum(losses[-100:]) / max(1, len(losses[-100:])), 5)}
+        recipe = "python -m demos.train_diffusion " + " ".join(
+            ([f"--init {a.init}"] if a.init else [])
+            + [f"--steps {step}", f"--batch {a.batch}", f"--lr {a.lr}", f"--warmup {a.warmup}", f"--ema {a.ema}",
+               f"--p-uncond {a.p_uncond}", f"--schedule {a.schedule}", f"--T {a.T}", f"--channels {a.channels}",
+               f"--seed {a.seed}", f"--domain {a.domain}"])
+        all_stages = stages + [{"recipe": recipe, "steps": step, "wall_seconds": round(wall, 1)}]
         extra = {
-            "recipe": "python -m demos.train_diffusion " + " ".join(
-                [f"--steps {step}", f"--batch {a.batch}", f"--lr {a.lr}", f"--warmup {a.warmup}", f"--ema {a.ema}",
-                 f"--p-uncond {a.p_uncond}", f"--schedule {a.schedule}", f"--T {a.T}", f"--channels {a.channels}",
-                 f"--seed {a.seed}", f"--domain {a.domain}"]),
+            "recipe": " && ".join(st["recipe"] for st in all_stages),
+            "stages": all_stages,
             "schedule": a.schedule, "num_train_timesteps": a.T, "p_uncond": a.p_uncond, "batch": a.batch,
             "lr": a.lr, "warmup": a.warmup, "ema": a.ema, "optimizer": "AdamW (weight_decay 0)",
             "weights": "EMA of the training weights", "images_range": "[-1, 1] (x * 2 - 1)",
-            "classes": train.classes, "wall_seconds": round(wall, 1), "threads": a.threads,
+            "classes": train.classes, "threads": a.threads,
+            "wall_seconds": round(sum(st["wall_seconds"] for st in all_stages), 1),
             "heldout": "500 random Fashion-MNIST test images, fixed t and noise (seed 1234)",
             "guidance": "eps = eps_u + s (eps_c - eps_u); s = 1 conditional, s = 0 unconditional",
         }
-        return checkpoint.save(a.out, ema, data=f"{a.domain} train ({len(x_train)} images)", steps=step,
+        return checkpoint.save(a.out, ema, data=f"{a.domain} train ({len(x_train)} images)",
+                               steps=sum(st["steps"] for st in all_stages),
                                seed=a.seed, metrics=metrics, extra=extra)
 
     losses: list[float] = []

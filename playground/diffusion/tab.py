@@ -15,7 +15,7 @@ import torch
 from playground.core import data as data_mod
 from playground.core import hub, images, validate
 from playground.diffusion import pipeline
-from playground.diffusion.schedulers import SCHEDULES, NoiseSchedule, make_sampler
+from playground.diffusion.schedulers import SCHEDULES, NoiseSchedule
 
 CLASSES = list(data_mod.FASHION_CLASSES)
 SAMPLERS = ("DDIM", "DDPM")
@@ -98,8 +98,8 @@ def _status(chain: pipeline.Chain | None, k: int, schedule: NoiseSchedule) -> st
     nxt = f.t - schedule.T // n
     return (f"**Step {k} / {n}** (taken: {len(chain.frames)}): network at $t={f.t}$ "
             f"($\\sqrt{{\\bar\\alpha_t}}={a ** 0.5:.3f}$, $\\sqrt{{1-\\bar\\alpha_t}}={(1 - a) ** 0.5:.3f}$), "
-            f"output $x_{{t'}}$ at $t'={max(nxt, -1) if nxt >= 0 else 'final'}$. "
-            f"Class *{CLASSES[f.label]}*, $s={f.scale:g}$, {chain.sampler}"
+            + (f"output $x_{{t'}}$ at $t'={nxt}$. " if nxt >= 0 else "output: the final image $x_0$. ")
+            + f"Class *{CLASSES[f.label]}*, $s={f.scale:g}$, {chain.sampler}"
             f"{f', eta={chain.eta:g}' if chain.sampler == 'DDIM' else ''}, seed {chain.seed}."
             + (" **Finished.**" if chain.done and k == len(chain.frames) else ""))
 
@@ -450,6 +450,9 @@ def build(settings=None) -> None:
                 with gr.Row():
                     gif_file = gr.File(label="GIF (x_t | predicted x_0 at each step)", elem_id="diff-gif")
                     png_file = gr.File(label="PNG", elem_id="diff-png")
+                with gr.Row(equal_height=True):
+                    once_btn = gr.Button("Or: the whole chain in one call (same settings)", elem_id="diff-once")
+                    once_img = gr.Image(label="final image", elem_id="diff-once-img", **_IMG)
                 plot = gr.Plot(label="Guidance trade-off (from the model card)", elem_id="diff-tradeoff")
                 table = gr.Markdown(tradeoff_table())
         timer = gr.Timer(TICK_SECONDS, active=False)
@@ -465,8 +468,7 @@ def build(settings=None) -> None:
         png_btn.click(export_png, chain, png_file, api_name="diffusion_png")
         # triggers=None: on page load and whenever s changes (no model is loaded for this)
         gr.on(None, tradeoff_plot, scale, plot, api_name="diffusion_tradeoff", show_progress="hidden")
-        hidden_out = gr.Image(visible=False)
-        gr.Button(visible=False).click(sample_image, ctrls[1:], hidden_out, api_name="diffusion_sample")
+        once_btn.click(sample_image, ctrls[1:], once_img, api_name="diffusion_sample")
 
     with gr.Tab("Lockstep comparison"):
         gr.Markdown("Two chains from **the same start noise**, stepped together: two guidance scales with one "
