@@ -23,10 +23,10 @@ def test_preset_then_ask_shows_every_technique(page, tiny_model):
     page.get_by_role("option", name="Sentiment (few-shot)").click()
     page.wait_for_function("document.querySelector('#prompt-question textarea').value.includes('Best movie')")
     page.locator("#prompt-run").click()
-    rows = page.locator("#prompt-summary tbody tr")
-    page.wait_for_function("document.querySelectorAll('#prompt-summary tbody tr').length >= 5", timeout=120_000)
-    assert rows.count() == 5
-    assert "self-consistency" in page.locator("#prompt-summary").inner_text()
+    page.wait_for_function("document.querySelector('#prompt-summary').innerText.includes('self-consistency')",
+                           timeout=120_000)
+    table = page.locator("#prompt-summary").inner_text()
+    assert all(t in table for t in ("zero-shot", "few-shot", "CoT (zero-shot)", "CoT (few-shot)"))
     page.locator("#prompt-votes .js-plotly-plot").wait_for(timeout=60_000)
     assert "Exact text the model receives" in page.locator("#prompt-details").inner_text()
     screenshot(page, "prompt_side_by_side_tiny")

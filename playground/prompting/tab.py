@@ -28,6 +28,7 @@ BUNDLED_EVAL = evaluate.ASSETS / "eval_smollm2.json"
 _eval_cache: dict[str, dict] = {}        # shared results cache (same model, rows, technique -> same figures)
 _eval_lock = threading.Lock()
 _settings = {"cache_dir": Path.home() / ".cache" / "genai-playground"}
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
 
 def _gpu(duration: int):
@@ -137,7 +138,7 @@ def _task(name: str) -> prompts.Task:
 # ---- techniques side by side ------------------------------------------------------------------
 
 def _block(title: str, prompt_text: str, completions: list[str], stats: str, extra: str = "") -> str:
-    shown = "\n".join(f"**path {i + 1}:** {c.strip() or '(empty)'}" if len(completions) > 1 else c.strip() or "(empty)"
+    shown = "\n\n".join(f"**path {i + 1}:** {c.strip() or '(empty)'}" if len(completions) > 1 else c.strip() or "(empty)"
                       for i, c in enumerate(completions))
     return (f"### {title}\n{extra}\n\n<details><summary>Exact text the model receives</summary>\n\n```text\n"
             f"{prompt_text}\n```\n</details>\n\n**Raw completion{'s' if len(completions) > 1 else ''}:**\n\n"
@@ -420,7 +421,8 @@ def build(settings=None) -> None:
     gr.Markdown("## Prompt lab: the same question, asked in different ways\n" + status +
                 "\n\nA language model writes one token at a time, "
                 "$p(x_1 \\dots x_T \\mid \\text{prompt}) = \\prod_t p(x_t \\mid \\text{prompt}, x_{<t})$: "
-                "the prompt is all it knows about the task. Change how you ask and compare the answers.")
+                "the prompt is all it knows about the task. Change how you ask and compare the answers.",
+                latex_delimiters=LATEX)
     with gr.Accordion("Backend", open=False):
         with gr.Row():
             choice = gr.Dropdown(choices, value=choices[0], label="Model", elem_id="prompt-model")
@@ -455,7 +457,7 @@ def build(settings=None) -> None:
             gr.Markdown("Self-consistency draws N reasoning paths at temperature T and keeps the most frequent "
                         "answer: $\\hat a = \\arg\\max_a \\sum_{i=1}^{N} \\mathbb{1}[a_i = a]$, agreement "
                         "$= \\max_a \\text{count}(a) / N$. Ties go to the answer sampled first.",
-                        elem_classes=["equation"])
+                        elem_classes=["equation"], latex_delimiters=LATEX)
             with gr.Accordion("Few-shot examples (editable)", open=False):
                 table = gr.Dataframe(value=_task_examples("arithmetic"), headers=["input", "output"],
                                      column_count=(2, "fixed"), interactive=True, wrap=True, elem_id="prompt-examples")
@@ -486,7 +488,8 @@ def build(settings=None) -> None:
             gr.Markdown("Accuracy over a labelled set: "
                         "$\\text{acc} = \\frac{1}{|D|}\\sum_{(x,y)\\in D} \\mathbb{1}[\\text{answer}(x) = y]$. "
                         "Greedy decoding for single answers; self-consistency votes over the first 1, 3, 5, 10 "
-                        "sampled paths. The bundled sets are 30 word problems and 30 reviews written for this app.")
+                        "sampled paths. The bundled sets are 30 word problems and 30 reviews written for this app.",
+                        latex_delimiters=LATEX)
             with gr.Row():
                 eval_set = gr.Radio([*evaluate.SETS, "my CSV (arithmetic)", "my CSV (sentiment)"], value="sentiment",
                                     label="Set", elem_id="prompt-eval-set")
@@ -511,7 +514,7 @@ def build(settings=None) -> None:
         with gr.Tab("Sampling", id="prompt-sampling"):
             gr.Markdown("$p_i(T) = e^{z_i/T} / \\sum_j e^{z_j/T}$; top-k keeps the k likeliest tokens; top-p keeps "
                         "the smallest set whose probabilities add up to p; then the kept ones are renormalised. "
-                        "T = 0 is greedy.", elem_classes=["equation"])
+                        "T = 0 is greedy.", elem_classes=["equation"], latex_delimiters=LATEX)
             with gr.Row():
                 s_tech = gr.Dropdown(list(prompts.TECHNIQUES[:4]), value="zero-shot", label="Prompt (technique)")
                 s_temp = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature T", elem_id="prompt-s-temp")
