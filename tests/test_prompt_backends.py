@@ -206,3 +206,19 @@ def test_prefix_caching_matches_reading_each_prompt_whole(tiny_backend, monkeypa
     assert mask.shape[1] - pos[:, -1].min() >= 1 and int(pos[0, -1]) == len(ids[0]) - 1
     for i, t in enumerate(texts):
         assert torch.allclose(logits[i], tiny_backend.next_token_logits(t), atol=1e-4)
+
+
+def test_int8_decoder_runs_and_stays_close():
+    """Dynamic int8 linears in the blocks; the output layer stays float32 and the logits stay close."""
+    from playground.prompting import models
+    from playground.prompting.engine import LocalBackend
+
+    tok = tiny.tokenizer()
+    ref = LocalBackend(tiny.model(len(tok)), tok, device="cpu")
+    q = LocalBackend(models.int8_decoder(tiny.model(len(tok))), tok, device="cpu")
+    assert isinstance(q.model.lm_head, torch.nn.Linear) and type(q.model.model.layers[0].mlp.up_proj).__module__ \
+        .startswith("torch.ao.nn.quantized")
+    text = ref.render(chat("4 * 6"))
+    a, b = ref.next_token_logits(text), q.next_token_logits(text)
+    assert torch.nn.functional.cosine_similarity(a, b, dim=0) > 0.99
+    assert len(q.generate([chat("4 * 6")], GenConfig(max_new_tokens=4)).texts[0]) == 1

@@ -12,6 +12,7 @@ Environment:
                               http://127.0.0.1:11434/v1
     PLAYGROUND_LLM_API_MODEL  the model name that server expects (default: its first /models entry)
     PLAYGROUND_LLM_API_KEY    sent as a bearer token when set
+    PLAYGROUND_LLM_INT8       1: int8 weights for the decoder's linear layers on a CPU (faster, less exact)
 """
 from __future__ import annotations
 
@@ -111,7 +112,24 @@ def resolve_path(ref: str, cache_dir: Path) -> str:
     return str(convert_gguf(gguf, out))
 
 
-def load(ref: str, cache_dir: Path, device=None):
+def int8_decoder(model):
+    """Dynamic int8 quantisation of the transformer blocks' linear layers (Jacob et al. 2018):
+    W ~ s * W_int8 with one scale per layer, activations quantised on the fly. A CPU decoding a
+    token reads every weight once, so 4x fewer bytes is most of the speed-up. The output layer
+    (tied to the embedding) stays float32: it decides which token wins."""
+    import warnings
+
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():      # torch marks its quantised tensors deprecated; they still work
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model.model = quantize_dynamic(model.model, {torch.nn.Linear}, dtype=torch.qint8)
+    return model
+
+
+def load(ref: str, cache_dir: Path, device=None, int8: bool | None = None):
     """A LocalBackend for `ref` (hub id, local folder or OFFLINE_REF), loaded once and shared."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -120,7 +138,10 @@ def load(ref: str, cache_dir: Path, device=None):
     from playground.prompting.engine import LocalBackend
 
     dev = torch.device(device) if device is not None else device_mod.get()
-    key = f"{ref}@{dev}"
+    if int8 is None:
+        int8 = os.environ.get("PLAYGROUND_LLM_INT8", "") == "1"
+    int8 = bool(int8) and dev.type == "cpu"
+    key = f"{ref}@{dev}" + ("+int8" if int8 else "")
     with _lock:
         if key in _loaded:
             return _loaded[key]
@@ -129,7 +150,9 @@ def load(ref: str, cache_dir: Path, device=None):
         dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
         tok = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-        backend = LocalBackend(model, tok, name=ref, device=dev)
+        if int8:
+            model = int8_decoder(model.eval())
+        backend = LocalBackend(model, tok, name=ref + (" int8" if int8 else ""), device=dev)
         backend.load_seconds = time.perf_counter() - t0
         _loaded[key] = backend
         return backend
