@@ -357,12 +357,17 @@ def embedding_map(n, state):
         te = r.encode_texts(names)
     ie = emb[pick]
     gap = views.gap_numbers(ie, te)
+    if gap["centroid_distance"] > 0.25:
+        verdict = ("A clear gap: images and texts sit in two separate cones of the shared space. The loss only asks "
+                   "that a pair be closer than the other pairs of its batch, not that the two modalities overlap.")
+    else:
+        verdict = ("Little gap for this model: its image and text clouds overlap (cross-modal and within-modal "
+                   "cosines are alike). Large pretrained CLIP models show a clear gap (Liang et al., 2022, "
+                   "“Mind the Gap”); compare with the hub model when it is reachable.")
     md = (f"**Modality gap:** the image centroid and the text centroid are {gap['centroid_distance']:.3f} apart "
           f"(unit vectors). Mean cosine: matched image-text pairs {gap['matched_cos']:.3f}, any image-text "
           f"{gap['image_text_cos']:.3f}, image-image {gap['image_image_cos']:.3f}, text-text "
-          f"{gap['text_text_cos']:.3f}. Images and texts sit in two separate cones of the shared space: "
-          "the loss only asks that a pair be closer than the other pairs of its batch, not that the two "
-          "modalities overlap.")
+          f"{gap['text_text_cos']:.3f}. " + verdict)
     return views.embedding_map(ie, te, names), md
 
 
@@ -464,7 +469,7 @@ def build(settings) -> None:
                     gr.Markdown(LOSS_MD, elem_classes=["equation"], latex_delimiters=LATEX)
                     m_md = gr.Markdown(elem_id="clip-matrix-loss", latex_delimiters=LATEX)
             m_thumbs = gr.Gallery(label="The images, in column order", columns=10, height=170, allow_preview=False,
-                                  object_fit="contain")
+                                  object_fit="contain", fit_columns=False)
             m_plot = gr.Plot(label="texts x images")
             m_args = [m_texts, m_imgs, m_temp, state]
             m_btn.click(matrix, m_args, [m_plot, m_md, m_thumbs], api_name="clip_matrix")
