@@ -169,3 +169,12 @@ def test_shapes_captions_are_compositional():
     assert all(any(f"{col} {s}" in c for col, s in pairs) for c in unseen)
     tr, held = cd.emoji_split(100)
     assert len(held) == 10 and not set(tr) & set(held)
+
+
+def test_tab_names_the_bundled_file():
+    from playground.clip import tab
+    from playground.core import hub
+
+    hub.decide("yes")
+    src = tab.source()
+    assert src.kind == "bundled" and cm.BUNDLED.as_posix().endswith(src.ref)

@@ -54,9 +54,8 @@ _shared: dict = {}   # model runner, gallery and index: shared by all sessions, 
 # --- shared model and index ------------------------------------------------------------------
 
 def source() -> hub.ModelSource:
-    from playground.clip.model import BUNDLED
-
-    return hub.choose(f"open_clip {HUB_SETTING}", str(BUNDLED.relative_to(BUNDLED.parents[2])))
+    # the bundled path without importing torch (model.BUNDLED is the same file)
+    return hub.choose(f"open_clip {HUB_SETTING}", "assets/clip/tiny_clip.safetensors")
 
 
 def runner():
