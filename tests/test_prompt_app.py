@@ -93,3 +93,20 @@ def test_offline_model_answers(client):
     fig = client.predict(tab.model_choices()[0], "arithmetic", Q, prompts.SYSTEM, "zero-shot", 0.7, 20, 0.9,
                          api_name="/prompt_next_token")
     assert fig is not None
+
+
+def test_evaluation_stops_between_batches(tiny_model):
+    """Stop cancels the event; the handler is a generator, so the work ends at the next batch."""
+    before = dict(tab._eval_cache)
+    gen = tab.run_eval(tab.model_choices()[0], "", "", "arithmetic", "", ["self-consistency"], 10, 0.9, 123,
+                       progress=lambda *a, **k: None)
+    first = next(gen)
+    assert "1/30" in first[3] or "items" in first[3]
+    gen.close()
+    assert tab._eval_cache == before                         # nothing finished, nothing cached
+
+
+def test_sampling_view_refuses_a_server(client):
+    with pytest.raises(Exception, match="needs a local model"):
+        client.predict(tab.SERVER, "arithmetic", Q, prompts.SYSTEM, "zero-shot", 1.0, 0, 1.0,
+                       api_name="/prompt_next_token")

@@ -285,7 +285,8 @@ def bundled_view():
 
 @_gpu(300)
 def run_eval(choice, url, api_model, set_name, csv_text, techniques, n, temperature, seed, progress=gr.Progress()):
-    """Each chosen technique over the set; progress per batch; the Stop button cancels it; results cached."""
+    """Each chosen technique over the set; progress per batch; the Stop button cancels it between
+    batches (this is a generator); finished techniques are cached."""
     set_name = validate.choice("Set", set_name, [*evaluate.SETS, "my CSV (arithmetic)", "my CSV (sentiment)"])
     if not isinstance(techniques, list) or not techniques:
         raise gr.Error("Tick at least one technique to evaluate.")
@@ -317,13 +318,22 @@ def run_eval(choice, url, api_model, set_name, csv_text, techniques, n, temperat
                     cached = step
                 else:
                     progress((done_before + step["done"]) / total, desc=f"{tech}: {step['done']}/{step['total']}")
+                    # a generator: Stop (cancels=...) ends the work here, between two batches
+                    yield gr.update(), gr.update(), gr.update(), f"{tech}: {step['done']}/{step['total']} items..."
             with _eval_lock:
                 _eval_cache[key] = cached
         results[tech] = cached
         done_before += len(rows)
     shown = {set_name: results}
     bars, line = eval_figures(shown, f"{backend.name}, {len(rows)} items")
-    return bars, line, eval_table(shown), f"Done: {len(rows)} items x {len(techniques)} techniques (cached for re-runs)."
+    yield bars, line, eval_table(shown), f"Done: {len(rows)} items x {len(techniques)} techniques (cached for re-runs)."
+
+
+def _local_only(choice):
+    if choice == SERVER:
+        raise gr.Error("The sampling view needs a local model: a server does not send the whole next-token "
+                       "distribution. Pick a local model under Backend.")
+    return validate.choice("Model", choice, model_choices())
 
 
 # ---- sampling view ----------------------------------------------------------------------------
@@ -342,7 +352,7 @@ def next_token_view(choice, task_name, question, system, technique, temperature,
     temperature = validate.number("Temperature", temperature, 0.0, 2.0)
     top_k = validate.integer("Top-k", top_k, 0, 200)
     top_p = validate.number("Top-p", top_p, 0.05, 1.0)
-    backend = get_backend(validate.choice("Model", choice, [c for c in model_choices() if c != SERVER]))
+    backend = get_backend(_local_only(choice))
     text = backend.render(prompts.build(technique, task, question, system=system))
     logits = backend.next_token_logits(text)[None]
     raw = sampling.filtered_probs(logits, 1.0)[0]
@@ -373,7 +383,7 @@ def continuations(choice, task_name, question, system, technique, temperature, t
     top_p = validate.number("Top-p", top_p, 0.05, 1.0)
     max_new_tokens = validate.integer("Max new tokens", max_new_tokens, 1, MAX_NEW_TOKENS)
     seed = validate.seed(seed)
-    backend = get_backend(validate.choice("Model", choice, [c for c in model_choices() if c != SERVER]))
+    backend = get_backend(_local_only(choice))
     chat = prompts.build(technique, task, question, system=system)
     greedy = backend.generate([chat], GenConfig(max_new_tokens=max_new_tokens))
     sampled = backend.generate([chat], GenConfig(n=4, temperature=max(temperature, 1e-3), top_k=top_k, top_p=top_p,
@@ -458,7 +468,7 @@ def build(settings=None) -> None:
                         "answer: $\\hat a = \\arg\\max_a \\sum_{i=1}^{N} \\mathbb{1}[a_i = a]$, agreement "
                         "$= \\max_a \\text{count}(a) / N$. Ties go to the answer sampled first.",
                         elem_classes=["equation"], latex_delimiters=LATEX)
-            with gr.Accordion("Few-shot examples (editable)", open=False):
+            with gr.Accordion("Few-shot examples (editable; used by the few-shot technique)", open=False):
                 table = gr.Dataframe(value=_task_examples("arithmetic"), headers=["input", "output"],
                                      column_count=(2, "fixed"), interactive=True, wrap=True, elem_id="prompt-examples")
             run_btn = gr.Button("Ask with every technique", variant="primary", elem_id="prompt-run")
