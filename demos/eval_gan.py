@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from playground.core import checkpoint
 from playground.gan import sampling as S
 from playground.gan.stylegan import COARSE, FINE, MIDDLE, mix
 from playground.gan.train import to_judge
@@ -131,6 +132,19 @@ def main(argv: list[str] | None = None) -> None:
     print(f"psi = 0.8: FD {ours['truncated_psi_0.8']['fd']:.2f}")
     for k, v in variants.items():
         print(f"DCGAN {k}: FD {v['fd']:.2f}")
+    co, cp = checkpoint.read_card(folder / S.MODEL), checkpoint.read_card(folder / S.PEER)
+    same_budget = {
+        "how": "both trained side by side from the same start, same data, one CPU thread each, for the same "
+               "wall-clock budget on the same shared 2-core machine",
+        "budget_minutes": {"ours": co.get("budget_minutes"), "dcgan": cp.get("budget_minutes")},
+        "steps": {"ours": co["steps"], "dcgan": cp["steps"]},
+        "batch": {"ours": co["train_config"]["batch"], "dcgan": cp["train_config"]["batch"]},
+        "fd": {"ours": ours["fd"], "dcgan": peer["fd"], "floor": ours["fd_floor_real_test"]},
+        "ours_lower": ours["fd"] < peer["fd"],
+    }
+    ours["same_budget_comparison"] = peer["same_budget_comparison"] = same_budget
+    print(f"\nSame budget: {same_budget['budget_minutes']} min; steps {same_budget['steps']}; "
+          f"ours lower FD: {same_budget['ours_lower']}")
     if not a.no_write:
         recipe = f"python -m demos.eval_gan --n {a.n} --mixes {a.mixes} --seed {a.seed}"
         write_metrics(folder / S.MODEL, {**ours, "recipe": recipe})

@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = deterministic, fair when two run side by side)")
     p.add_argument("--out", default=str(ASSETS), help="folder for the checkpoint, card and grids")
+    p.add_argument("--d-channels", default="", help="StyleGAN discriminator maps at 32, 16, 8, 4 px, e.g. 32,64,128,128")
     p.add_argument("--train-size", type=int, default=60000, help="use the first N training images")
     a = p.parse_args(argv)
 
@@ -53,7 +54,12 @@ def main(argv: list[str] | None = None) -> None:
     ds = data.load("fashion", "train")
     x = pad_fashion(ds.images[: a.train_size])                       # (N, 1, 32, 32) in [-1, 1]
     tcfg = TrainConfig(batch=a.batch)
-    tr = Trainer(a.model, x, tcfg, a.seed)
+    model_cfg = None
+    if a.model == "stylegan" and a.d_channels:
+        from playground.gan.stylegan import StyleGANConfig
+
+        model_cfg = StyleGANConfig(d_channels=tuple(int(c) for c in a.d_channels.split(",")))
+    tr = Trainer(a.model, x, tcfg, a.seed, model_cfg)
     z_fixed = torch.randn(64, tr.z_dim, generator=torch.Generator().manual_seed(1234))
 
     budget = a.minutes * 60
@@ -71,7 +77,9 @@ def main(argv: list[str] | None = None) -> None:
         snaps_done.append({"step": tr.step_count, "seconds": round(time.perf_counter() - t0, 1),
                            "png": grid_path.name})
         extra = {
-            "recipe": f"python -m demos.train_gan --model {a.model} --steps {tr.step_count} --seed {a.seed} --batch {a.batch} --threads 1",
+            "recipe": f"python -m demos.train_gan --model {a.model} --steps {tr.step_count} --seed {a.seed} --batch {a.batch} --threads 1"
+                      + (f" --d-channels {a.d_channels}" if a.d_channels else ""),
+            "discriminator_config": {k: v for k, v in dataclasses.asdict(tr.D.config).items()},
             "train_config": dataclasses.asdict(tcfg),
             "budget_minutes": a.minutes if not a.steps else None,
             "wall_seconds": round(time.perf_counter() - t0, 1),

@@ -27,7 +27,7 @@ LABS: tuple[Lab, ...] = (
         "Latent sliders on a convolutional VAE trained here on Fashion-MNIST and handwritten digits: "
         "encode an image, see mu, sigma and the reparameterised samples, walk between two codes, "
         "the latent map coloured by class, and beta = 1 against beta > 1, with the ELBO beside the controls."),
-    Lab("gan", "GAN", None,
+    Lab("gan", "GAN", "playground.gan.tab",
         "Style mixing on a small StyleGAN-like generator trained here: rows of source seeds, columns of "
         "style seeds, coarse / middle / fine layers, truncation psi with w_avg, and the training curves."),
     Lab("diffusion", "Diffusion", "playground.diffusion.tab",

@@ -205,3 +205,26 @@ def test_trainer_is_deterministic_given_the_seed():
         tr.step(), tr.step()
         outs.append(torch.cat([p.detach().flatten() for p in tr.G_ema.parameters()]))
     assert torch.equal(outs[0], outs[1])
+
+
+def test_training_recipe_writes_a_reproducible_card(tmp_path):
+    import json
+
+    from demos import train_gan
+
+    threads = torch.get_num_threads()
+    try:
+        train_gan.main(["--model", "stylegan", "--steps", "2", "--batch", "4", "--train-size", "64",
+                        "--d-channels", "4,4,8,8", "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)
+    card = json.loads((tmp_path / "stylegan_fashion.json").read_text())
+    assert card["steps"] == 2 and card["finished"] and card["config"]["channels"] == [128, 64, 32, 16]
+    assert "--steps 2" in card["recipe"] and "--d-channels 4,4,8,8" in card["recipe"]
+    assert card["curves"][0]["step"] == 0 and {"d_loss", "g_loss", "d_real", "d_fake"} <= set(card["curves"][0])
+    pngs = sorted(tmp_path.glob("stylegan_fashion_step*.png"))
+    assert len(pngs) >= 2 and all(p.stat().st_size < 200_000 for p in pngs)
+    from playground.core import checkpoint
+
+    G, _ = checkpoint.load(tmp_path / "stylegan_fashion")
+    assert G(torch.randn(2, 128)).shape == (2, 1, 32, 32)

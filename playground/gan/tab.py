@@ -14,6 +14,7 @@ MAX_SEEDS = 6
 DEFAULT_SRC, DEFAULT_STYLE = "1, 2, 3, 4, 5", "10, 11, 12, 13, 14"
 PRESET_CHOICES = ("coarse", "middle", "fine", "custom")
 SCALE = 4                                   # grid cells on screen: 32 px x 4
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
 EQ_GAME = r"""
 **The game.** D scores real against generated, G tries to fool it:
@@ -110,7 +111,8 @@ def render_grid(src_text, style_text, layers, psi, noise_on, noise_seed):
     taken = ", ".join(str(i) for i in idx) or "none (every mix equals its source)"
     cap = (f"Top row: source seeds {src}. Left column: style seeds {sty}. Layers from the style seed: {taken}. "
            f"psi = {psi:.2f}, noise {'on (seed %d)' % noise_seed if noise_on else 'off'}. "
-           f"{len(src) * len(sty)} mixes + {len(src) + len(sty)} originals in {ms:.0f} ms.")
+           f"{len(src) * len(sty)} {'mix' if len(src) * len(sty) == 1 else 'mixes'} + {len(src) + len(sty)} originals "
+           f"in {ms:.0f} ms.")
     return grid, _img(out["w_avg"], 6), cap
 
 
@@ -224,6 +226,10 @@ def cards_table() -> str:
             f"of {mix['n_mixes']}", "no style inputs")
         row("fine layers from the style seed: class stays with the source", f"{100 * mix['fine_keeps_source']:.0f}% "
             f"of {mix['n_mixes']}", "no style inputs")
+    sb = mo.get("same_budget_comparison")
+    if sb:
+        verdict = "lower" if sb["ours_lower"] else "higher (the peer won this budget)"
+        rows.append(f"\nBoth were {sb['how']}: {sb['budget_minutes']['ours']:.0f} minutes each. Our FD is {verdict}.")
     for label, m in (("ours", mo), ("DCGAN", mp)):
         h = m.get("class_histogram")
         if h:
@@ -283,8 +289,8 @@ def build(settings=None) -> None:
                 noise = gr.Checkbox(True, label="Noise inputs on", elem_id="gan-noise")
                 noise_seed = gr.Number(0, label="Noise seed", precision=0, minimum=0, maximum=validate.MAX_SEED,
                                        elem_id="gan-noise-seed")
-            gr.Markdown(EQ_MIX, elem_classes=["equation"])
-            gr.Markdown(EQ_TRUNC, elem_classes=["equation"])
+            gr.Markdown(EQ_MIX, elem_classes=["equation"], latex_delimiters=LATEX)
+            gr.Markdown(EQ_TRUNC, elem_classes=["equation"], latex_delimiters=LATEX)
         with gr.Column(scale=2):
             grid_inputs = [src, sty, layers, psi, noise, noise_seed]
             grid = gr.Image(label="Style-mixing grid", type="pil", elem_id="gan-grid", elem_classes=["big-image"],
@@ -319,7 +325,7 @@ def build(settings=None) -> None:
             sliders = [gr.Slider(0, 1, value=1.0 if i in S.PRESETS["coarse"] else 0.0, step=0.05,
                                  label=f"layer {name}: weight of B", elem_id=f"gan-w{i}")
                        for i, name in enumerate(S.LAYER_NAMES)]
-            gr.Markdown(EQ_SINGLE, elem_classes=["equation"])
+            gr.Markdown(EQ_SINGLE, elem_classes=["equation"], latex_delimiters=LATEX)
         with gr.Column(scale=2):
             with gr.Row():
                 img_a = gr.Image(label="A", type="pil", interactive=False, elem_id="gan-img-a", height=160)
@@ -348,7 +354,7 @@ def build(settings=None) -> None:
         with gr.Column(scale=3):
             curves = gr.Plot(elem_id="gan-curves")
         with gr.Column(scale=2):
-            gr.Markdown(EQ_GAME, elem_classes=["equation"])
+            gr.Markdown(EQ_GAME, elem_classes=["equation"], latex_delimiters=LATEX)
             gr.Markdown("Reading the curves: D(x) near 1 and D(G(z)) near 0 means D is winning; both near 0.5 "
                         "means D cannot tell. A healthy game hovers in between; a D loss falling to zero while the "
                         "G loss climbs means G has stopped learning.")
