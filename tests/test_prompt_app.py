@@ -110,3 +110,12 @@ def test_sampling_view_refuses_a_server(client):
     with pytest.raises(Exception, match="needs a local model"):
         client.predict(tab.SERVER, "arithmetic", Q, prompts.SYSTEM, "zero-shot", 1.0, 0, 1.0,
                        api_name="/prompt_next_token")
+
+
+def test_sampling_view_with_tiny_model(client, tiny_model):
+    fig = client.predict(tab.model_choices()[0], "sentiment", "Loved it", prompts.SYSTEM, "few-shot", 0.7, 5, 0.9,
+                         api_name="/prompt_next_token")
+    assert fig is not None
+    text = client.predict(tab.model_choices()[0], "sentiment", "Loved it", prompts.SYSTEM, "few-shot", 0.7, 5, 0.9,
+                          8, 0, api_name="/prompt_sample")
+    assert "**Greedy**" in text and text.count("**Sample") == 4 and "one batched call" in text
