@@ -5,7 +5,8 @@ and self-consistency with N paths as ONE batched call against N sequential calls
     python -m demos.bench_prompt --threads 1 2 --n 8 --tokens 48 --repeat 2
 
 Every row writes exactly --tokens new tokens (end tokens are ignored), so rows do equal work and the
-ratios compare like with like. The prompt is the few-shot chain-of-thought juggler question that
+ratios compare like with like. The sequential and batched runs alternate (--repeat pairs) and the
+speed-up is the median of the paired ratios, so a change in the machine's load hits both sides. The prompt is the few-shot chain-of-thought juggler question that
 self-consistency uses in the lab. Prints markdown tables.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -86,13 +88,26 @@ def main(argv=None) -> dict:
     cfg1 = GenConfig(max_new_tokens=a.tokens, temperature=0.7, top_p=0.95, stop_at_eos=False)
     rows_b, speedups = [], {}
     for wname, b in variants:
-        seq = best(lambda: [b.generate([chat], GenConfig(**{**cfg1.__dict__, "seed": i})) for i in range(a.n)])
-        batched = best(lambda: b.generate([chat], GenConfig(**{**cfg1.__dict__, "n": a.n})))
-        speedups[wname] = seq / batched
+        run_seq = lambda: [b.generate([chat], GenConfig(**{**cfg1.__dict__, "seed": i})) for i in range(a.n)]  # noqa: E731
+        run_batched = lambda: b.generate([chat], GenConfig(**{**cfg1.__dict__, "n": a.n}))  # noqa: E731
+        run_batched()                                            # warm-up
+        pairs = []
+        for _ in range(a.repeat):                               # interleaved, so a load change hits both
+            t = time.perf_counter()
+            run_seq()
+            ts = time.perf_counter() - t
+            t = time.perf_counter()
+            run_batched()
+            pairs.append((ts, time.perf_counter() - t))
+        seq = statistics.median(p[0] for p in pairs)
+        batched = statistics.median(p[1] for p in pairs)
+        speedups[wname] = statistics.median(p[0] / p[1] for p in pairs)
         rows_b += [[wname, f"{a.n} sequential calls (baseline)", a.n, a.n * a.tokens, f"{seq:.2f}",
                     f"{a.n * a.tokens / seq:.1f}", "1.00x"],
                    [wname, f"1 batched call, n = {a.n}", 1, a.n * a.tokens, f"{batched:.2f}",
-                    f"{a.n * a.tokens / batched:.1f}", f"{seq / batched:.2f}x"]]
+                    f"{a.n * a.tokens / batched:.1f}",
+                    f"{speedups[wname]:.2f}x (median of {a.repeat} paired runs: "
+                    + ", ".join(f"{p[0] / p[1]:.2f}" for p in pairs) + ")"]]
     print(f"\n## Self-consistency, N = {a.n} paths of the few-shot CoT prompt ({base_th} threads)\n")
     print(table(["weights", "how", "calls", "tokens", "seconds", "tokens/s", "speed-up"], rows_b))
     for wname, sp in speedups.items():
