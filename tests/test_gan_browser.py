@@ -116,8 +116,12 @@ def test_mapping_plot_and_training_story(gan):
     assert "D(G(z))" in page.locator("#gan-curves").inner_text()
     table = page.locator("#gan-cards").inner_text()
     assert "FD" in table and "floor" in table and "DCGAN" in table
-    assert page.locator("#gan-snaps-ours img").count() >= 3
-    assert page.locator("#gan-snaps-peer img").count() >= 3
+    for gid in ("gan-snaps-ours", "gan-snaps-peer"):
+        imgs = page.locator(f"#{gid} img")
+        assert imgs.count() >= 3
+        imgs.last.scroll_into_view_if_needed()
+        page.wait_for_function("(id) => [...document.querySelectorAll('#' + id + ' img')]"
+                               ".every(i => i.complete && i.naturalWidth > 0)", arg=gid)
     screenshot(page, "gan_tab")
 
 

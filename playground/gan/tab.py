@@ -217,7 +217,10 @@ def cards_table() -> str:
     row("real-data floor (real test vs train)", _fmt(mo.get("fd_floor_real_test")), _fmt(mp.get("fd_floor_real_test")))
     row("class entropy, bits (3.32 = all classes equally)", _fmt(mo.get("class_entropy_bits")), _fmt(mp.get("class_entropy_bits")))
     row("feature diversity (1.0 = as varied as real data)", _fmt(mo.get("diversity")), _fmt(mp.get("diversity")))
-    row("training steps (batch 32)", ours.get("steps", "n/a"), peer.get("steps", "n/a"))
+    def steps(c):
+        return f"{c.get('steps', 'n/a')} (batch {c.get('train_config', {}).get('batch', '?')})"
+
+    row("training steps", steps(ours), steps(peer))
     row("wall-clock budget, minutes", _fmt(ours.get("budget_minutes"), 0), _fmt(peer.get("budget_minutes"), 0))
     row("parameters of G", f"{ours.get('parameters', 0):,}", f"{peer.get('parameters', 0):,}")
     mix = mo.get("style_mixing", {})
@@ -229,7 +232,8 @@ def cards_table() -> str:
     sb = mo.get("same_budget_comparison")
     if sb:
         verdict = "lower" if sb["ours_lower"] else "higher (the peer won this budget)"
-        rows.append(f"\nBoth were {sb['how']}: {sb['budget_minutes']['ours']:.0f} minutes each. Our FD is {verdict}.")
+        rows.append(f"\n**Same budget:** {sb['how']}: {sb['budget_minutes']['ours']:.0f} minutes each. "
+                    f"Our FD is {verdict}. Earlier rounds of ours are listed in its card under `trials`.")
     for label, m in (("ours", mo), ("DCGAN", mp)):
         h = m.get("class_histogram")
         if h:
@@ -239,9 +243,12 @@ def cards_table() -> str:
     return "\n".join(rows)
 
 
-def snapshot_gallery(name: str) -> list[tuple[str, str]]:
+def snapshot_gallery(name: str) -> list:
+    """The snapshot grids a card lists, as (PIL image, caption) pairs."""
+    from PIL import Image
+
     c = S.card(name) or {}
-    return [(str(S.ASSETS / s["png"]), f"step {s['step']} ({s['seconds'] / 60:.1f} min)")
+    return [(Image.open(S.ASSETS / s["png"]).convert("L"), f"step {s['step']} ({s['seconds'] / 60:.1f} min)")
             for s in c.get("snapshots", []) if (S.ASSETS / s["png"]).exists()]
 
 
