@@ -16,9 +16,7 @@ The DCGAN peer follows its paper: Adam(2e-4, beta1 = 0.5), batch norm, no penalt
 from __future__ import annotations
 
 import copy
-import math
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -152,11 +150,3 @@ class Trainer:
             return out
         G.eval()
         return torch.cat([G(z[i:i + 500], psi=psi, noise_mode="random") for i in range(0, len(z), 500)])
-
-
-def clock() -> float:
-    return time.perf_counter()
-
-
-def finite(x: float) -> bool:
-    return math.isfinite(x)
