@@ -254,7 +254,7 @@ def eval_figures(results: dict[str, dict], title: str):
             ns = sorted(sc, key=int)
             line.add_trace(go.Scatter(name=set_name, x=[int(k) for k in ns], y=[sc[k] for k in ns],
                                       mode="lines+markers"))
-    bars.update_layout(title=f"Accuracy per technique: {title}", yaxis=dict(range=[0, 1], tickformat=".0%"),
+    bars.update_layout(title=f"Accuracy per technique ({title})", yaxis=dict(range=[0, 1], tickformat=".0%"),
                        barmode="group", height=340, margin=dict(t=50, b=40))
     line.update_layout(title="Self-consistency: accuracy against N paths", xaxis_title="N (paths voted)",
                        yaxis=dict(range=[0, 1], tickformat=".0%"), height=340, margin=dict(t=50, b=40))
@@ -267,8 +267,9 @@ def eval_table(results: dict[str, dict]) -> list[list]:
         for t in prompts.TECHNIQUES:
             if t in by_tech:
                 r = by_tech[t]
-                rows.append([set_name, t, f"{r['accuracy']:.1%}", r["total"], r.get("tokens", ""),
-                             r.get("seconds", ""), json.dumps(r.get("accuracy_by_n", ""))])
+                by_n = ", ".join(f"N={k}: {v:.0%}" for k, v in (r.get("accuracy_by_n") or {}).items())
+                rows.append([set_name, t, f"{r['accuracy']:.1%}" + (" (partial)" if r.get("partial") else ""),
+                             r["total"], r.get("tokens", ""), r.get("seconds", ""), by_n])
     return rows
 
 
@@ -276,10 +277,12 @@ def bundled_view():
     data = _load_bundled()
     if not data or not data.get("results"):
         return None, None, [], "No bundled figures yet: run `python -m demos.eval_prompt`."
-    bars, line = eval_figures(data["results"], f"{data['model']} (bundled run)")
+    bars, line = eval_figures(data["results"], "bundled run")
+    runs = data.get("wall_seconds_per_run") or {"run": data.get("wall_seconds")}
+    wall = " and ".join(f"{v:.0f} s" for v in runs.values() if v) or "?"
     note = (f"Bundled figures for **{data['model']}** from `python -m demos.eval_prompt` "
-            f"({data.get('machine', '')}, {data.get('wall_seconds', '?')} s). Not run there: "
-            f"{', '.join(data.get('not_run') or []) or 'none'}.")
+            f"({data.get('machine', '')}; wall time {wall}). Not run: "
+            f"{', '.join(data.get('not_run') or []) or 'none'}. {data.get('note', '')}")
     return bars, line, eval_table(data["results"]), note
 
 
