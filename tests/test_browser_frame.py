@@ -24,7 +24,7 @@ def test_visit_every_tab(page):
 def test_home_echo_and_machine_facts(page):
     open_tab(page, "Home")
     page.locator("#home-machine").get_by_text("This machine", exact=True).click()
-    assert "Device" in page.locator("#home-machine").inner_text()
+    page.locator("#home-machine").get_by_text("Device").wait_for()
     box = page.locator("#echo-in textarea, #echo-in input").first
     box.fill("hello projector")
     box.press("Enter")
