@@ -37,9 +37,9 @@ def test_clip_upload_adds_to_the_gallery(page, tmp_path):
     Image.new("RGB", (64, 64), (220, 30, 30)).save(img)
     open_tab(page, "CLIP")
     page.locator("#clip-upload input[type=file]").set_input_files(str(img))
-    page.wait_for_function("document.querySelector('#clip-upload-status')?.innerText.includes('1')",
+    page.wait_for_function("document.querySelector('#clip-upload-status')?.innerText.includes('of yours')",
                            timeout=180_000)
-    assert "1" in page.locator("#clip-upload-status").inner_text()
+    assert "1 image(s) of yours" in page.locator("#clip-upload-status").inner_text()
     # search by the same picture: the upload itself comes first
     page.locator("#clip-query-image input[type=file]").set_input_files(str(img))
     page.locator("#clip-search-image-btn").click()
