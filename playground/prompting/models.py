@@ -1,4 +1,4 @@
-"""Where the language model comes from, loaded once per process and shared by every session.
+"""Where the language model comes from, loaded once per process and shared by every user of the app.
 
 `load(ref)` takes a hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct), a local folder with a transformers
 model, or OFFLINE_REF: SmolLM2-135M-Instruct (Allal et al. 2025, "SmolLM2: When Smol Goes Big")
