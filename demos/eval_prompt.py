@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -71,7 +72,8 @@ def main(argv=None) -> None:
             plan.append((s, tech))
     rank = {t: i for i, t in enumerate(a.order + [t for t in prompts.TECHNIQUES if t not in a.order])}
     plan.sort(key=lambda st: (rank[st[1]], st[0]))
-    report = {"model": a.model, "seed": a.seed, "self_consistency": {"n": a.n, "temperature": a.temperature,
+    report = {"recipe": "python -m demos.eval_prompt " + " ".join(sys.argv[1:] if argv is None else argv),
+              "model": a.model, "seed": a.seed, "self_consistency": {"n": a.n, "temperature": a.temperature,
               "top_p": a.top_p}, "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch "
               f"{torch.__version__}, {torch.get_num_threads()} threads", "results": {}, "not_run": []}
     for set_name, tech in plan:

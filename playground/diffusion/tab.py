@@ -47,14 +47,16 @@ $s>1$: pushed further towards the class: more typical, less varied.
 """
 EQ_STEP = r"""
 **Predicted clean image** from the current noise estimate:
-$\hat x_0=\big(x_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon\big)/\sqrt{\bar\alpha_t}$
+$\hat x_0=\big(x_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon\big)/\sqrt{\bar\alpha_t}$, clipped to $[-1,1]$
 
 **DDPM** (ancestral, random):
 $$x_{t'}=\frac{\sqrt{\bar\alpha_{t'}}\,\beta}{1-\bar\alpha_t}\hat x_0+\frac{\sqrt{\alpha}\,(1-\bar\alpha_{t'})}{1-\bar\alpha_t}x_t+\sigma z,\quad \sigma^2=\frac{1-\bar\alpha_{t'}}{1-\bar\alpha_t}\beta$$
 with $\alpha=\bar\alpha_t/\bar\alpha_{t'}$, $\beta=1-\alpha$, $t'$ the next step down.
 
 **DDIM** ($\eta=0$: deterministic):
-$$x_{t'}=\sqrt{\bar\alpha_{t'}}\,\hat x_0+\sqrt{1-\bar\alpha_{t'}-\sigma_t^2}\,\hat\varepsilon+\sigma_t z,\quad \sigma_t=\eta\sqrt{\tfrac{1-\bar\alpha_{t'}}{1-\bar\alpha_t}}\sqrt{1-\tfrac{\bar\alpha_t}{\bar\alpha_{t'}}}$$
+$$x_{t'}=\sqrt{\bar\alpha_{t'}}\,\hat x_0+\sqrt{1-\bar\alpha_{t'}-\sigma_t^2}\,\hat\varepsilon'+\sigma_t z,\quad \sigma_t=\eta\sqrt{\tfrac{1-\bar\alpha_{t'}}{1-\bar\alpha_t}}\sqrt{1-\tfrac{\bar\alpha_t}{\bar\alpha_{t'}}}$$
+with $\hat\varepsilon'=\big(x_t-\sqrt{\bar\alpha_t}\,\hat x_0\big)/\sqrt{1-\bar\alpha_t}$, the noise that matches the clipped $\hat x_0$
+(with strong guidance the raw $\hat\varepsilon$ would pull the image apart).
 """
 
 
