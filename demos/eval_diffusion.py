@@ -32,7 +32,8 @@ SCALES = (0.0, 3.0, 5.0, 7.5, 2.0)  # s = 1 runs first, with the DDIM vs DDPM co
 def judge(images_pm1: torch.Tensor, labels: torch.Tensor) -> dict:
     m = metrics.evaluate((images_pm1.clamp(-1, 1) + 1) / 2, domain="fashion", labels=labels)
     return {"accuracy": round(m["accuracy"], 4), "diversity": round(m["diversity"], 4), "fd": round(m["fd"], 3),
-            "class_entropy_bits": round(m["class_entropy_bits"], 3), "n": m["n"]}
+            "class_entropy_bits": round(m["class_entropy_bits"], 3), "n": m["n"],
+            "fd_floor_same_n": round(m["fd_floor_real_test"], 3)}
 
 
 def forwards_per_second(model, n: int = 100) -> float:
@@ -94,6 +95,7 @@ def main(argv=None) -> dict:
 
     sweep = {"sampler": "DDIM", "steps": 50, "eta": 0.0, "n_per_scale": n, "seed": a.seed,
              "fd_floor_real_test": metrics.card("fashion")["metrics"]["fd_real_test_vs_train"],
+             "fd_floor_real_same_n": round(metrics.real_floor("fashion", n), 3),   # FD is biased up at small n
              "chance_accuracy": 0.1, "scales": [], "accuracy": [], "diversity": [], "fd": [], "class_entropy_bits": []}
 
     def add(s, r):
@@ -114,6 +116,7 @@ def main(argv=None) -> dict:
     ddpm, _ = run(1.0, "DDPM", T, n_fd)
     cmp = {"scale": 1.0, "n": n_fd, "seed": a.seed, "ddim_steps": 50, "ddim_eta": 0.0, "ddpm_steps": T,
            "fd_ddim": ddim["fd"], "fd_ddpm": ddpm["fd"], "ratio": round(ddim["fd"] / max(ddpm["fd"], 1e-9), 3),
+           "fd_floor_real_same_n": ddpm["fd_floor_same_n"],
            "accuracy_ddim": ddim["accuracy"], "accuracy_ddpm": ddpm["accuracy"],
            "seconds_ddim": ddim["seconds"], "seconds_ddpm": ddpm["seconds"]}
     write_card(a.ckpt, "ddim_vs_ddpm", cmp)
