@@ -33,6 +33,7 @@ def main(argv=None) -> dict:
     calls = lab_calls()
     lat: dict[str, list[float]] = defaultdict(list)
     errs: dict[str, int] = defaultdict(int)
+    first_error: dict[str, str] = {}
     lock = threading.Lock()
     sent = [0]
     peak = [0.0]
@@ -56,9 +57,10 @@ def main(argv=None) -> dict:
                         client.predict(*args, api_name=api)
                         with lock:
                             lat[api].append((time.perf_counter() - t0) * 1000)
-                    except Exception:  # noqa: BLE001 - counted and reported
+                    except Exception as e:  # noqa: BLE001 - counted and reported
                         with lock:
                             errs[api] += 1
+                            first_error.setdefault(api, f"{type(e).__name__}: {e}"[:300])
 
         def watch() -> None:
             while time.perf_counter() < stop + 5 and proc.poll() is None:
@@ -86,6 +88,8 @@ def main(argv=None) -> dict:
     print(f"# Load: {students} students, {wall:.0f} s, {s['n'] + total_err} requests "
           f"({(s['n'] + total_err) / wall:.1f}/s), peak server memory {peak[0]:.0f} MB\n")
     print(table(["endpoint", "ok", "errors", "p50 ms", "p95 ms"], rows))
+    for api, msg in first_error.items():
+        print(f"\nfirst error of {api}: {msg}")
     return {"requests": s["n"] + total_err, "errors": total_err, "p50": s["p50"], "p95": s["p95"], "peak_mb": peak[0]}
 
 

@@ -132,10 +132,8 @@ def int8_decoder(model):
 def load(ref: str, cache_dir: Path, device=None, int8: bool | None = None):
     """A LocalBackend for `ref` (hub id, local folder or OFFLINE_REF), loaded once and shared."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from playground.core import device as device_mod
-    from playground.prompting.engine import LocalBackend
 
     dev = torch.device(device) if device is not None else device_mod.get()
     if int8 is None:
@@ -145,6 +143,12 @@ def load(ref: str, cache_dir: Path, device=None, int8: bool | None = None):
     with _lock:
         if key in _loaded:
             return _loaded[key]
+        # imported under the lock: transformers resolves its names lazily, and two threads doing so at
+        # once can fail with "cannot import name" (seen under the load script's concurrent first calls)
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from playground.prompting.engine import LocalBackend
+
         t0 = time.perf_counter()
         path = resolve_path(ref, cache_dir)
         dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
