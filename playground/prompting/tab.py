@@ -279,7 +279,9 @@ def bundled_view():
     bars, line = eval_figures(data["results"], "bundled run")
     runs = data.get("wall_seconds_per_run") or {"run": data.get("wall_seconds")}
     wall = " and ".join(f"{v:.0f} s" for v in runs.values() if v) or "?"
-    note = (f"Bundled figures for **{data['model']}** from `python -m demos.eval_prompt` "
+    recipe = data.get("recipe")
+    recipe = recipe if isinstance(recipe, str) else "python -m demos.eval_prompt"
+    note = (f"Bundled figures for **{data['model']}** from `{recipe}` "
             f"({data.get('machine', '')}; wall time {wall}). Not run: "
             f"{', '.join(data.get('not_run') or []) or 'none'}. {data.get('note', '')}")
     return bars, line, eval_table(data["results"]), note
