@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     tr = Trainer(a.model, x, tcfg, a.seed, model_cfg)
     z_fixed = torch.randn(64, tr.z_dim, generator=torch.Generator().manual_seed(1234))
 
+    # the hand-kept record of earlier rounds survives a retrain into the same folder
+    old_card = out / f"{name}.json"
+    trials = json.loads(old_card.read_text()).get("trials") if old_card.exists() else None
     budget = a.minutes * 60
     snaps_done: list[dict] = []
     t0 = time.perf_counter()
@@ -88,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             "snapshots": snaps_done,
             "curves": tr.log,
             "finished": final,
+            **({"trials": trials} if trials else {}),
         }
         G = tr.G_ema if a.model == "stylegan" else tr.G
         checkpoint.save(out / name, G, data=f"fashion-mnist train[:{len(x)}], padded to 32x32, [-1, 1]",

@@ -233,7 +233,8 @@ def cards_table() -> str:
     if sb:
         verdict = "lower" if sb["ours_lower"] else "higher (the peer won this budget)"
         rows.append(f"\n**Same budget:** {sb['how']}: {sb['budget_minutes']['ours']:.0f} minutes each. "
-                    f"Our FD is {verdict}. Earlier rounds of ours are listed in its card under `trials`.")
+                    f"Our FD is {verdict}."
+                    + (" Every round run so far is listed in its card under `trials`." if ours.get("trials") else ""))
     for label, m in (("ours", mo), ("DCGAN", mp)):
         h = m.get("class_histogram")
         if h:
