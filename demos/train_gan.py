@@ -43,7 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = deterministic, fair when two run side by side)")
     p.add_argument("--out", default=str(ASSETS), help="folder for the checkpoint, card and grids")
-    p.add_argument("--d-channels", default="", help="StyleGAN discriminator maps at 32, 16, 8, 4 px, e.g. 32,64,128,128")
+    p.add_argument("--discriminator", choices=("dcgan", "resnet"), default="dcgan",
+                   help="ours plays against the peer's D (dcgan) or StyleGAN2's residual D with R1 (resnet)")
+    p.add_argument("--up", choices=("bilinear", "transposed"), default="bilinear", help="ours: how the synthesis upsamples")
+    p.add_argument("--d-channels", default="", help="resnet discriminator maps at 32, 16, 8, 4 px, e.g. 32,64,128,128")
     p.add_argument("--train-size", type=int, default=60000, help="use the first N training images")
     a = p.parse_args(argv)
 
@@ -53,12 +56,15 @@ def main(argv: list[str] | None = None) -> None:
     name = f"{a.model}_fashion"
     ds = data.load("fashion", "train")
     x = pad_fashion(ds.images[: a.train_size])                       # (N, 1, 32, 32) in [-1, 1]
-    tcfg = TrainConfig(batch=a.batch)
+    resnet = a.discriminator == "resnet"   # StyleGAN2's recipe for its own D: R1, lr 0.0025, betas (0, 0.99)
+    tcfg = (TrainConfig(batch=a.batch, discriminator="resnet", lr=0.0025, d_lr=0.0025, betas=(0.0, 0.99), r1_gamma=0.1)
+            if resnet else TrainConfig(batch=a.batch))
     model_cfg = None
-    if a.model == "stylegan" and a.d_channels:
+    if a.model == "stylegan":
         from playground.gan.stylegan import StyleGANConfig
 
-        model_cfg = StyleGANConfig(d_channels=tuple(int(c) for c in a.d_channels.split(",")))
+        model_cfg = StyleGANConfig(up=a.up, **({"d_channels": tuple(int(c) for c in a.d_channels.split(","))}
+                                               if a.d_channels else {}))
     tr = Trainer(a.model, x, tcfg, a.seed, model_cfg)
     z_fixed = torch.randn(64, tr.z_dim, generator=torch.Generator().manual_seed(1234))
 
@@ -81,8 +87,10 @@ def main(argv: list[str] | None = None) -> None:
                            "png": grid_path.name})
         extra = {
             "recipe": f"python -m demos.train_gan --model {a.model} --steps {tr.step_count} --seed {a.seed} --batch {a.batch} --threads 1"
+                      + (f" --discriminator {a.discriminator} --up {a.up}" if a.model == "stylegan" else "")
                       + (f" --d-channels {a.d_channels}" if a.d_channels else ""),
-            "discriminator_config": {k: v for k, v in dataclasses.asdict(tr.D.config).items()},
+            "discriminator": type(tr.D).__name__,
+            "discriminator_config": dataclasses.asdict(tr.D.config),
             "train_config": dataclasses.asdict(tcfg),
             "budget_minutes": a.minutes if not a.steps else None,
             "wall_seconds": round(time.perf_counter() - t0, 1),

@@ -124,6 +124,34 @@ def test_modulated_conv_equals_per_sample_weights():
     assert torch.allclose(y, torch.cat(ref), atol=1e-5)
 
 
+def test_transposed_modulated_conv_equals_per_sample_weights():
+    """The 4x4 stride-2 upsampling layer: conv_transpose(x * s, W) * d * 2 equals a transposed conv with each
+    sample's own modulated, demodulated weights, and doubles the size."""
+    torch.manual_seed(0)
+    m = ModConv(6, 5, w_dim=4, up="transposed", noise=False, act=False)
+    x, w = torch.randn(3, 6, 4, 4), torch.randn(3, 4)
+    y = m(x, w)
+    assert y.shape == (3, 5, 8, 8) and m.weight.shape == (5, 6, 4, 4)
+    s = m.affine(w)
+    ref = []
+    for b in range(3):
+        wt = m.weight * m.scale * s[b][None, :, None, None]                  # (cout, cin, 4, 4)
+        wt = wt / (wt.square().sum((1, 2, 3), keepdim=True) + 1e-8).sqrt()
+        ref.append(2 * F.conv_transpose2d(x[b:b + 1], wt.transpose(0, 1), stride=2, padding=1) + m.bias[None, :, None, None])
+    assert torch.allclose(y, torch.cat(ref), atol=1e-5)
+
+
+def test_upsampling_layers_keep_unit_scale():
+    """Demodulation (and the x2 of the transposed conv) keep unit-variance inputs at about unit variance."""
+    torch.manual_seed(0)
+    x, w = torch.randn(64, 32, 8, 8), torch.randn(64, 16)
+    for up in ("bilinear", "transposed"):
+        m = ModConv(32, 32, w_dim=16, up=up, noise=False, act=False)
+        y = m(x, w)
+        assert y.shape == (64, 32, 16, 16)
+        assert 0.6 < y.std().item() < 1.4, up
+
+
 def test_demodulation_keeps_unit_scale():
     """With demodulation, scaling the style by any factor leaves the output unchanged."""
     torch.manual_seed(0)
@@ -178,12 +206,15 @@ GOLDEN_X_SUM = 2466.216064453125
 GOLDEN_X_CENTRE = 1.1357759237289429
 
 
-@pytest.mark.parametrize("kind", ["stylegan", "dcgan"])
-def test_trainer_steps_are_finite_and_logged(kind):
+@pytest.mark.parametrize("kind, disc", [("stylegan", "dcgan"), ("stylegan", "resnet"), ("dcgan", None)])
+def test_trainer_steps_are_finite_and_logged(kind, disc):
     torch.manual_seed(0)
     data = torch.rand(64, 1, 32, 32) * 2 - 1
     cfg = TINY if kind == "stylegan" else DCGANConfig(z_dim=8, base=4)
-    tr = Trainer(kind, data, TrainConfig(batch=8, log_every=1, r1_every=2), seed=0, model_cfg=cfg)
+    tcfg = TrainConfig(batch=8, log_every=1, r1_every=2, **({"discriminator": disc, "r1_gamma": 0.1} if disc == "resnet" else {}))
+    tr = Trainer(kind, data, tcfg, seed=0, model_cfg=cfg)
+    if disc:
+        assert isinstance(tr.D, DCDiscriminator if disc == "dcgan" else StyleDiscriminator)
     for _ in range(3):
         tr.step()
     assert tr.step_count == 3 and len(tr.log) == 3
@@ -191,10 +222,16 @@ def test_trainer_steps_are_finite_and_logged(kind):
         assert all(math.isfinite(v) for v in rec.values())
         assert 0 <= rec["d_real"] <= 1 and 0 <= rec["d_fake"] <= 1
     if kind == "stylegan":
-        assert "r1" in tr.log[0] and tr.G.w_avg.abs().sum() > 0   # R1 ran at step 0, w_avg moved
+        assert tr.G.w_avg.abs().sum() > 0                          # w_avg moved
+        assert ("r1" in tr.log[0]) == (disc == "resnet")           # R1 ran at step 0 only where it is on
     # G_ema moved towards G but is not G
     p, pe = next(tr.G.parameters()), next(tr.G_ema.parameters())
     assert not torch.equal(p, pe)
+
+
+def test_trainer_rejects_an_unknown_discriminator():
+    with pytest.raises(ValueError, match="discriminator"):
+        Trainer("stylegan", torch.zeros(8, 1, 32, 32), TrainConfig(discriminator="mlp"), seed=0, model_cfg=TINY)
 
 
 def test_trainer_is_deterministic_given_the_seed():
@@ -215,12 +252,13 @@ def test_training_recipe_writes_a_reproducible_card(tmp_path):
     threads = torch.get_num_threads()
     try:
         train_gan.main(["--model", "stylegan", "--steps", "2", "--batch", "4", "--train-size", "64",
-                        "--d-channels", "4,4,8,8", "--out", str(tmp_path)])
+                        "--up", "transposed", "--out", str(tmp_path)])
     finally:
         torch.set_num_threads(threads)
     card = json.loads((tmp_path / "stylegan_fashion.json").read_text())
     assert card["steps"] == 2 and card["finished"] and card["config"]["channels"] == [128, 64, 32, 16]
-    assert "--steps 2" in card["recipe"] and "--d-channels 4,4,8,8" in card["recipe"]
+    assert card["config"]["up"] == "transposed" and card["discriminator"] == "DCDiscriminator"
+    assert "--steps 2" in card["recipe"] and "--discriminator dcgan --up transposed" in card["recipe"]
     assert card["curves"][0]["step"] == 0 and {"d_loss", "g_loss", "d_real", "d_fake"} <= set(card["curves"][0])
     pngs = sorted(tmp_path.glob("stylegan_fashion_step*.png"))
     assert len(pngs) >= 2 and all(p.stat().st_size < 200_000 for p in pngs)

@@ -15,6 +15,10 @@ Generator, with L = 7 style inputs ("layers"):
     the ToRGB at each resolution takes the style of the last layer there; RGB outputs are summed
     across resolutions (upsampled), so the image is refined scale by scale.
 
+L1, L3 and L5 double the size: bilinear resize then the 3x3 conv (`up="bilinear"`), or one 4x4 stride-2
+transposed conv (`up="transposed"`, DCGAN's upsampling, modulated and demodulated the same way; 2.25x fewer
+multiply-adds). Which one a checkpoint uses is in its card's config.
+
 Layers 0-2 (4x4, 8x8) are "coarse", 3-4 (16x16) "middle", 5-6 (32x32) "fine".
 """
 from __future__ import annotations
@@ -40,6 +44,8 @@ class StyleGANConfig:
     w_avg_beta: float = 0.995                    # EMA decay of the tracked w_avg
     d_channels: tuple[int, ...] = (16, 32, 64, 128)  # discriminator maps at 32, 16, 8, 4 px
     mbstd_group: int = 4                         # minibatch-stddev group size in the discriminator
+    up: str = "bilinear"                         # how L1, L3, L5 double the size: "bilinear" then a 3x3 conv,
+                                                 # or "transposed": one 4x4 stride-2 transposed conv (DCGAN's)
 
     @property
     def resolution(self) -> int:
@@ -103,9 +109,10 @@ class ModConv(nn.Module):
     computed without per-sample weights: conv(x * s, w) * d, with d_j = rsqrt(sum_{i,k} (s_i w_{ijk})^2).
     Then per-pixel noise scaled by a learned per-channel strength, a bias and the activation."""
 
-    def __init__(self, cin: int, cout: int, w_dim: int, k: int = 3, up: bool = False, demod: bool = True,
+    def __init__(self, cin: int, cout: int, w_dim: int, k: int = 3, up: str | None = None, demod: bool = True,
                  noise: bool = True, act: bool = True):
         super().__init__()
+        k = 4 if up == "transposed" else k
         self.affine = EqLinear(w_dim, cin, bias_init=1.0)  # A: w -> s, starts at s = 1
         self.weight = nn.Parameter(torch.randn(cout, cin, k, k))
         self.bias = nn.Parameter(torch.zeros(cout))
@@ -115,9 +122,13 @@ class ModConv(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         s = self.affine(w)                                           # (B, cin)
         weight = self.weight * self.scale                            # (cout, cin, k, k)
-        if self.up:
-            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        y = F.conv2d(x * s[:, :, None, None], weight, padding=self.pad)  # (B, cout, H, W)
+        if self.up == "transposed":
+            # each output pixel of a 4x4 stride-2 transposed conv meets 4 of the 16 taps: x2 keeps unit scale
+            y = 2 * F.conv_transpose2d(x * s[:, :, None, None], weight.transpose(0, 1), stride=2, padding=1)
+        else:
+            if self.up == "bilinear":
+                x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            y = F.conv2d(x * s[:, :, None, None], weight, padding=self.pad)  # (B, cout, H, W)
         if self.demod:
             d = torch.rsqrt((s[:, None, :] ** 2 * weight.square().sum((2, 3))[None]).sum(2) + 1e-8)  # (B, cout)
             y = y * d[:, :, None, None]
@@ -135,7 +146,7 @@ class Synthesis(nn.Module):
         convs, torgb = [ModConv(ch[0], ch[0], cfg.w_dim)], [ModConv(ch[0], cfg.img_channels, cfg.w_dim, k=1,
                                                                    demod=False, noise=False, act=False)]
         for a, b in zip(ch, ch[1:]):
-            convs += [ModConv(a, b, cfg.w_dim, up=True), ModConv(b, b, cfg.w_dim)]
+            convs += [ModConv(a, b, cfg.w_dim, up=cfg.up), ModConv(b, b, cfg.w_dim)]
             torgb.append(ModConv(b, cfg.img_channels, cfg.w_dim, k=1, demod=False, noise=False, act=False))
         self.convs, self.torgb = nn.ModuleList(convs), nn.ModuleList(torgb)
         self.sizes = [4] + [4 * 2 ** (i // 2 + 1) for i in range(len(convs) - 1)]  # spatial size per layer

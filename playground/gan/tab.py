@@ -21,7 +21,9 @@ EQ_GAME = r"""
 $$\min_G \max_D\; \mathbb{E}_{x\sim p_\text{data}}[\log D(x)] + \mathbb{E}_{z\sim p(z)}[\log(1 - D(G(z)))]$$
 **Non-saturating G loss** (what is actually trained: strong gradients while D still wins easily):
 $$\mathcal{L}_G = -\,\mathbb{E}_z[\log D(G(z))]$$
-plus the R1 penalty on D at real data, $\frac{\gamma}{2}\,\mathbb{E}_x\|\nabla_x D(x)\|^2$.
+Both generators here play it against the same discriminator (DCGAN's, with batch norm) and the same loss, so
+their comparison isolates the generator. (StyleGAN2's own residual D with the R1 penalty
+$\frac{\gamma}{2}\,\mathbb{E}_x\|\nabla_x D(x)\|^2$ is in the code too; on this budget it lost to the peer.)
 """
 EQ_MIX = r"""
 **Mapping and styles.** $w = f(z)$; layer $i$ gets its own $w_i$, turned into a style $s_i = A_i(w_i)$ that scales
@@ -44,8 +46,10 @@ image fools D, G can pour every z into it: many seeds, one garment. D then learn
 image, G hops to another, and the pair can chase each other around the classes instead of settling.
 You would see it here as a snapshot grid of near-identical images, a class histogram piled on one or
 two classes (entropy far below log2 10 = 3.32 bits) and a diversity ratio far below 1. The
-counter-measures in our recipe: the minibatch-stddev feature (D sees how varied a batch is), the R1
-penalty (D's gradients stay smooth, so G is not flung between modes), and the weight average G_ema.
+counter-measures in our recipe: batch norm in D (D sees the statistics of a whole batch, so a batch of
+look-alikes stands out), style-mixing regularisation (every layer must work with any other layer's
+style) and the weight average G_ema, which smooths G's hops. The StyleGAN2 discriminator in the code
+uses the minibatch-stddev feature and the R1 penalty for the same purpose.
 """
 
 

@@ -7,10 +7,16 @@ Both play the same game, in its non-saturating form (Goodfellow et al. 2014, sec
                                                                 ->  L_G = softplus(-l(G(z)))
 with D(x) = sigmoid(l(x)) and l the discriminator's logit.
 
-The StyleGAN-like model adds the R1 penalty on real data (Mescheder et al. 2018), applied lazily
-every `r1_every` steps (StyleGAN2):  L_R1 = gamma / 2 * E_x ||grad_x l(x)||^2 ; style-mixing
-regularisation (a second z takes over the layers after a random crossover point, with probability
-`mixing_prob`); Adam(beta1 = 0, beta2 = 0.99); and an exponential moving average of G's weights.
+The StyleGAN-like model is trained against the peer's discriminator architecture (DCGAN's D, batch
+norm included) with the same loss, so the comparison with the peer isolates the generator (as in the
+StyleGAN paper's Table 1, where D and training stay fixed and only G changes). On top of that game it
+adds style-mixing regularisation (a second z takes over the layers after a random crossover point,
+with probability `mixing_prob`), w_avg tracking for truncation and an exponential moving average of
+G's weights. Its G has equalised learning rates, so its Adam step `lr` is relative to unit-scale
+weights. StyleGAN2's residual discriminator with the R1 penalty on real data (Mescheder et al.
+2018), applied lazily every `r1_every` steps,  L_R1 = gamma / 2 * E_x ||grad_x l(x)||^2 , is the
+other choice (`discriminator="resnet"`, with `r1_gamma` > 0, `d_lr` 0.0025, betas (0, 0.99)):
+on this budget it lost to the peer (the card's `trials`).
 The DCGAN peer follows its paper: Adam(2e-4, beta1 = 0.5), batch norm, no penalty.
 """
 from __future__ import annotations
@@ -24,12 +30,17 @@ import torch.nn.functional as F
 from playground.gan.dcgan import DCDiscriminator, DCGANConfig, DCGenerator
 from playground.gan.stylegan import StyleDiscriminator, StyleGANConfig, StyleGenerator
 
+DISCRIMINATORS = ("dcgan", "resnet")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     batch: int = 32                 # images per step
-    lr: float = 0.0025              # StyleGAN2's learning rate (DCGAN uses its own 2e-4)
-    r1_gamma: float = 0.1           # R1 weight gamma
+    discriminator: str = "dcgan"    # ours plays against "dcgan" (the peer's D) or "resnet" (StyleGAN2's D + R1)
+    lr: float = 0.005               # G's Adam step (equalised lr: relative to unit-scale weights)
+    d_lr: float = 0.0002            # D's Adam step (DCGAN's, for its D)
+    betas: tuple[float, float] = (0.5, 0.999)   # Adam's betas for both (DCGAN's; StyleGAN2 uses (0, 0.99))
+    r1_gamma: float = 0.0           # R1 weight gamma (0 = off; StyleGAN2's D used 0.1 here)
     r1_every: int = 16              # lazy R1: every this many D steps, scaled up by the same factor
     mixing_prob: float = 0.9        # style-mixing regularisation probability
     ema_half_life_img: int = 5000   # G_ema's half-life in images seen
@@ -66,10 +77,14 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(seed + 1)     # batches of real data
         if kind == "stylegan":
             cfg = model_cfg or StyleGANConfig()
-            self.G, self.D = StyleGenerator(cfg), StyleDiscriminator(cfg)
-            ratio = tcfg.r1_every / (tcfg.r1_every + 1)         # lazy regularisation's Adam correction
-            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=tcfg.lr, betas=(0.0, 0.99), eps=1e-8)
-            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=tcfg.lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
+            if tcfg.discriminator not in DISCRIMINATORS:
+                raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, not {tcfg.discriminator!r}")
+            self.G = StyleGenerator(cfg)
+            self.D = DCDiscriminator(DCGANConfig()) if tcfg.discriminator == "dcgan" else StyleDiscriminator(cfg)
+            ratio = tcfg.r1_every / (tcfg.r1_every + 1) if tcfg.r1_gamma else 1.0  # lazy R1's Adam correction
+            b1, b2 = tcfg.betas
+            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=tcfg.lr, betas=(b1, b2), eps=1e-8)
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=tcfg.d_lr * ratio, betas=(b1 ** ratio, b2 ** ratio), eps=1e-8)
         elif kind == "dcgan":
             cfg = model_cfg or DCGANConfig()
             self.G, self.D = DCGenerator(cfg), DCDiscriminator(cfg)
@@ -113,7 +128,7 @@ class Trainer:
         loss_d.backward()
         self.opt_d.step()
         r1 = None
-        if self.kind == "stylegan" and self.step_count % t.r1_every == 0:
+        if self.kind == "stylegan" and t.r1_gamma and self.step_count % t.r1_every == 0:
             x = self._real(b).requires_grad_(True)
             (g,) = torch.autograd.grad(self.D(x).sum(), x, create_graph=True)
             r1 = g.square().sum((1, 2, 3)).mean()
