@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--discriminator", choices=("dcgan", "resnet"), default="dcgan",
                    help="ours plays against the peer's D (dcgan) or StyleGAN2's residual D with R1 (resnet)")
     p.add_argument("--up", choices=("bilinear", "transposed"), default="bilinear", help="ours: how the synthesis upsamples")
+    p.add_argument("--lr", type=float, default=0.005, help="ours against the dcgan D: G's Adam step")
+    p.add_argument("--channels", default="", help="ours: synthesis maps at 4, 8, 16, 32 px, e.g. 256,128,64,16")
     p.add_argument("--d-channels", default="", help="resnet discriminator maps at 32, 16, 8, 4 px, e.g. 32,64,128,128")
     p.add_argument("--train-size", type=int, default=60000, help="use the first N training images")
     a = p.parse_args(argv)
@@ -58,13 +60,14 @@ def main(argv: list[str] | None = None) -> None:
     x = pad_fashion(ds.images[: a.train_size])                       # (N, 1, 32, 32) in [-1, 1]
     resnet = a.discriminator == "resnet"   # StyleGAN2's recipe for its own D: R1, lr 0.0025, betas (0, 0.99)
     tcfg = (TrainConfig(batch=a.batch, discriminator="resnet", lr=0.0025, d_lr=0.0025, betas=(0.0, 0.99), r1_gamma=0.1)
-            if resnet else TrainConfig(batch=a.batch))
+            if resnet else TrainConfig(batch=a.batch, lr=a.lr))
     model_cfg = None
     if a.model == "stylegan":
         from playground.gan.stylegan import StyleGANConfig
 
-        model_cfg = StyleGANConfig(up=a.up, **({"d_channels": tuple(int(c) for c in a.d_channels.split(","))}
-                                               if a.d_channels else {}))
+        chans = {k: tuple(int(c) for c in v.split(",")) for k, v in (("channels", a.channels),
+                                                                     ("d_channels", a.d_channels)) if v}
+        model_cfg = StyleGANConfig(up=a.up, **chans)
     tr = Trainer(a.model, x, tcfg, a.seed, model_cfg)
     z_fixed = torch.randn(64, tr.z_dim, generator=torch.Generator().manual_seed(1234))
 
@@ -88,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         extra = {
             "recipe": f"python -m demos.train_gan --model {a.model} --steps {tr.step_count} --seed {a.seed} --batch {a.batch} --threads 1"
                       + (f" --discriminator {a.discriminator} --up {a.up}" if a.model == "stylegan" else "")
+                      + (f" --lr {a.lr}" if a.model == "stylegan" and not resnet else "")
+                      + (f" --channels {a.channels}" if a.channels else "")
                       + (f" --d-channels {a.d_channels}" if a.d_channels else ""),
             "discriminator": type(tr.D).__name__,
             "discriminator_config": dataclasses.asdict(tr.D.config),
