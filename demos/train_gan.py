@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from playground.core import checkpoint, data, images
-from playground.gan.train import TrainConfig, Trainer, pad_fashion
+from playground.gan.train import STYLEGAN2_D, TrainConfig, Trainer, pad_fashion
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets" / "gan"
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--discriminator", choices=("dcgan", "resnet"), default="dcgan",
                    help="ours plays against the peer's D (dcgan) or StyleGAN2's residual D with R1 (resnet)")
     p.add_argument("--up", choices=("bilinear", "transposed"), default="bilinear", help="ours: how the synthesis upsamples")
-    p.add_argument("--lr", type=float, default=0.005, help="ours against the dcgan D: G's Adam step")
+    p.add_argument("--lr", type=float, default=0.005, help="ours against the dcgan D: G's Adam step (resnet: STYLEGAN2_D's)")
     p.add_argument("--channels", default="", help="ours: synthesis maps at 4, 8, 16, 32 px, e.g. 256,128,64,16")
     p.add_argument("--d-channels", default="", help="resnet discriminator maps at 32, 16, 8, 4 px, e.g. 32,64,128,128")
     p.add_argument("--train-size", type=int, default=60000, help="use the first N training images")
@@ -58,9 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     name = f"{a.model}_fashion"
     ds = data.load("fashion", "train")
     x = pad_fashion(ds.images[: a.train_size])                       # (N, 1, 32, 32) in [-1, 1]
-    resnet = a.discriminator == "resnet"   # StyleGAN2's recipe for its own D: R1, lr 0.0025, betas (0, 0.99)
-    tcfg = (TrainConfig(batch=a.batch, discriminator="resnet", lr=0.0025, d_lr=0.0025, betas=(0.0, 0.99), r1_gamma=0.1)
-            if resnet else TrainConfig(batch=a.batch, lr=a.lr))
+    resnet = a.discriminator == "resnet"
+    tcfg = TrainConfig(batch=a.batch, **(STYLEGAN2_D if resnet else {"lr": a.lr}))
     model_cfg = None
     if a.model == "stylegan":
         from playground.gan.stylegan import StyleGANConfig

@@ -12,7 +12,7 @@ from playground.gan import sampling as S
 from playground.gan.dcgan import DCDiscriminator, DCGANConfig, DCGenerator
 from playground.gan.stylegan import (MinibatchStd, ModConv, StyleDiscriminator, StyleGANConfig, StyleGenerator,
                                      mix, truncate)
-from playground.gan.train import Trainer, TrainConfig, pad_fashion, to_judge
+from playground.gan.train import STYLEGAN2_D, Trainer, TrainConfig, pad_fashion, to_judge
 
 TINY = StyleGANConfig(z_dim=8, w_dim=8, mapping_layers=2, channels=(8, 8, 4, 4), d_channels=(4, 4, 8, 8))
 
@@ -211,7 +211,7 @@ def test_trainer_steps_are_finite_and_logged(kind, disc):
     torch.manual_seed(0)
     data = torch.rand(64, 1, 32, 32) * 2 - 1
     cfg = TINY if kind == "stylegan" else DCGANConfig(z_dim=8, base=4)
-    tcfg = TrainConfig(batch=8, log_every=1, r1_every=2, **({"discriminator": disc, "r1_gamma": 0.1} if disc == "resnet" else {}))
+    tcfg = TrainConfig(batch=8, log_every=1, r1_every=2, **(STYLEGAN2_D if disc == "resnet" else {}))
     tr = Trainer(kind, data, tcfg, seed=0, model_cfg=cfg)
     if disc:
         assert isinstance(tr.D, DCDiscriminator if disc == "dcgan" else StyleDiscriminator)

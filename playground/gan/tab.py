@@ -23,7 +23,7 @@ $$\min_G \max_D\; \mathbb{E}_{x\sim p_\text{data}}[\log D(x)] + \mathbb{E}_{z\si
 $$\mathcal{L}_G = -\,\mathbb{E}_z[\log D(G(z))]$$
 Both generators here play it against the same discriminator (DCGAN's, with batch norm) and the same loss, so
 their comparison isolates the generator. (StyleGAN2's own residual D with the R1 penalty
-$\frac{\gamma}{2}\,\mathbb{E}_x\|\nabla_x D(x)\|^2$ is in the code too; on this budget it lost to the peer.)
+$\frac{\gamma}{2}\,\mathbb{E}_x\|\nabla_x D(x)\|^2$ is in the code too; on this budget it trained our G less well.)
 """
 EQ_MIX = r"""
 **Mapping and styles.** $w = f(z)$; layer $i$ gets its own $w_i$, turned into a style $s_i = A_i(w_i)$ that scales
