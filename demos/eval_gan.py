@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"DCGAN {k}: FD {v['fd']:.2f}")
     co, cp = checkpoint.read_card(folder / S.MODEL), checkpoint.read_card(folder / S.PEER)
     same_budget = {
-        "how": "each trained for the same wall-clock budget with one CPU thread, beside one other training run "
-               "(two processes, one thread each) on the same quiet 2-core machine, same data and seed",
+        "how": "both trained at the same time for the same wall-clock budget, side by side (two processes, one CPU "
+               "thread each) on the same otherwise quiet 2-core machine, same data and seed",
         "budget_minutes": {"ours": co.get("budget_minutes"), "dcgan": cp.get("budget_minutes")},
         "steps": {"ours": co["steps"], "dcgan": cp["steps"]},
         "batch": {"ours": co["train_config"]["batch"], "dcgan": cp["train_config"]["batch"]},

@@ -46,9 +46,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--discriminator", choices=("dcgan", "resnet"), default="dcgan",
                    help="ours plays against the peer's D (dcgan) or StyleGAN2's residual D with R1 (resnet)")
     p.add_argument("--up", choices=("bilinear", "transposed"), default="bilinear", help="ours: how the synthesis upsamples")
-    p.add_argument("--lr", type=float, default=0.005, help="ours against the dcgan D: G's Adam step (resnet: STYLEGAN2_D's)")
+    p.add_argument("--lr", type=float, default=TrainConfig.lr, help="ours against the dcgan D: G's Adam step (resnet: STYLEGAN2_D's)")
+    p.add_argument("--mixing", type=float, default=TrainConfig.mixing_prob, help="ours: style-mixing regularisation probability")
+    p.add_argument("--output", choices=("tanh", "linear"), default="tanh", help="ours: tanh on the summed ToRGB output, or none")
     p.add_argument("--channels", default="", help="ours: synthesis maps at 4, 8, 16, 32 px, e.g. 256,128,64,16")
     p.add_argument("--d-channels", default="", help="resnet discriminator maps at 32, 16, 8, 4 px, e.g. 32,64,128,128")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (the same recipe; cuda runs are not bit-identical to cpu ones)")
     p.add_argument("--train-size", type=int, default=60000, help="use the first N training images")
     a = p.parse_args(argv)
 
@@ -59,15 +62,15 @@ def main(argv: list[str] | None = None) -> None:
     ds = data.load("fashion", "train")
     x = pad_fashion(ds.images[: a.train_size])                       # (N, 1, 32, 32) in [-1, 1]
     resnet = a.discriminator == "resnet"
-    tcfg = TrainConfig(batch=a.batch, **(STYLEGAN2_D if resnet else {"lr": a.lr}))
+    tcfg = TrainConfig(batch=a.batch, mixing_prob=a.mixing, **(STYLEGAN2_D if resnet else {"lr": a.lr}))
     model_cfg = None
     if a.model == "stylegan":
         from playground.gan.stylegan import StyleGANConfig
 
         chans = {k: tuple(int(c) for c in v.split(",")) for k, v in (("channels", a.channels),
                                                                      ("d_channels", a.d_channels)) if v}
-        model_cfg = StyleGANConfig(up=a.up, **chans)
-    tr = Trainer(a.model, x, tcfg, a.seed, model_cfg)
+        model_cfg = StyleGANConfig(up=a.up, out=a.output, **chans)
+    tr = Trainer(a.model, x, tcfg, a.seed, model_cfg, device=a.device)
     z_fixed = torch.randn(64, tr.z_dim, generator=torch.Generator().manual_seed(1234))
 
     # the hand-kept record of earlier rounds survives a retrain into the same folder
@@ -89,10 +92,13 @@ def main(argv: list[str] | None = None) -> None:
                            "png": grid_path.name})
         extra = {
             "recipe": f"python -m demos.train_gan --model {a.model} --steps {tr.step_count} --seed {a.seed} --batch {a.batch} --threads 1"
-                      + (f" --discriminator {a.discriminator} --up {a.up}" if a.model == "stylegan" else "")
+                      + (f" --discriminator {a.discriminator} --up {a.up} --output {a.output} --mixing {a.mixing}"
+                         if a.model == "stylegan" else "")
                       + (f" --lr {a.lr}" if a.model == "stylegan" and not resnet else "")
                       + (f" --channels {a.channels}" if a.channels else "")
-                      + (f" --d-channels {a.d_channels}" if a.d_channels else ""),
+                      + (f" --d-channels {a.d_channels}" if a.d_channels else "")
+                      + (f" --device {a.device}" if a.device != "cpu" else ""),
+            "device": torch.cuda.get_device_name(tr.device) if tr.device.type == "cuda" else "cpu",
             "discriminator": type(tr.D).__name__,
             "discriminator_config": dataclasses.asdict(tr.D.config),
             "train_config": dataclasses.asdict(tcfg),

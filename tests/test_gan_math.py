@@ -206,6 +206,20 @@ GOLDEN_X_SUM = 2466.216064453125
 GOLDEN_X_CENTRE = 1.1357759237289429
 
 
+def test_tanh_output_is_tanh_of_the_linear_output():
+    """out="tanh" squashes the summed ToRGB output into the data's range and changes nothing else."""
+    import dataclasses
+
+    torch.manual_seed(0)
+    lin = StyleGenerator(TINY).eval()
+    th = StyleGenerator(dataclasses.replace(TINY, out="tanh")).eval()
+    th.load_state_dict(lin.state_dict())
+    z = torch.randn(3, TINY.z_dim)
+    y_lin, y_th = lin(z, noise_mode="fixed", noise_seed=2), th(z, noise_mode="fixed", noise_seed=2)
+    assert torch.allclose(y_th, torch.tanh(y_lin), atol=1e-6)
+    assert y_th.abs().max() < 1
+
+
 @pytest.mark.parametrize("kind, disc", [("stylegan", "dcgan"), ("stylegan", "resnet"), ("dcgan", None)])
 def test_trainer_steps_are_finite_and_logged(kind, disc):
     torch.manual_seed(0)
@@ -259,6 +273,8 @@ def test_training_recipe_writes_a_reproducible_card(tmp_path):
     assert card["steps"] == 2 and card["finished"] and card["config"]["channels"] == [128, 64, 32, 16]
     assert card["config"]["up"] == "transposed" and card["discriminator"] == "DCDiscriminator"
     assert "--steps 2" in card["recipe"] and "--discriminator dcgan --up transposed" in card["recipe"]
+    assert card["config"]["out"] == "tanh" and "--output tanh --mixing 0.5" in card["recipe"] and card["device"] == "cpu"
+    assert card["train_config"]["mixing_prob"] == 0.5
     assert card["curves"][0]["step"] == 0 and {"d_loss", "g_loss", "d_real", "d_fake"} <= set(card["curves"][0])
     pngs = sorted(tmp_path.glob("stylegan_fashion_step*.png"))
     assert len(pngs) >= 2 and all(p.stat().st_size < 200_000 for p in pngs)

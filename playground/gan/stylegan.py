@@ -13,7 +13,8 @@ Generator, with L = 7 style inputs ("layers"):
     const 4x4 --L0--> 4x4 --up, L1--> 8x8 --L2--> --up, L3--> 16x16 --L4--> --up, L5--> 32x32 --L6-->
     each L_i: modulated 3x3 conv with style s_i = A_i(w_i), + noise * strength_i, + bias, leaky ReLU
     the ToRGB at each resolution takes the style of the last layer there; RGB outputs are summed
-    across resolutions (upsampled), so the image is refined scale by scale.
+    across resolutions (upsampled), so the image is refined scale by scale; `out="tanh"` squashes the
+    sum into the data's range [-1, 1] (DCGAN's output layer), `out="linear"` leaves it as StyleGAN2 does.
 
 L1, L3 and L5 double the size: bilinear resize then the 3x3 conv (`up="bilinear"`), or one 4x4 stride-2
 transposed conv (`up="transposed"`, DCGAN's upsampling, modulated and demodulated the same way; 2.25x fewer
@@ -46,6 +47,8 @@ class StyleGANConfig:
     mbstd_group: int = 4                         # minibatch-stddev group size in the discriminator
     up: str = "bilinear"                         # how L1, L3, L5 double the size: "bilinear" then a 3x3 conv,
                                                  # or "transposed": one 4x4 stride-2 transposed conv (DCGAN's)
+    out: str = "linear"                          # the summed ToRGB output as is ("linear", StyleGAN2's) or
+                                                 # squashed into the data's range by tanh ("tanh", DCGAN's)
 
     @property
     def resolution(self) -> int:
@@ -150,6 +153,7 @@ class Synthesis(nn.Module):
             torgb.append(ModConv(b, cfg.img_channels, cfg.w_dim, k=1, demod=False, noise=False, act=False))
         self.convs, self.torgb = nn.ModuleList(convs), nn.ModuleList(torgb)
         self.sizes = [4] + [4 * 2 ** (i // 2 + 1) for i in range(len(convs) - 1)]  # spatial size per layer
+        self.tanh = cfg.out == "tanh"
 
     def forward(self, ws: torch.Tensor, noise: list[torch.Tensor | None]) -> torch.Tensor:
         """ws (B, num_ws, w_dim), one w per layer; noise: one (B or 1, 1, H, W) tensor or None per layer."""
@@ -160,7 +164,7 @@ class Synthesis(nn.Module):
             if i == 0 or i % 2 == 0:                                 # last layer at this resolution
                 y = self.torgb[(i + 1) // 2](x, ws[:, i])            # (B, 1, H, W)
                 rgb = y if rgb is None else F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + y
-        return rgb                                                   # (B, 1, 32, 32), roughly in [-1, 1]
+        return torch.tanh(rgb) if self.tanh else rgb                 # (B, 1, 32, 32), (roughly) in [-1, 1]
 
 
 class StyleGenerator(nn.Module):
