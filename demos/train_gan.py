@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from playground.core import checkpoint, data, images
-from playground.gan.train import STYLEGAN2_D, TrainConfig, Trainer, pad_fashion
+from playground.gan.stylegan import OUTPUTS, UPSAMPLING, StyleGANConfig
+from playground.gan.train import DISCRIMINATORS, STYLEGAN2_D, TrainConfig, Trainer, pad_fashion
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets" / "gan"
@@ -43,12 +44,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = deterministic, fair when two run side by side)")
     p.add_argument("--out", default=str(ASSETS), help="folder for the checkpoint, card and grids")
-    p.add_argument("--discriminator", choices=("dcgan", "resnet"), default="dcgan",
+    p.add_argument("--discriminator", choices=DISCRIMINATORS, default="dcgan",
                    help="ours plays against the peer's D (dcgan) or StyleGAN2's residual D with R1 (resnet)")
-    p.add_argument("--up", choices=("bilinear", "transposed"), default="bilinear", help="ours: how the synthesis upsamples")
+    p.add_argument("--up", choices=UPSAMPLING, default="bilinear", help="ours: how the synthesis upsamples")
     p.add_argument("--lr", type=float, default=TrainConfig.lr, help="ours against the dcgan D: G's Adam step (resnet: STYLEGAN2_D's)")
     p.add_argument("--mixing", type=float, default=TrainConfig.mixing_prob, help="ours: style-mixing regularisation probability")
-    p.add_argument("--output", choices=("tanh", "linear"), default="tanh", help="ours: tanh on the summed ToRGB output, or none")
+    p.add_argument("--output", choices=OUTPUTS, default="tanh", help="ours: tanh on the summed ToRGB output, or none")
     p.add_argument("--channels", default="", help="ours: synthesis maps at 4, 8, 16, 32 px, e.g. 256,128,64,16")
     p.add_argument("--d-channels", default="", help="resnet discriminator maps at 32, 16, 8, 4 px, e.g. 32,64,128,128")
     p.add_argument("--device", default="cpu", help="cpu or cuda (the same recipe; cuda runs are not bit-identical to cpu ones)")
@@ -65,8 +66,6 @@ def main(argv: list[str] | None = None) -> None:
     tcfg = TrainConfig(batch=a.batch, mixing_prob=a.mixing, **(STYLEGAN2_D if resnet else {"lr": a.lr}))
     model_cfg = None
     if a.model == "stylegan":
-        from playground.gan.stylegan import StyleGANConfig
-
         chans = {k: tuple(int(c) for c in v.split(",")) for k, v in (("channels", a.channels),
                                                                      ("d_channels", a.d_channels)) if v}
         model_cfg = StyleGANConfig(up=a.up, out=a.output, **chans)

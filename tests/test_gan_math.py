@@ -243,6 +243,13 @@ def test_trainer_steps_are_finite_and_logged(kind, disc):
     assert not torch.equal(p, pe)
 
 
+def test_config_rejects_unknown_upsampling_or_output():
+    with pytest.raises(ValueError, match="up must be one of"):
+        StyleGANConfig(up="nearest")
+    with pytest.raises(ValueError, match="out one of"):
+        StyleGANConfig(out="sigmoid")
+
+
 def test_trainer_rejects_an_unknown_discriminator():
     with pytest.raises(ValueError, match="discriminator"):
         Trainer("stylegan", torch.zeros(8, 1, 32, 32), TrainConfig(discriminator="mlp"), seed=0, model_cfg=TINY)

@@ -32,6 +32,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 COARSE, MIDDLE, FINE = (0, 1, 2), (3, 4), (5, 6)
+UPSAMPLING = ("bilinear", "transposed")        # StyleGANConfig.up
+OUTPUTS = ("linear", "tanh")                   # StyleGANConfig.out
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class StyleGANConfig:
                                                  # or "transposed": one 4x4 stride-2 transposed conv (DCGAN's)
     out: str = "linear"                          # the summed ToRGB output as is ("linear", StyleGAN2's) or
                                                  # squashed into the data's range by tanh ("tanh", DCGAN's)
+
+    def __post_init__(self):
+        if self.up not in UPSAMPLING or self.out not in OUTPUTS:
+            raise ValueError(f"up must be one of {UPSAMPLING} and out one of {OUTPUTS}, not {self.up!r}, {self.out!r}")
 
     @property
     def resolution(self) -> int:
