@@ -239,11 +239,11 @@ def cards_table() -> str:
         rows.append(f"\n**Same budget:** {sb['how']}: {sb['budget_minutes']['ours']:.0f} minutes each. "
                     f"Our FD is {verdict}."
                     + (" Every round run so far is listed in its card under `trials`." if ours.get("trials") else ""))
-    for label, m in (("ours", mo), ("DCGAN", mp)):
+    for label, m in (("our StyleGAN-like", mo), ("the DCGAN peer's", mp)):
         h = m.get("class_histogram")
         if h:
             tot = sum(h)
-            rows.append(f"\n**Classes of {tot} {label} samples** (by the judge classifier): " + ", ".join(
+            rows.append(f"\n**Classes of {tot} samples from {label} G** (by the judge classifier): " + ", ".join(
                 f"{FASHION_CLASSES[i]} {100 * v / tot:.0f}%" for i, v in enumerate(h)))
     return "\n".join(rows)
 
