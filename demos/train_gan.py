@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=TrainConfig.lr, help="ours against the dcgan D: G's Adam step (resnet: STYLEGAN2_D's)")
     p.add_argument("--mixing", type=float, default=TrainConfig.mixing_prob, help="ours: style-mixing regularisation probability")
     p.add_argument("--output", choices=OUTPUTS, default="tanh", help="ours: tanh on the summed ToRGB output, or none")
-    p.add_argument("--channels", default="", help="ours: synthesis maps at 4, 8, 16, 32 px, e.g. 256,128,64,16")
+    p.add_argument("--channels", default="128,64,32,32", help="ours: synthesis maps at 4, 8, 16, 32 px")
     p.add_argument("--d-channels", default="", help="resnet discriminator maps at 32, 16, 8, 4 px, e.g. 32,64,128,128")
     p.add_argument("--device", default="cpu", help="cpu or cuda (the same recipe; cuda runs are not bit-identical to cpu ones)")
     p.add_argument("--train-size", type=int, default=60000, help="use the first N training images")
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
                       + (f" --discriminator {a.discriminator} --up {a.up} --output {a.output} --mixing {a.mixing}"
                          if a.model == "stylegan" else "")
                       + (f" --lr {a.lr}" if a.model == "stylegan" and not resnet else "")
-                      + (f" --channels {a.channels}" if a.channels else "")
+                      + (f" --channels {a.channels}" if a.model == "stylegan" and a.channels else "")
                       + (f" --d-channels {a.d_channels}" if a.d_channels else "")
                       + (f" --device {a.device}" if a.device != "cpu" else ""),
             "device": torch.cuda.get_device_name(tr.device) if tr.device.type == "cuda" else "cpu",

@@ -243,6 +243,29 @@ def test_trainer_steps_are_finite_and_logged(kind, disc):
     assert not torch.equal(p, pe)
 
 
+@pytest.mark.parametrize("kind", ["stylegan", "dcgan"])
+def test_one_batch_of_fakes_serves_both_steps_and_the_g_step_leaves_d_alone(kind):
+    """A step draws one batch of fakes for the D step and the G step, and the G step adds nothing to D's
+    gradients (D is frozen for it), so D's update is exactly its own loss's."""
+    torch.manual_seed(0)
+    data = torch.rand(64, 1, 32, 32) * 2 - 1
+    cfg = TINY if kind == "stylegan" else DCGANConfig(z_dim=8, base=4)
+    tr = Trainer(kind, data, TrainConfig(batch=8), seed=0, model_cfg=cfg)
+    calls, grads = [], {}
+    fake, d_step, g_step = tr._fake, tr.opt_d.step, tr.opt_g.step
+
+    def grads_of_d():
+        return [p.grad.clone() for p in tr.D.parameters()]
+
+    tr._fake = lambda *a, **k: calls.append(1) or fake(*a, **k)
+    tr.opt_d.step = lambda: grads.__setitem__("at_d_step", grads_of_d()) or d_step()
+    tr.opt_g.step = lambda: grads.__setitem__("at_g_step", grads_of_d()) or g_step()
+    tr.step()
+    assert len(calls) == 1
+    assert all(torch.equal(a, b) for a, b in zip(grads["at_d_step"], grads["at_g_step"]))
+    assert any(g.abs().sum() > 0 for g in grads["at_d_step"])
+
+
 def test_config_rejects_unknown_upsampling_or_output():
     with pytest.raises(ValueError, match="up must be one of"):
         StyleGANConfig(up="nearest")
@@ -277,11 +300,12 @@ def test_training_recipe_writes_a_reproducible_card(tmp_path):
     finally:
         torch.set_num_threads(threads)
     card = json.loads((tmp_path / "stylegan_fashion.json").read_text())
-    assert card["steps"] == 2 and card["finished"] and card["config"]["channels"] == [128, 64, 32, 16]
+    assert card["steps"] == 2 and card["finished"] and card["config"]["channels"] == [128, 64, 32, 32]
     assert card["config"]["up"] == "transposed" and card["discriminator"] == "DCDiscriminator"
     assert "--steps 2" in card["recipe"] and "--discriminator dcgan --up transposed" in card["recipe"]
     assert card["config"]["out"] == "tanh" and "--output tanh --mixing 0.5" in card["recipe"] and card["device"] == "cpu"
-    assert card["train_config"]["mixing_prob"] == 0.5
+    assert card["train_config"]["mixing_prob"] == 0.5 and card["train_config"]["lr"] == 0.002
+    assert "--channels 128,64,32,32" in card["recipe"]
     assert card["curves"][0]["step"] == 0 and {"d_loss", "g_loss", "d_real", "d_fake"} <= set(card["curves"][0])
     pngs = sorted(tmp_path.glob("stylegan_fashion_step*.png"))
     assert len(pngs) >= 2 and all(p.stat().st_size < 200_000 for p in pngs)
