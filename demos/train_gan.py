@@ -35,6 +35,17 @@ def save_grid(x: torch.Tensor, path: Path) -> None:
     images.to_pil(g, scale=2).save(path, optimize=True)
 
 
+def recipe(a: argparse.Namespace, steps: int) -> str:
+    """The command that replays this run step for step (one thread, same seed)."""
+    cmd = f"python -m demos.train_gan --model {a.model} --steps {steps} --seed {a.seed} --batch {a.batch} --threads 1"
+    if a.model == "stylegan":                                         # the flags only ours reads
+        cmd += f" --discriminator {a.discriminator} --up {a.up} --output {a.output} --mixing {a.mixing}"
+        cmd += f" --lr {a.lr}" if a.discriminator == "dcgan" else ""   # resnet: STYLEGAN2_D's lr
+        cmd += f" --channels {a.channels}" if a.channels else ""
+        cmd += f" --d-channels {a.d_channels}" if a.d_channels else ""
+    return cmd + (f" --device {a.device}" if a.device != "cpu" else "")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", choices=("stylegan", "dcgan"), default="stylegan")
@@ -50,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=TrainConfig.lr, help="ours against the dcgan D: G's Adam step (resnet: STYLEGAN2_D's)")
     p.add_argument("--mixing", type=float, default=TrainConfig.mixing_prob, help="ours: style-mixing regularisation probability")
     p.add_argument("--output", choices=OUTPUTS, default="tanh", help="ours: tanh on the summed ToRGB output, or none")
-    p.add_argument("--channels", default="128,64,32,32", help="ours: synthesis maps at 4, 8, 16, 32 px")
+    p.add_argument("--channels", default="128,64,32,32", help="ours: synthesis maps at 4, 8, 16, 32 px (default: the bundled G's)")
     p.add_argument("--d-channels", default="", help="resnet discriminator maps at 32, 16, 8, 4 px, e.g. 32,64,128,128")
     p.add_argument("--device", default="cpu", help="cpu or cuda (the same recipe; cuda runs are not bit-identical to cpu ones)")
     p.add_argument("--train-size", type=int, default=60000, help="use the first N training images")
@@ -62,8 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     name = f"{a.model}_fashion"
     ds = data.load("fashion", "train")
     x = pad_fashion(ds.images[: a.train_size])                       # (N, 1, 32, 32) in [-1, 1]
-    resnet = a.discriminator == "resnet"
-    tcfg = TrainConfig(batch=a.batch, mixing_prob=a.mixing, **(STYLEGAN2_D if resnet else {"lr": a.lr}))
+    tcfg = TrainConfig(batch=a.batch, mixing_prob=a.mixing, **(STYLEGAN2_D if a.discriminator == "resnet" else {"lr": a.lr}))
     model_cfg = None
     if a.model == "stylegan":
         chans = {k: tuple(int(c) for c in v.split(",")) for k, v in (("channels", a.channels),
@@ -90,13 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         snaps_done.append({"step": tr.step_count, "seconds": round(time.perf_counter() - t0, 1),
                            "png": grid_path.name})
         extra = {
-            "recipe": f"python -m demos.train_gan --model {a.model} --steps {tr.step_count} --seed {a.seed} --batch {a.batch} --threads 1"
-                      + (f" --discriminator {a.discriminator} --up {a.up} --output {a.output} --mixing {a.mixing}"
-                         if a.model == "stylegan" else "")
-                      + (f" --lr {a.lr}" if a.model == "stylegan" and not resnet else "")
-                      + (f" --channels {a.channels}" if a.model == "stylegan" and a.channels else "")
-                      + (f" --d-channels {a.d_channels}" if a.d_channels else "")
-                      + (f" --device {a.device}" if a.device != "cpu" else ""),
+            "recipe": recipe(a, tr.step_count),
             "device": torch.cuda.get_device_name(tr.device) if tr.device.type == "cuda" else "cpu",
             "discriminator": type(tr.D).__name__,
             "discriminator_config": dataclasses.asdict(tr.D.config),

@@ -252,14 +252,16 @@ def test_one_batch_of_fakes_serves_both_steps_and_the_g_step_leaves_d_alone(kind
     cfg = TINY if kind == "stylegan" else DCGANConfig(z_dim=8, base=4)
     tr = Trainer(kind, data, TrainConfig(batch=8), seed=0, model_cfg=cfg)
     calls, grads = [], {}
-    fake, d_step, g_step = tr._fake, tr.opt_d.step, tr.opt_g.step
 
-    def grads_of_d():
-        return [p.grad.clone() for p in tr.D.parameters()]
+    def spy(fn, name):                       # record D's gradients, then run the optimiser's step
+        def wrapped():
+            grads[name] = [p.grad.clone() for p in tr.D.parameters()]
+            return fn()
+        return wrapped
 
+    fake = tr._fake
     tr._fake = lambda *a, **k: calls.append(1) or fake(*a, **k)
-    tr.opt_d.step = lambda: grads.__setitem__("at_d_step", grads_of_d()) or d_step()
-    tr.opt_g.step = lambda: grads.__setitem__("at_g_step", grads_of_d()) or g_step()
+    tr.opt_d.step, tr.opt_g.step = spy(tr.opt_d.step, "at_d_step"), spy(tr.opt_g.step, "at_g_step")
     tr.step()
     assert len(calls) == 1
     assert all(torch.equal(a, b) for a, b in zip(grads["at_d_step"], grads["at_g_step"]))
