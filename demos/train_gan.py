@@ -40,7 +40,7 @@ def recipe(a: argparse.Namespace, steps: int) -> str:
     cmd = f"python -m demos.train_gan --model {a.model} --steps {steps} --seed {a.seed} --batch {a.batch} --threads 1"
     if a.model == "stylegan":                                         # the flags only ours reads
         cmd += f" --discriminator {a.discriminator} --up {a.up} --output {a.output} --mixing {a.mixing}"
-        cmd += f" --lr {a.lr}" if a.discriminator == "dcgan" else ""   # resnet: STYLEGAN2_D's lr
+        cmd += f" --lr {a.lr} --d-base {a.d_base}" if a.discriminator == "dcgan" else ""   # resnet: STYLEGAN2_D's
         cmd += f" --channels {a.channels}" if a.channels else ""
         cmd += f" --d-channels {a.d_channels}" if a.d_channels else ""
     return cmd + (f" --device {a.device}" if a.device != "cpu" else "")
@@ -56,9 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = deterministic, fair when two run side by side)")
     p.add_argument("--out", default=str(ASSETS), help="folder for the checkpoint, card and grids")
     p.add_argument("--discriminator", choices=DISCRIMINATORS, default="dcgan",
-                   help="ours plays against the peer's D (dcgan) or StyleGAN2's residual D with R1 (resnet)")
-    p.add_argument("--up", choices=UPSAMPLING, default="bilinear", help="ours: how the synthesis upsamples")
+                   help="ours plays against a DCGAN-shaped D of width --d-base (dcgan) or StyleGAN2's residual D with R1 (resnet)")
+    p.add_argument("--up", choices=UPSAMPLING, default="transposed", help="ours: how the synthesis upsamples")
     p.add_argument("--lr", type=float, default=TrainConfig.lr, help="ours against the dcgan D: G's Adam step (resnet: STYLEGAN2_D's)")
+    p.add_argument("--d-base", type=int, default=TrainConfig.d_base,
+                   help="ours against the dcgan D: its width c, maps c, 2c, 4c at 16, 8, 4 px (the peer's D has 64)")
     p.add_argument("--mixing", type=float, default=TrainConfig.mixing_prob, help="ours: style-mixing regularisation probability")
     p.add_argument("--output", choices=OUTPUTS, default="tanh", help="ours: tanh on the summed ToRGB output, or none")
     p.add_argument("--channels", default="128,64,32,32", help="ours: synthesis maps at 4, 8, 16, 32 px (default: the bundled G's)")
@@ -73,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     name = f"{a.model}_fashion"
     ds = data.load("fashion", "train")
     x = pad_fashion(ds.images[: a.train_size])                       # (N, 1, 32, 32) in [-1, 1]
-    tcfg = TrainConfig(batch=a.batch, mixing_prob=a.mixing, **(STYLEGAN2_D if a.discriminator == "resnet" else {"lr": a.lr}))
+    own = STYLEGAN2_D if a.discriminator == "resnet" else {"lr": a.lr, "d_base": a.d_base}
+    tcfg = TrainConfig(batch=a.batch, mixing_prob=a.mixing, **own)
     model_cfg = None
     if a.model == "stylegan":
         chans = {k: tuple(int(c) for c in v.split(",")) for k, v in (("channels", a.channels),
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             "device": torch.cuda.get_device_name(tr.device) if tr.device.type == "cuda" else "cpu",
             "discriminator": type(tr.D).__name__,
             "discriminator_config": dataclasses.asdict(tr.D.config),
-            "train_config": dataclasses.asdict(tcfg),
+            "train_config": tr.recorded_config(),
             "budget_minutes": a.minutes if not a.steps else None,
             "wall_seconds": round(time.perf_counter() - t0, 1),
             "steps_per_second": round(tr.step_count / max(time.perf_counter() - t0, 1e-9), 3),

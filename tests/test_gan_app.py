@@ -110,4 +110,7 @@ def test_speed_probe_and_cards():
     assert r["family"] == "GAN" and 0 < r["seconds"] < 60
     table = tab.cards_table()
     assert "FD" in table and "floor" in table
+    ours, peer = S.card(S.MODEL)["discriminator_config"]["base"], S.card(S.PEER)["discriminator_config"]["base"]
+    assert f"| discriminator | DCGAN's, {ours}, {2 * ours}, {4 * ours} maps" in table
+    assert f"DCGAN's, {peer}, {2 * peer}, {4 * peer} maps at 16, 8, 4 px |" in table
     assert len(tab.snapshot_gallery(S.MODEL)) >= 3 and len(tab.snapshot_gallery(S.PEER)) >= 3

@@ -280,6 +280,18 @@ def test_trainer_rejects_an_unknown_discriminator():
         Trainer("stylegan", torch.zeros(8, 1, 32, 32), TrainConfig(discriminator="mlp"), seed=0, model_cfg=TINY)
 
 
+def test_ours_d_has_its_own_width_and_each_card_records_only_what_its_model_uses():
+    data = torch.rand(16, 1, 32, 32) * 2 - 1
+    ours = Trainer("stylegan", data, TrainConfig(d_base=8), seed=0, model_cfg=TINY)
+    assert ours.D.config.base == 8 and [m.out_channels for m in ours.D.net if hasattr(m, "out_channels")] == [8, 16, 32]
+    assert ours.recorded_config()["d_base"] == 8
+    peer = Trainer("dcgan", data, TrainConfig(d_base=8, lr=0.5), seed=0, model_cfg=DCGANConfig(z_dim=8, base=4))
+    rec = peer.recorded_config()
+    assert set(rec) == {"batch", "ema_half_life_img", "ema_rampup", "log_every", "adam_g_and_d"}
+    assert rec["adam_g_and_d"]["lr"] == 2e-4 == peer.opt_g.param_groups[0]["lr"] == peer.opt_d.param_groups[0]["lr"]
+    assert peer.D.config.base == 4                                  # the peer's D follows its own config
+
+
 def test_trainer_is_deterministic_given_the_seed():
     data = torch.rand(64, 1, 32, 32) * 2 - 1
     outs = []
@@ -298,7 +310,7 @@ def test_training_recipe_writes_a_reproducible_card(tmp_path):
     threads = torch.get_num_threads()
     try:
         train_gan.main(["--model", "stylegan", "--steps", "2", "--batch", "4", "--train-size", "64",
-                        "--up", "transposed", "--out", str(tmp_path)])
+                        "--out", str(tmp_path)])
     finally:
         torch.set_num_threads(threads)
     card = json.loads((tmp_path / "stylegan_fashion.json").read_text())
@@ -307,7 +319,8 @@ def test_training_recipe_writes_a_reproducible_card(tmp_path):
     assert "--steps 2" in card["recipe"] and "--discriminator dcgan --up transposed" in card["recipe"]
     assert card["config"]["out"] == "tanh" and "--output tanh --mixing 0.5" in card["recipe"] and card["device"] == "cpu"
     assert card["train_config"]["mixing_prob"] == 0.5 and card["train_config"]["lr"] == 0.002
-    assert "--channels 128,64,32,32" in card["recipe"]
+    assert "--channels 128,64,32,32" in card["recipe"] and "--d-base 32" in card["recipe"]
+    assert card["discriminator_config"]["base"] == 32 and card["train_config"]["d_base"] == 32
     assert card["curves"][0]["step"] == 0 and {"d_loss", "g_loss", "d_real", "d_fake"} <= set(card["curves"][0])
     pngs = sorted(tmp_path.glob("stylegan_fashion_step*.png"))
     assert len(pngs) >= 2 and all(p.stat().st_size < 200_000 for p in pngs)

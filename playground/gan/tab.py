@@ -21,8 +21,9 @@ EQ_GAME = r"""
 $$\min_G \max_D\; \mathbb{E}_{x\sim p_\text{data}}[\log D(x)] + \mathbb{E}_{z\sim p(z)}[\log(1 - D(G(z)))]$$
 **Non-saturating G loss** (what is actually trained: strong gradients while D still wins easily):
 $$\mathcal{L}_G = -\,\mathbb{E}_z[\log D(G(z))]$$
-Both generators here play it against the same discriminator (DCGAN's, with batch norm) and the same loss, so
-their comparison isolates the generator. (StyleGAN2's own residual D with the R1 penalty
+Both generators here play it with the same loss against DCGAN's discriminator (batch norm included); ours
+against one half as wide, which costs a quarter as much per step, so on the same wall-clock budget it
+takes more steps. (StyleGAN2's own residual D with the R1 penalty
 $\frac{\gamma}{2}\,\mathbb{E}_x\|\nabla_x D(x)\|^2$ is in the code too; on this budget it trained our G less well.)
 """
 EQ_MIX = r"""
@@ -207,6 +208,15 @@ def _fmt(v, nd=2):
     return f"{v:.{nd}f}" if isinstance(v, (int, float)) else "n/a"
 
 
+def d_shape(card: dict) -> str:
+    """The discriminator a card's G was trained against, in a few words."""
+    name, cfg = card.get("discriminator", "DCDiscriminator"), card.get("discriminator_config") or {}
+    if name == "DCDiscriminator" and "base" in cfg:
+        c = cfg["base"]
+        return f"DCGAN's, {c}, {2 * c}, {4 * c} maps at 16, 8, 4 px"
+    return name
+
+
 def cards_table() -> str:
     from playground.core.data import FASHION_CLASSES
 
@@ -227,6 +237,7 @@ def cards_table() -> str:
     row("training steps", steps(ours), steps(peer))
     row("wall-clock budget, minutes", _fmt(ours.get("budget_minutes"), 0), _fmt(peer.get("budget_minutes"), 0))
     row("parameters of G", f"{ours.get('parameters', 0):,}", f"{peer.get('parameters', 0):,}")
+    row("discriminator", d_shape(ours), d_shape(peer))
     mix = mo.get("style_mixing", {})
     if mix:
         row("coarse layers from the style seed: class follows the style", f"{100 * mix['coarse_follows_style']:.0f}% "

@@ -7,18 +7,19 @@ Both play the same game, in its non-saturating form (Goodfellow et al. 2014, sec
                                                                 ->  L_G = softplus(-l(G(z)))
 with D(x) = sigmoid(l(x)) and l the discriminator's logit.
 
-The StyleGAN-like model is trained against the peer's discriminator architecture (DCGAN's D, batch
-norm included) with the same loss, so the comparison with the peer isolates the generator (as in the
-StyleGAN paper's Table 1, where D and training stay fixed and only G changes). On top of that game it
-adds style-mixing regularisation (a second z takes over the layers after a random crossover point,
-with probability `mixing_prob`; 0.5 here, since StyleGAN's 0.9 cost this small G the most quality
-per step), w_avg tracking for truncation and an exponential moving average of G's weights. Its G has
+The StyleGAN-like model plays against a DCGAN-shaped discriminator (batch norm included) with the
+same loss, but half as wide as the peer's (`d_base` 32: maps 32, 64, 128 against 64, 128, 256). That D
+costs about a quarter of the peer's D per step, so on the same wall-clock budget ours takes more steps;
+the budget, not the step count, is what the comparison holds fixed. On top of that game it adds
+style-mixing regularisation (a second z takes over the layers after a random crossover point, with
+probability `mixing_prob`; 0.5 here, since StyleGAN's 0.9 cost this small G the most quality per
+step), w_avg tracking for truncation and an exponential moving average of G's weights. Its G has
 equalised learning rates, so its Adam step `lr` is relative to unit-scale weights. StyleGAN2's
 residual discriminator with the R1 penalty on real data (Mescheder et al. 2018), applied lazily
 every `r1_every` steps,  L_R1 = gamma / 2 * E_x ||grad_x l(x)||^2 , is the other choice
-(`TrainConfig(**STYLEGAN2_D)`); on the same 22-minute CPU budget it did worse than the peer's D
-(FD 1.56 against 1.20). The bundled recipe reached 0.51, the peer trained side by side 0.35 to 0.43
-over five runs; every round is in the card's `trials`.
+(`TrainConfig(**STYLEGAN2_D)`); on the same 22-minute CPU budget it did worse than the DCGAN-shaped D
+(FD 1.56 against 1.20). The measured figures of the bundled pair and every round of trials are in
+the card (`metrics`, `trials`).
 The DCGAN peer follows its paper: Adam(2e-4, beta1 = 0.5), batch norm, no penalty.
 For both, a step draws one batch of fakes that serves D's update and then G's (as PyTorch's DCGAN
 example does), and D's weights are frozen during G's update, which skips their unused gradients.
@@ -26,7 +27,7 @@ example does), and D's weights are frozen during G's update, which skips their u
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -37,14 +38,17 @@ from playground.gan.stylegan import StyleDiscriminator, StyleGANConfig, StyleGen
 DISCRIMINATORS = ("dcgan", "resnet")
 # StyleGAN2's recipe for its own residual D: lazy R1, one learning rate for both, Adam(0, 0.99)
 STYLEGAN2_D = {"discriminator": "resnet", "lr": 0.0025, "d_lr": 0.0025, "betas": (0.0, 0.99), "r1_gamma": 0.1}
+DCGAN_ADAM = {"lr": 2e-4, "betas": (0.5, 0.999)}   # the DCGAN paper's optimiser, for the peer's G and D alike
+PEER_READS = ("batch", "ema_half_life_img", "ema_rampup", "log_every")   # the TrainConfig fields the peer uses
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     batch: int = 32                 # images per step
-    discriminator: str = "dcgan"    # ours plays against "dcgan" (the peer's D) or "resnet" (StyleGAN2's D + R1)
+    discriminator: str = "dcgan"    # ours plays "dcgan" (DCGAN's D, width d_base) or "resnet" (StyleGAN2's D + R1)
     lr: float = 0.002               # G's Adam step (equalised lr: relative to unit-scale weights)
     d_lr: float = 0.0002            # D's Adam step (DCGAN's, for its D)
+    d_base: int = 32                # ours against "dcgan": that D's width c (the peer's own D has 64)
     betas: tuple[float, float] = (0.5, 0.999)   # Adam's betas for both (DCGAN's; StyleGAN2 uses (0, 0.99))
     r1_gamma: float = 0.0           # R1 weight gamma (0 = off; StyleGAN2's D used 0.1 here)
     r1_every: int = 16              # lazy R1: every this many D steps, scaled up by the same factor
@@ -87,7 +91,7 @@ class Trainer:
             if tcfg.discriminator not in DISCRIMINATORS:
                 raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, not {tcfg.discriminator!r}")
             self.G = StyleGenerator(cfg).to(self.device)
-            D = DCDiscriminator(DCGANConfig()) if tcfg.discriminator == "dcgan" else StyleDiscriminator(cfg)
+            D = DCDiscriminator(DCGANConfig(base=tcfg.d_base)) if tcfg.discriminator == "dcgan" else StyleDiscriminator(cfg)
             self.D = D.to(self.device)
             ratio = tcfg.r1_every / (tcfg.r1_every + 1) if tcfg.r1_gamma else 1.0  # lazy R1's Adam correction
             b1, b2 = tcfg.betas
@@ -97,14 +101,21 @@ class Trainer:
         elif kind == "dcgan":
             cfg = model_cfg or DCGANConfig()
             self.G, self.D = DCGenerator(cfg).to(self.device), DCDiscriminator(cfg).to(self.device)
-            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=True)
-            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=True)
+            self.opt_g = torch.optim.Adam(self.G.parameters(), **DCGAN_ADAM, foreach=True)
+            self.opt_d = torch.optim.Adam(self.D.parameters(), **DCGAN_ADAM, foreach=True)
         else:
             raise ValueError(f"kind must be stylegan or dcgan, not {kind!r}")
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.z_dim = cfg.z_dim
         self.step_count = 0
         self.log: list[dict] = []
+
+    def recorded_config(self) -> dict:
+        """The training settings this run actually used, for its card (the peer ignores ours' fields)."""
+        cfg = asdict(self.tcfg)
+        if self.kind == "dcgan":
+            cfg = {**{k: cfg[k] for k in PEER_READS}, "adam_g_and_d": DCGAN_ADAM}
+        return cfg
 
     # --- sampling -------------------------------------------------------------------------------
     def _fake(self, b: int, update_w_avg: bool = False) -> torch.Tensor:
