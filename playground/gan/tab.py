@@ -21,9 +21,9 @@ EQ_GAME = r"""
 $$\min_G \max_D\; \mathbb{E}_{x\sim p_\text{data}}[\log D(x)] + \mathbb{E}_{z\sim p(z)}[\log(1 - D(G(z)))]$$
 **Non-saturating G loss** (what is actually trained: strong gradients while D still wins easily):
 $$\mathcal{L}_G = -\,\mathbb{E}_z[\log D(G(z))]$$
-Both generators here play it with the same loss against DCGAN's discriminator (batch norm included); ours
-against one half as wide, which costs a quarter as much per step, so on the same wall-clock budget it
-takes more steps. (StyleGAN2's own residual D with the R1 penalty
+Both generators here play it with the same loss against DCGAN's discriminator (with batch norm). Ours plays
+a copy half as wide: it costs about a quarter as much per step, so in the same training time our G gets more
+training steps. (StyleGAN2's own residual D with the R1 penalty
 $\frac{\gamma}{2}\,\mathbb{E}_x\|\nabla_x D(x)\|^2$ is in the code too; on this budget it trained our G less well.)
 """
 EQ_MIX = r"""
@@ -210,7 +210,7 @@ def _fmt(v, nd=2):
 
 def d_shape(card: dict) -> str:
     """The discriminator a card's G was trained against, in a few words."""
-    name, cfg = card.get("discriminator", "DCDiscriminator"), card.get("discriminator_config") or {}
+    name, cfg = card.get("discriminator", "not recorded"), card.get("discriminator_config") or {}
     if name == "DCDiscriminator" and "base" in cfg:
         c = cfg["base"]
         return f"DCGAN's, {c}, {2 * c}, {4 * c} maps at 16, 8, 4 px"
