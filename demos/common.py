@@ -84,14 +84,16 @@ def table(headers: list[str], rows: list[list]) -> str:
 
 
 def lab_calls(tabs: list[str] | None = None) -> list[tuple[str, str, tuple]]:
-    """(lab key, api_name, args) for every built lab's `load_calls()`, plus the echo floor."""
+    """(lab key, api_name, args) for every lab service's `load_calls()`, plus the echo floor."""
     from playground import labs
+    from playground.core import settings
 
+    cfg = settings.from_env()
     calls = [("home", "/echo", ("ping",))]
     for lab in labs.LABS:
         if lab.key == "home" or (tabs and lab.key not in tabs):
             continue
-        mod = labs.module(lab)
-        for api_name, args in (getattr(mod, "load_calls", lambda: [])() if mod else []):
+        svc = labs.service(lab, cfg)
+        for api_name, args in (svc.load_calls() if hasattr(svc, "load_calls") else []):
             calls.append((lab.key, api_name if api_name.startswith("/") else "/" + api_name, tuple(args)))
     return calls

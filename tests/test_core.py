@@ -1,20 +1,24 @@
 """Unit tests of the frame: settings, hub decision, checkpoint I/O, data sets, validation, metrics math."""
 from __future__ import annotations
 
+import inspect
 import io
+import threading
 import json
 import math
 import time
 from dataclasses import dataclass
 
-import gradio as gr
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from playground.core import checkpoint, data, device, hub, images, settings, validate
+from playground.core import cache, checkpoint, data, device, hub, images, settings, timing, validate
+from playground.core.errors import InputError, Unavailable
 from playground.judge import metrics
+
+from conftest import ROOT
 
 
 # --- settings ---------------------------------------------------------------------------------
@@ -39,7 +43,12 @@ def test_device_resolution():
     def f(x):
         return x + 1
 
-    assert f(1) == 2
+    @device.gpu(duration=5)
+    def g(n):
+        yield from range(n)
+
+    assert f(1) == 2 and list(g(3)) == [0, 1, 2]
+    assert inspect.isgeneratorfunction(g)   # Gradio streams only generator functions
 
 
 def test_hub_offline_decision_is_fast(monkeypatch):
@@ -135,24 +144,35 @@ def test_synthetic_is_deterministic():
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), "abc", None, True, [1]])
 def test_number_refuses(bad):
-    with pytest.raises(gr.Error):
+    with pytest.raises(InputError):
         validate.number("x", bad, 0, 1)
 
 
 def test_number_clamps():
     assert validate.number("x", 5, 0, 1) == 1 and validate.number("x", -3, 0, 1) == 0
     assert validate.integer("n", 7.6, 0, 10) == 8 and validate.seed(2**40) == 2**31 - 1
+    assert validate.seed(-1) == 0 and validate.number("x", "0.25", 0, 1) == 0.25
+    with pytest.raises(InputError, match="Guidance"):   # the message names the field
+        validate.number("Guidance", "lots", 0, 10)
+    with pytest.raises(InputError, match="Noise"):
+        validate.flag("Noise", "yes")
+    assert validate.choices("Layers", ["b", "a"], ["a", "b", "c"]) == ["a", "b"]
+    with pytest.raises(InputError, match="one of"):
+        validate.choice("Class", ["x"], ("a", "b"))      # unhashable against a tuple
     assert validate.numbers("z", [0.5, 9], -3, 3, count=2) == [0.5, 3]
-    with pytest.raises(gr.Error):
+    with pytest.raises(InputError):
         validate.numbers("z", [0.5], -3, 3, count=2)
 
 
 def test_text_limits():
     assert validate.text("p", "hi") == "hi"
-    with pytest.raises(gr.Error, match="shorten"):
+    with pytest.raises(InputError, match="shorten"):
         validate.text("p", "x" * 5000, max_chars=4000)
-    with pytest.raises(gr.Error, match="empty"):
+    with pytest.raises(InputError, match="empty"):
         validate.text("p", "   ")
+    assert validate.text("p", "a\x00b\x1b[31mc\nd\te") == "ab[31mc\nd\te"   # control characters removed
+    with pytest.raises(InputError, match="p must be text"):
+        validate.text("p", 42)
 
 
 def _png(w, h, mode="RGB") -> bytes:
@@ -164,13 +184,13 @@ def _png(w, h, mode="RGB") -> bytes:
 def test_image_validation(tmp_path):
     ok = validate.image(_png(10, 8), mode="L")
     assert ok.size == (10, 8) and ok.mode == "L"
-    with pytest.raises(gr.Error, match="not an image"):
+    with pytest.raises(InputError, match="not an image"):
         validate.image(b"hello, I am text")
-    with pytest.raises(gr.Error, match="megapixels"):
+    with pytest.raises(InputError, match="megapixels"):
         validate.image(_png(7100, 7100, "1"))   # 50 megapixels, tiny file
-    with pytest.raises(gr.Error, match="upload"):
+    with pytest.raises(InputError, match="upload"):
         validate.image(None)
-    with pytest.raises(gr.Error, match="not found"):
+    with pytest.raises(InputError, match="not found"):
         validate.image(str(tmp_path / "missing.png"))
     # EXIF orientation 6 (rotate 90 clockwise) is applied.
     img = Image.new("RGB", (20, 10), 0)
@@ -188,6 +208,8 @@ def test_images_helpers(tmp_path):
     x = torch.rand(5, 1, 8, 8)
     g = images.grid(x, nrow=3, pad=1)
     assert g.shape == (1, 2 * 9 + 1, 3 * 9 + 1)
+    assert torch.equal(g[:, 1:9, 10:18], x[1]) and g[0, 0, 0] == 1.0   # cell (0, 1), padding of pad_value
+    assert images.grid(x * 2 - 1, nrow=3, pad=1, lo=-1, hi=1).sub(g).abs().max() < 1e-6
     assert images.to_pil(x[0], scale=4).size == (32, 32)
     gif = images.save_gif([images.to_pil(x[i]) for i in range(5)], path=tmp_path / "a.gif")
     assert Image.open(gif).n_frames == 5
@@ -215,3 +237,107 @@ def test_diversity_and_entropy():
     assert metrics.diversity(f) == pytest.approx(5.0)
     assert metrics.class_entropy_bits(torch.arange(10)) == pytest.approx(math.log2(10))
     assert metrics.class_entropy_bits(torch.zeros(10, dtype=torch.long)) == 0
+
+
+# --- load-once cache, timing, the UI adapter --------------------------------------------------
+
+def test_cache_once_per_key_and_threads():
+    cache.clear("t-once")
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.05)
+        return object()
+
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(cache.once(("t-once", 1), slow))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and all(o is out[0] for o in out)
+    assert cache.peek(("t-once", 2)) is None
+
+    def broken():
+        raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError):
+        cache.once(("t-once", 3), broken)
+    assert cache.once(("t-once", 3), lambda: 7) == 7     # a failed factory leaves nothing behind
+    cache.clear("t-once")
+    assert cache.peek(("t-once", 1)) is None
+
+
+def test_timing_median_is_positive():
+    assert 0 < timing.median_seconds(lambda: sum(range(1000)), min_run_time=0.01) < 0.1
+
+
+def test_ui_handler_errors_generators_progress():
+    import gradio as gr
+
+    from playground.core import ui
+
+    def plain(a, b=2):
+        if a < 0:
+            raise InputError("A must be positive.")
+        if a == 0:
+            raise Unavailable("Install the thing.")
+        return a + b
+
+    h = ui.handler(plain, render=lambda v: v * 10)
+    assert h(1) == 30 and list(inspect.signature(h).parameters) == ["a", "b"]
+    for bad, msg in ((-1, "A must be positive."), (0, "Install the thing.")):
+        with pytest.raises(gr.Error) as e:
+            h(bad)
+        assert e.value.message == msg
+
+    def gen(n):
+        yield from range(n)
+        raise InputError("stop")
+
+    hg = ui.handler(gen, render=str)
+    assert inspect.isgeneratorfunction(hg)
+    it = hg(2)
+    assert [next(it), next(it)] == ["0", "1"]
+    with pytest.raises(gr.Error):
+        next(it)
+
+    seen = []
+
+    def with_progress(x, progress=None):
+        progress(0.5, "half")
+        seen.append(x)
+        return x
+
+    hp = ui.handler(with_progress)
+    assert isinstance(inspect.signature(hp).parameters["progress"].default, gr.Progress)
+    assert hp(3) == 3 and seen == [3]   # outside an event the tracker is a no-op
+
+
+def test_no_gradio_outside_tabs_and_ui():
+    """Only tab.py files and core/ui.py import gradio: services, views and models run headless."""
+    import ast
+
+    root = ROOT / "playground"
+    offenders = []
+    for f in root.rglob("*.py"):
+        if f.name == "tab.py" or f == root / "core" / "ui.py":
+            continue
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "gradio" or n.startswith("gradio.") for n in names):
+                offenders.append(f"{f.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, offenders
+
+
+def test_every_lab_has_the_same_shape():
+    from playground import labs
+
+    for lab in labs.LABS:
+        folder = ROOT / "playground" / lab.package.split(".")[-1]
+        for part in ("service.py", "views.py", "tab.py"):
+            assert (folder / part).exists(), f"{lab.key}: missing {part}"
+        assert lab.key == "home" or any(p.name == "model.py" or p.stem in ("unet", "stylegan", "dcgan")
+                                        for p in folder.glob("*.py")), lab.key

@@ -25,11 +25,13 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from playground.core.errors import Unavailable
+
 MAX_FILE_BYTES = 10 * 1024 * 1024  # every committed file stays under 10 MB (Spaces' limit without LFS)
 
 
-class CheckpointError(RuntimeError):
-    pass
+class CheckpointError(Unavailable, RuntimeError):
+    """A checkpoint is missing, damaged or refused; the message says which recipe remakes it."""
 
 
 def _paths(name: str | Path) -> tuple[Path, Path]:

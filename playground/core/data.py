@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from playground.core.errors import Unavailable
+
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 DIGIT_CLASSES = [str(i) for i in range(10)]
@@ -35,8 +37,17 @@ DIGITS_PNG = [os.environ.get("OPENCV_DIGITS_PNG", ""), "/usr/share/doc/opencv-do
 EMOJI_FONT = [os.environ.get("NOTO_EMOJI_FONT", ""), "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"]
 
 
-class DatasetMissing(FileNotFoundError):
+class DatasetMissing(Unavailable, FileNotFoundError):
     """A data set is not on this machine; the message says which package to install."""
+
+
+def _cache(cache: Path | None) -> Path:
+    """The cache folder: the one given (a service passes its Settings'), else the settings' default."""
+    if cache is not None:
+        return Path(cache)
+    from playground.core import settings
+
+    return settings.from_env().cache_dir
 
 
 @dataclass
@@ -80,7 +91,7 @@ def _fashion_dir(cache: Path | None) -> Path:
     if d and (d / "train-images-idx3-ubyte.gz").exists():
         return d
     # Online fallback: torchvision's downloader into the cache (the same IDX files).
-    target = (cache or Path.home() / ".cache" / "genai-playground") / "fashion-mnist"
+    target = _cache(cache) / "fashion-mnist"
     raw = target / "FashionMNIST" / "raw"
     if (raw / "train-images-idx3-ubyte.gz").exists():
         return raw
@@ -163,7 +174,7 @@ def emoji(size: int = 64, cache: Path | None = None) -> Dataset:
     font_path = _first(EMOJI_FONT)
     cps = emoji_codepoints(font_path)
     names = [unicodedata.name(chr(c)).lower() for c in cps]
-    cache = cache or Path.home() / ".cache" / "genai-playground"
+    cache = _cache(cache)
     f = cache / f"emoji-{size}-{len(cps)}.npy"
     if f.exists():
         arr = np.load(f, allow_pickle=False)
@@ -215,14 +226,15 @@ def synthetic(n: int = 200, seed: int = 0, size: int = 28) -> Dataset:
     return Dataset(x, torch.from_numpy(labels.astype(np.int64)), SYNTHETIC_CLASSES, "synthetic")
 
 
-def load(name: str, split: str = "train", **kw) -> Dataset:
-    """One entry point: load('fashion' | 'digits' | 'emoji' | 'synthetic', split)."""
+def load(name: str, split: str = "train", cache: Path | None = None, **kw) -> Dataset:
+    """One entry point: load('fashion' | 'digits' | 'emoji' | 'synthetic', split, cache). `cache` is
+    the Settings' cache folder (services pass theirs; None means the settings' default)."""
     if name == "fashion":
-        return fashion(split, **kw)
+        return fashion(split, cache=cache)
     if name == "digits":
         return digits(split)
     if name == "emoji":
-        return emoji(**kw)
+        return emoji(cache=cache, **kw)
     if name == "synthetic":
         return synthetic(seed=0 if split == "train" else 1, **kw)
     raise ValueError(f"unknown data set {name!r}")

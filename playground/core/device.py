@@ -5,7 +5,6 @@ On a Hugging Face ZeroGPU Space a GPU is attached only inside functions decorate
 """
 from __future__ import annotations
 
-import functools
 import importlib.util
 
 import torch
@@ -53,18 +52,14 @@ def has_spaces() -> bool:
 
 
 def gpu(fn=None, *, duration: int = 60):
-    """Decorator for GPU work: `spaces.GPU(duration=...)` on ZeroGPU, unchanged elsewhere."""
+    """Decorator for GPU work: `spaces.GPU(duration=...)` on ZeroGPU, unchanged elsewhere. A generator
+    function stays a generator function (Gradio streams only those), on ZeroGPU and off it."""
 
     def wrap(f):
         if has_spaces():
             import spaces  # only present on Hugging Face Spaces
 
             return spaces.GPU(duration=duration)(f)
-
-        @functools.wraps(f)
-        def inner(*args, **kwargs):
-            return f(*args, **kwargs)
-
-        return inner
+        return f
 
     return wrap(fn) if fn is not None else wrap

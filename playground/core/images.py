@@ -27,16 +27,13 @@ def to_pil(x: torch.Tensor, scale: int = 1, lo: float = 0.0, hi: float = 1.0) ->
 
 
 def grid(x: torch.Tensor, nrow: int, pad: int = 2, lo: float = 0.0, hi: float = 1.0, pad_value: float = 1.0) -> torch.Tensor:
-    """(N, C, H, W) -> (C, rows*(H+pad)+pad, nrow*(W+pad)+pad), padded with `pad_value` (in [lo, hi] units)."""
-    n, c, h, w = x.shape
-    rows = (n + nrow - 1) // nrow
-    out = torch.full((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), float(pad_value))
-    for i in range(n):
-        r, k = divmod(i, nrow)
-        out[:, pad + r * (h + pad) : pad + r * (h + pad) + h, pad + k * (w + pad) : pad + k * (w + pad) + w] = (
-            (x[i].detach().float().cpu() - lo) / (hi - lo)
-        )
-    return out
+    """(N, C, H, W) in [lo, hi] -> one image (C, H', W') in [0, 1]: torchvision's make_grid, `nrow`
+    images a row, `pad` pixels of `pad_value` (a display value in [0, 1]) around each."""
+    from torchvision.utils import make_grid
+
+    x01 = (x.detach().float().cpu() - lo) / (hi - lo)
+    g = make_grid(x01, nrow=nrow, padding=pad, pad_value=pad_value)   # grey input comes back as 3 channels
+    return g[:1] if x.shape[1] == 1 else g
 
 
 def from_pil(img: Image.Image, size: int, mode: str = "L", invert: bool = False) -> torch.Tensor:

@@ -1,0 +1,46 @@
+"""The load-once cache: every model, index and data set that is shared between users goes here.
+
+    model = cache.once(("vae", path), lambda: checkpoint.load(path))
+
+The first caller of a key runs the factory; concurrent callers of the same key wait for it and then
+share the result; callers of other keys are not blocked (one lock per key), so a slow first load in
+one lab never stalls another. A factory that raises leaves nothing behind: the next call tries again.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_guard = threading.Lock()                       # protects the two dicts below
+_locks: dict[Hashable, threading.Lock] = {}     # one lock per key
+_values: dict[Hashable, Any] = {}
+
+
+def once(key: Hashable, factory: Callable[[], T]) -> T:
+    """The value for `key`, made by `factory()` on first use and shared afterwards (thread-safe)."""
+    try:
+        return _values[key]
+    except KeyError:
+        pass
+    with _guard:
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _values:
+            _values[key] = factory()
+        return _values[key]
+
+
+def peek(key: Hashable, default: Any = None) -> Any:
+    """The cached value, or `default` when it has not been made (never runs a factory)."""
+    return _values.get(key, default)
+
+
+def clear(prefix: Hashable | None = None) -> None:
+    """Forget cached values: all, or those whose key is `prefix` or a tuple starting with it (tests)."""
+    with _guard:
+        for k in list(_values):
+            if prefix is None or k == prefix or (isinstance(k, tuple) and k[:1] == (prefix,)):
+                del _values[k]
