@@ -238,3 +238,34 @@ def load(name: str, split: str = "train", cache: Path | None = None, **kw) -> Da
     if name == "synthetic":
         return synthetic(seed=0 if split == "train" else 1, **kw)
     raise ValueError(f"unknown data set {name!r}")
+
+
+def report(cache: Path | None = None, fetch: bool = False) -> list[tuple[str, str]]:
+    """(data set, where it is or what to install) for each data set the labs read. With `fetch`,
+    Fashion-MNIST is downloaded into the cache by torchvision when it is not installed and the
+    network allows (the other two come only from their Debian packages)."""
+    rows = []
+    env = os.environ.get("HF_HUB_OFFLINE")
+    try:
+        if not fetch:
+            os.environ["HF_HUB_OFFLINE"] = "1"   # only look, never download
+        rows.append(("fashion", str(_fashion_dir(cache))))
+    except DatasetMissing as e:
+        rows.append(("fashion", f"missing: {e}"))
+    finally:
+        if env is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = env
+    p = _first(DIGITS_PNG)
+    rows.append(("digits", str(p) if p else "missing: `apt-get install opencv-doc` (or set OPENCV_DIGITS_PNG)"))
+    p = _first(EMOJI_FONT)
+    rows.append(("emoji", str(p) if p else "missing: `apt-get install fonts-noto-color-emoji` (or set NOTO_EMOJI_FONT)"))
+    return rows
+
+
+if __name__ == "__main__":   # python -m playground.core.data [--fetch]
+    import sys
+
+    for name, where in report(fetch="--fetch" in sys.argv[1:]):
+        print(f"{name:8s} {where}")
