@@ -39,7 +39,7 @@ def build_app(cfg: settings_mod.Settings | None = None):
     import gradio as gr
 
     from playground import labs
-    from playground.core import device
+    from playground.core import device, ui  # noqa: F401  (ui: atomic result-file writes, see its docstring)
 
     cfg = cfg or settings_mod.from_env()
     device.configure(cfg.device)

@@ -7,18 +7,68 @@
   gr.Progress when `fn` has a `progress` parameter (the service sees a plain `progress(frac, desc)`).
 - `LATEX`, `IMAGE`: the settings every tab uses for equations and for pictures of small images.
 - `standalone(lab_key)`: serve one lab alone, `python -m playground.<lab>.tab`.
+
+Importing this module also makes Gradio's result-file cache safe for a class: Gradio names a cached
+result by the hash of its bytes and (in save_pil_to_cache / save_bytes_to_cache) rewrites that file in
+place on every call. Two students who get the same picture share one path, so one student's download
+could read a file that the other's call had just truncated ("peer closed connection without sending
+complete message body"). `_atomic_cache_writes` writes under a temporary name and renames into place,
+as Gradio's own save_file_to_cache already does: a reader keeps the complete old file, never a torn one.
 """
 from __future__ import annotations
 
 import functools
 import inspect
 import os
+import tempfile
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 from playground.core.errors import PlaygroundError
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_cache_writes() -> None:
+    """Replace Gradio's two in-place cache writers by atomic ones (same names, paths and contents)."""
+    from gradio import processing_utils as pu
+
+    if getattr(pu.save_pil_to_cache, "atomic", False):
+        return
+
+    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+        data = pu.encode_pil_to_bytes(img, format)
+        folder = Path(cache_dir) / pu.hash_bytes(data)
+        folder.mkdir(exist_ok=True, parents=True)
+        path = (folder / f"{name}.{format}").resolve()
+        _atomic_write(path, data)
+        return str(path)
+
+    def save_bytes_to_cache(data: bytes, file_name: str, cache_dir: str) -> str:
+        folder = Path(cache_dir) / pu.hash_bytes(data)
+        folder.mkdir(exist_ok=True, parents=True)
+        if not Path(file_name).suffix:
+            file_name = file_name + pu.detect_audio_format(data)
+        path = (folder / Path(file_name).name).resolve()
+        _atomic_write(path, data)
+        return str(path)
+
+    save_pil_to_cache.atomic = save_bytes_to_cache.atomic = True
+    pu.save_pil_to_cache, pu.save_bytes_to_cache = save_pil_to_cache, save_bytes_to_cache
+
+
+_atomic_cache_writes()
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 # Small generated images (28-32 px) shown large with crisp pixels (CSS .big-image in app.py).
