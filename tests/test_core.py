@@ -341,3 +341,33 @@ def test_every_lab_has_the_same_shape():
             assert (folder / part).exists(), f"{lab.key}: missing {part}"
         assert lab.key == "home" or any(p.name == "model.py" or p.stem in ("unet", "stylegan", "dcgan")
                                         for p in folder.glob("*.py")), lab.key
+
+
+def test_batcher_merges_concurrent_calls_and_keeps_each_result():
+    from playground.core.batch import Batcher
+
+    seen = []
+
+    def double(items):
+        seen.append(len(items))
+        time.sleep(0.02)
+        return [2 * i for i in items]
+
+    b = Batcher(double, max_size=8, max_wait=0.05, name="double")
+    out = {}
+    threads = [threading.Thread(target=lambda k=k: out.__setitem__(k, b(k))) for k in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out == {k: 2 * k for k in range(12)}
+    assert sum(seen) == 12 and max(seen) == 8 and len(seen) < 12      # merged, never above max_size
+    assert b(5) == 10 and seen[-1] == 1                                 # alone: a batch of one
+
+    def broken(items):
+        raise ValueError("model failed")
+
+    with pytest.raises(ValueError, match="model failed"):
+        Batcher(broken)(1)
+    with pytest.raises(RuntimeError, match="2 results"):
+        Batcher(lambda items: [1, 2])(1)

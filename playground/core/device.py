@@ -1,11 +1,15 @@
 """Which device the models run on, and the ZeroGPU shim.
 
 On a Hugging Face ZeroGPU Space a GPU is attached only inside functions decorated with
-`spaces.GPU`; elsewhere the `spaces` package is absent and `gpu` is a no-op decorator.
+`spaces.GPU`, and every such call spends the visitor's quota (per IP: a class behind one school
+address shares one). So there the bundled models, small enough for a CPU, always run on the CPU
+(`for_bundled()`), and only hub models run inside `gpu(...)`. On a dedicated GPU everything may use
+cuda. Elsewhere the `spaces` package is absent and `gpu` returns the function unchanged.
 """
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import torch
 
@@ -49,6 +53,25 @@ def describe() -> str:
 
 def has_spaces() -> bool:
     return importlib.util.find_spec("spaces") is not None
+
+
+def zerogpu() -> bool:
+    """True on a ZeroGPU Space (the spaces package says so; SPACES_ZERO_GPU=1 forces it for tests)."""
+    if os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "true", "yes"):
+        return True
+    if not has_spaces():
+        return False
+    try:
+        import spaces.config
+
+        return bool(spaces.config.Config.zero_gpu)
+    except Exception:  # noqa: BLE001 - a spaces package without that flag: not ZeroGPU
+        return False
+
+
+def for_bundled() -> torch.device:
+    """Where a bundled model runs: the CPU on ZeroGPU (no quota spent), else the configured device."""
+    return torch.device("cpu") if zerogpu() else get()
 
 
 def gpu(fn=None, *, duration: int = 60):
