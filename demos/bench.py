@@ -51,7 +51,7 @@ def main(argv=None) -> None:
         rows.append(["resident memory after start-up", f"{rss_mb(proc.pid):.0f} MB"])
         client = Client(url, verbose=False)
         lat_rows, floor = [], None
-        for lab, api, args in lab_calls():
+        for lab, api, args, _ in lab_calls():
             times, errors = [], 0
             for i in range(a.repeat + 2):
                 t0 = time.perf_counter()

@@ -83,17 +83,20 @@ def table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def lab_calls(tabs: list[str] | None = None) -> list[tuple[str, str, tuple]]:
-    """(lab key, api_name, args) for every lab service's `load_calls()`, plus the echo floor."""
+def lab_calls(tabs: list[str] | None = None) -> list[tuple[str, str, tuple, float]]:
+    """(lab key, api_name, args, weight) for every lab service's `load_calls()` (entries
+    `(api_name, args)` or `(api_name, args, weight)`: how often a class does it; default 1), plus the
+    echo floor."""
     from playground import labs
     from playground.core import settings
 
     cfg = settings.from_env()
-    calls = [("home", "/echo", ("ping",))]
+    calls = [("home", "/echo", ("ping",), 1.0)]
     for lab in labs.LABS:
         if lab.key == "home" or (tabs and lab.key not in tabs):
             continue
         svc = labs.service(lab, cfg)
-        for api_name, args in (svc.load_calls() if hasattr(svc, "load_calls") else []):
-            calls.append((lab.key, api_name if api_name.startswith("/") else "/" + api_name, tuple(args)))
+        for api_name, args, *weight in (svc.load_calls() if hasattr(svc, "load_calls") else []):
+            api = api_name if api_name.startswith("/") else "/" + api_name
+            calls.append((lab.key, api, tuple(args), float(weight[0]) if weight else 1.0))
     return calls

@@ -1,12 +1,17 @@
-"""Load test: N simulated students using every tab at once, on loopback only.
+"""Load test: a simulated class using every tab at once, on loopback only. Prints markdown tables.
 
-    python -m demos.load                       # 8 students for 60 s
-    python -m demos.load --students 20 --seconds 120 --max-requests 2000
+    python -m demos.load                                        # class mode: 30 students, think 2-5 s, 120 s
+    python -m demos.load --mode stress --students 30 --seconds 90   # no think time: as fast as they can
 
-Starts `python app.py --offline` on 127.0.0.1, then each student (a gradio_client thread) loops
-over every built lab's API calls (and the echo) in a shuffled order until the time or request
-budget runs out. Reports requests, errors, p50/p95 latency per endpoint and overall, and the
-server's peak resident memory. Bounded: at most 64 students, 600 s and 20,000 requests.
+Starts `python app.py --offline` on 127.0.0.1. First, one student alone calls every endpoint a few
+times in turn (`--alone`, default 5): the "alone" latencies. Then the class:
+- class mode: each student (a gradio_client thread) picks an action from the classroom mix (each lab
+  service's `load_calls()`, weighted by their third element: a slider is dragged far more often than
+  a whole chain is sampled), waits for its answer, thinks 2-5 s (`--think`), and picks again;
+- stress mode: each student loops over every call in a shuffled order with no pause.
+Per endpoint: calls, errors, p50 alone, p50 and p95 under load, and p95 under load / p50 alone; the
+server's peak resident memory (with its children). Bounded: at most 64 students, 600 s and 20,000
+requests.
 """
 from __future__ import annotations
 
@@ -18,19 +23,29 @@ from collections import defaultdict
 
 from demos.common import lab_calls, rss_mb, serve, summary, table
 
+def _timed(client, api: str, args) -> float:
+    t0 = time.perf_counter()
+    client.predict(*args, api_name=api)
+    return (time.perf_counter() - t0) * 1000
+
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--students", type=int, default=8)
-    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--mode", choices=("class", "stress"), default="class")
+    p.add_argument("--students", type=int, default=30)
+    p.add_argument("--seconds", type=float, default=None, help="class: 120, stress: 90")
+    p.add_argument("--think", type=float, nargs=2, default=(2.0, 5.0), metavar=("MIN", "MAX"))
+    p.add_argument("--alone", type=int, default=5, help="calls per endpoint by one student alone, first")
     p.add_argument("--max-requests", type=int, default=5000)
+    p.add_argument("--tabs", default=None, help="comma-separated labs to load (default: all)")
     a = p.parse_args(argv)
     students = max(1, min(a.students, 64))
-    seconds = max(1.0, min(a.seconds, 600.0))
+    seconds = max(1.0, min(a.seconds or (120.0 if a.mode == "class" else 90.0), 600.0))
     budget = max(1, min(a.max_requests, 20_000))
     from gradio_client import Client
 
-    calls = lab_calls()
+    calls = lab_calls(a.tabs.split(",") if a.tabs else None)          # (lab, api, args, weight)
+    alone: dict[str, list[float]] = defaultdict(list)
     lat: dict[str, list[float]] = defaultdict(list)
     errs: dict[str, int] = defaultdict(int)
     first_error: dict[str, str] = {}
@@ -39,28 +54,57 @@ def main(argv=None) -> dict:
     peak = [0.0]
 
     with serve("--offline") as (url, proc, _):
+        solo = Client(url, verbose=False)
+        for _, api, args, _ in calls:                                  # warm every model first
+            try:
+                _timed(solo, api, args)
+            except Exception as e:  # noqa: BLE001
+                first_error.setdefault(api, f"alone: {type(e).__name__}: {e}"[:300])
+        for _ in range(max(0, a.alone)):
+            for _, api, args, _ in calls:
+                try:
+                    alone[api].append(_timed(solo, api, args))
+                except Exception:  # noqa: BLE001 - counted in the class run below, not here
+                    pass
         stop = time.perf_counter() + seconds
+
+        def record(api: str, args) -> None:
+            try:
+                ms = _timed(client_of[threading.get_ident()], api, args)
+                with lock:
+                    lat[api].append(ms)
+            except Exception as e:  # noqa: BLE001 - counted and reported
+                with lock:
+                    errs[api] += 1
+                    first_error.setdefault(api, f"{type(e).__name__}: {e}"[:300])
+
+        def take_turn() -> bool:
+            with lock:
+                if sent[0] >= budget or time.perf_counter() >= stop:
+                    return False
+                sent[0] += 1
+            return True
+
+        client_of: dict[int, object] = {}
 
         def student(k: int) -> None:
             rng = random.Random(k)
-            client = Client(url, verbose=False)
-            while time.perf_counter() < stop:
-                order = calls[:]
-                rng.shuffle(order)
-                for _, api, args in order:
-                    with lock:
-                        if sent[0] >= budget or time.perf_counter() >= stop:
+            client_of[threading.get_ident()] = Client(url, verbose=False)
+            if a.mode == "class":
+                time.sleep(rng.uniform(0, a.think[1]))                  # students do not start in step
+                weights = [w for *_, w in calls]
+                while take_turn():
+                    _, api, args, _ = rng.choices(calls, weights)[0]
+                    record(api, args)
+                    time.sleep(rng.uniform(*a.think))
+            else:
+                while True:
+                    order = calls[:]
+                    rng.shuffle(order)
+                    for _, api, args, _ in order:
+                        if not take_turn():
                             return
-                        sent[0] += 1
-                    t0 = time.perf_counter()
-                    try:
-                        client.predict(*args, api_name=api)
-                        with lock:
-                            lat[api].append((time.perf_counter() - t0) * 1000)
-                    except Exception as e:  # noqa: BLE001 - counted and reported
-                        with lock:
-                            errs[api] += 1
-                            first_error.setdefault(api, f"{type(e).__name__}: {e}"[:300])
+                        record(api, args)
 
         def watch() -> None:
             while time.perf_counter() < stop + 5 and proc.poll() is None:
@@ -74,23 +118,28 @@ def main(argv=None) -> dict:
         for t in threads:
             t.start()
         for t in threads:
-            t.join(timeout=seconds + 120)
+            t.join(timeout=seconds + 180)
         wall = time.perf_counter() - t_start
 
-    rows = []
-    for _, api, _ in calls:
-        s = summary(lat[api])
-        rows.append([api, s["n"], errs[api], s["p50"], s["p95"]])
+    rows, worst = [], 0.0
+    for _, api, _, _ in calls:
+        s, solo_s = summary(lat[api]), summary(alone[api])
+        ratio = s["p95"] / solo_s["p50"] if solo_s["n"] and s["n"] else float("nan")
+        worst = max(worst, ratio) if ratio == ratio else worst
+        rows.append([api, s["n"] + errs[api], errs[api], solo_s["p50"], s["p50"], s["p95"], ratio])
     everything = [v for vs in lat.values() for v in vs]
     s = summary(everything)
     total_err = sum(errs.values())
-    rows.append(["all", s["n"], total_err, s["p50"], s["p95"]])
-    print(f"# Load: {students} students, {wall:.0f} s, {s['n'] + total_err} requests "
+    rows.append(["all", s["n"] + total_err, total_err, float("nan"), s["p50"], s["p95"], float("nan")])
+    mode = (f"class mode, think {a.think[0]:g}-{a.think[1]:g} s" if a.mode == "class" else "stress mode, no think time")
+    print(f"# Load: {students} students, {mode}, {wall:.0f} s, {s['n'] + total_err} requests "
           f"({(s['n'] + total_err) / wall:.1f}/s), peak server memory {peak[0]:.0f} MB\n")
-    print(table(["endpoint", "ok", "errors", "p50 ms", "p95 ms"], rows))
+    print(table(["endpoint", "calls", "errors", "p50 alone ms", "p50 load ms", "p95 load ms", "p95 / alone"], rows))
+    print(f"\nworst p95 / alone: {worst:.1f}")
     for api, msg in first_error.items():
         print(f"\nfirst error of {api}: {msg}")
-    return {"requests": s["n"] + total_err, "errors": total_err, "p50": s["p50"], "p95": s["p95"], "peak_mb": peak[0]}
+    return {"requests": s["n"] + total_err, "errors": total_err, "p50": s["p50"], "p95": s["p95"],
+            "peak_mb": peak[0], "worst_ratio": worst}
 
 
 if __name__ == "__main__":

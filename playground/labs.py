@@ -3,7 +3,8 @@
     model.py (or a few model files)   pure torch: the network and its math
     service.py   class Service(settings): every user action, validated, returning plain data; no gradio.
                  Optional methods: speed_probe() -> {"family", "what", "seconds"} (Home's table) and
-                 load_calls() -> [(api_name, args), ...] (the load script and benchmarks)
+                 load_calls() -> [(api_name, args[, weight]), ...] (the load script and benchmarks;
+                 weight: how often a class does it, default 1)
     views.py     plotly figures and markdown tables from the service's plain data
     tab.py       build(service): layout and event wiring only
 
