@@ -26,12 +26,13 @@ from pathlib import Path
 
 import torch
 
-from playground.core import checkpoint, data
+from playground.core import checkpoint, data, paths
 from playground.vae.losses import kl_per_dim, loss_terms, recon_nll, reparameterise
 from playground.vae.mlp import MLPVAE, MLPVAEConfig
 from playground.vae.model import ConvVAE, VAEConfig
+from playground.vae.service import checkpoint_name
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "vae"
+ASSETS = paths.assets("vae")
 
 
 @torch.inference_mode()
@@ -116,7 +117,7 @@ def main(argv=None) -> dict:
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    name = a.name or f"{a.data}_b{a.beta:g}" + ("_2d" if a.latent == 2 else "")
+    name = a.name or checkpoint_name(a.data, a.beta, a.latent)
     out = Path(a.out)
 
     if a.data == "synthetic":
