@@ -36,12 +36,14 @@ ASSETS = paths.assets("vae")
 
 
 @torch.inference_mode()
-def evaluate(model, x: torch.Tensor, samples: int = 4, seed: int = 1234, batch: int = 1000) -> dict:
+def evaluate(model, x: torch.Tensor, samples: int = 4, seed: int = 1234, batch: int = 1000,
+             per_image: bool = False) -> dict:
     """Held-out negative ELBO (nats per image) = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I)),
-    the expectation estimated with `samples` draws per image; also the KL of each dimension."""
+    the expectation estimated with `samples` draws per image; also the KL of each dimension.
+    `per_image` adds each image's own estimate (a tensor (N,), for a standard error; never put in a card)."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
-    rec_sum, kl_sum, kld_sum = 0.0, 0.0, 0.0
+    rec_sum, kl_sum, kld_sum, each = 0.0, 0.0, 0.0, []
     for i in range(0, len(x), batch):
         xb = x[i : i + batch]
         mu, logvar = model.encode(xb)
@@ -51,12 +53,14 @@ def evaluate(model, x: torch.Tensor, samples: int = 4, seed: int = 1234, batch: 
             eps = torch.randn(mu.shape, generator=g)
             rec = rec + recon_nll(model.decode_logits(reparameterise(mu, logvar, eps)), xb)  # (B,)
         rec_sum += float((rec / samples).sum())
+        each.append(rec / samples + kld.sum(1))                         # (B,)
         kl_sum += float(kld.sum())
         kld_sum = kld_sum + kld.sum(0)
     n = len(x)
-    return {"neg_elbo_nats": round((rec_sum + kl_sum) / n, 3), "recon_nats": round(rec_sum / n, 3),
-            "kl_nats": round(kl_sum / n, 3), "kl_per_dim_nats": [round(float(v) / n, 4) for v in kld_sum],
-            "eval_samples": samples, "eval_images": n}
+    out = {"neg_elbo_nats": round((rec_sum + kl_sum) / n, 3), "recon_nats": round(rec_sum / n, 3),
+           "kl_nats": round(kl_sum / n, 3), "kl_per_dim_nats": [round(float(v) / n, 4) for v in kld_sum],
+           "eval_samples": samples, "eval_images": n}
+    return {**out, "neg_elbo_per_image": torch.cat(each)} if per_image else out
 
 
 @torch.inference_mode()
