@@ -1,5 +1,6 @@
 """VAE lab: the bundled checkpoints' cards, and every endpoint through the public API (gradio_client
-against the whole app). Bad input gets a message that says what to change; the app keeps serving."""
+against the whole app, so those tests are marked slow). Bad input gets a message that says what to
+change; the app keeps serving."""
 from __future__ import annotations
 
 import base64
@@ -23,6 +24,7 @@ FASHION, DIGITS = SVC.labels["fashion"], SVC.labels["digits"]
 N = SVC.n_sliders
 ZEROS = [0.0] * N
 SIZE = SVC.image_size
+RANGE = f"Latent sliders [1] must be a number from {-S.Z_LIMIT:g} to {S.Z_LIMIT:g}"   # core.validate's words
 
 
 def grid_px(n: int, scale: int) -> int:
@@ -80,6 +82,7 @@ def test_bundled_set_beta_and_2d_models_and_sizes():
 
 # --- endpoints --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_decode_reset_and_sample(client):
     a = live(client.predict(FASHION, *ZEROS, api_name="/vae_decode"))
     assert a.size == (28, 28)
@@ -94,6 +97,7 @@ def test_decode_reset_and_sample(client):
     assert np.array_equal(np.asarray(again), np.asarray(live(img)))     # the image is what the sliders hold
 
 
+@pytest.mark.slow
 def test_encode_pick_resample_and_to_sliders(client):
     label = S.pick_labels("fashion")[7]
     seen, recon, samples, plot, md, *rest = client.predict(FASHION, label, api_name="/vae_encode_pick")
@@ -119,6 +123,7 @@ def _png(path, size=(200, 200), fg=0, bg=255):
     return str(path)
 
 
+@pytest.mark.slow
 def test_encode_upload_and_drawing(client, tmp_path):
     out = client.predict(FASHION, handle_file(_png(tmp_path / "o.png")), api_name="/vae_encode_upload")
     seen = np.asarray(Image.open(out[0]).convert("L"))
@@ -128,12 +133,14 @@ def test_encode_upload_and_drawing(client, tmp_path):
     assert "ELBO" in out[4]
 
 
+@pytest.mark.slow
 def test_latent_map_and_manifold(client):
     plot, img, grid = client.predict(FASHION, 0.5, -0.5, 6, api_name="/vae_map")
     assert Image.open(img).size == (SIZE * views.SCALE,) * 2
     traces = figure(plot)["data"]
     n_points = len(SVC.map_plot(FASHION, 0, 0).points)
-    assert sum(len(values(t["x"])) for t in traces if t["name"] in S.CLASSES["fashion"]) == min(views.MAP_POINTS, n_points)
+    shown = sum(len(values(t["x"])) for t in traces if t["name"] in S.CLASSES["fashion"])
+    assert shown == min(views.MAP_POINTS, n_points)
     assert [(t["name"], t["x"], t["y"]) for t in traces[-1:]] == [("current z", [0.5], [-0.5])]
     assert Image.open(grid).size == (grid_px(6, 2),) * 2
     g5 = Image.open(client.predict(FASHION, 5, api_name="/vae_manifold"))
@@ -149,6 +156,7 @@ def test_latent_map_and_manifold(client):
         round(max(-S.SLIDER_MAX, min(S.SLIDER_MAX, v)), 2) for v in (mark["x"][0], mark["y"][0]))
 
 
+@pytest.mark.slow
 def test_interpolation_strip_and_gif(client):
     labels = S.pick_labels("digits")
     client.predict(DIGITS, api_name="/vae_dataset")
@@ -159,6 +167,7 @@ def test_interpolation_strip_and_gif(client):
     assert g.format == "GIF" and g.n_frames == 2 * 6 - 2                 # there and back again
 
 
+@pytest.mark.slow
 def test_beta_comparison(client):
     grid, plot = client.predict(FASHION, 3, api_name="/vae_compare_beta")
     assert Image.open(grid).size == (grid_px(S.BETA_IMAGES, 3), grid_px(5, 3))
@@ -168,6 +177,7 @@ def test_beta_comparison(client):
         assert bars["name"] == f"beta = {card['config']['beta']:g}"
 
 
+@pytest.mark.slow
 def test_switching_data_set_relabels_the_sliders(client):
     out = client.predict(DIGITS, api_name="/vae_dataset")
     card = checkpoint.read_card(SVC.assets / SVC.roles["digits"]["main"])
@@ -182,6 +192,7 @@ def _still_serving(client):
     assert client.predict(FASHION, *ZEROS, api_name="/vae_decode")
 
 
+@pytest.mark.slow
 def test_decode_clamps_out_of_range_latents(client):
     """One number policy: a latent past +-Z_LIMIT is clamped to it (as a slider would), never refused."""
     for sent, edge in (([7.0] + ZEROS[1:], [S.Z_LIMIT] + ZEROS[1:]), (ZEROS[:-1] + [-1e9], ZEROS[:-1] + [-S.Z_LIMIT])):
@@ -189,9 +200,10 @@ def test_decode_clamps_out_of_range_latents(client):
         assert np.array_equal(np.asarray(got), np.asarray(live(client.predict(FASHION, *edge, api_name="/vae_decode"))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("values, needle", [
-    (["abc"] + ZEROS[1:], re.escape(f"Latent sliders [1] must be a number from {-S.Z_LIMIT:g} to {S.Z_LIMIT:g}, not 'abc'")),
-    ([None] + ZEROS[1:], re.escape(f"Latent sliders [1] must be a number from {-S.Z_LIMIT:g} to {S.Z_LIMIT:g}.")),
+    (["abc"] + ZEROS[1:], re.escape(f"{RANGE}, not 'abc'")),
+    ([None] + ZEROS[1:], re.escape(f"{RANGE}.")),
 ])
 def test_decode_refuses_non_numbers(client, values, needle):
     with pytest.raises(AppError, match=needle):
@@ -199,6 +211,7 @@ def test_decode_refuses_non_numbers(client, values, needle):
     _still_serving(client)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_decode_refuses_nan_and_inf_sent_as_raw_json(client, app_url, literal):
     """gradio_client cannot even send NaN; a raw HTTP call can."""
@@ -208,10 +221,11 @@ def test_decode_refuses_nan_and_inf_sent_as_raw_json(client, app_url, literal):
     assert r.status_code == 200
     events = httpx.get(f"{base}/{r.json()['event_id']}", timeout=60).text
     got = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}[literal]
-    assert "event: error" in events and f"Latent sliders [1] must be a number from {-S.Z_LIMIT:g} to {S.Z_LIMIT:g} (got {got})" in events
+    assert "event: error" in events and f"{RANGE} (got {got})" in events
     _still_serving(client)
 
 
+@pytest.mark.slow
 def test_bad_data_set_and_picks(client):
     with pytest.raises(AppError, match="Data set must be one of"):
         client.predict("CIFAR", *ZEROS, api_name="/vae_decode")
@@ -225,6 +239,7 @@ def test_bad_data_set_and_picks(client):
     _still_serving(client)
 
 
+@pytest.mark.slow
 def test_upload_refuses_non_images_and_huge_images(client, tmp_path):
     txt = tmp_path / "notes.png"
     txt.write_text("this is not an image\n" * 20)

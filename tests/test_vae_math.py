@@ -82,7 +82,8 @@ def test_quantile_grid_covers_equal_prior_mass():
     assert g[0, 1] > g[-1, 1]                                               # top row has the highest z[1]
 
 
-GOLDEN_CONV = 543.623  # -ELBO of the seeded tiny model on the seeded batch (nats per image)  # regenerate: python tests/test_vae_math.py
+# -ELBO of the seeded tiny model on the seeded batch (nats per image)
+GOLDEN_CONV = 543.623  # regenerate: python tests/test_vae_math.py
 
 
 @torch.no_grad()

@@ -239,7 +239,7 @@ class Service:
         """A checkpoint of this data set, loaded on first use and shared by every session."""
         name = self.roles[key][role]
         path = self.assets / (name or f"{key}_b<beta>")
-        if not name or not (path.parent / f"{name}.safetensors").exists() or not (path.parent / f"{name}.json").exists():
+        if not name or not all((self.assets / f"{name}{ext}").exists() for ext in (".safetensors", ".json")):
             flags = {"main": "", "peer": " --peer", "map": f" --latent {MAP_DIM}", "beta": " --beta B (any B > 1)"}
             raise Unavailable(f"The checkpoint {self._shown(path)} is missing; train it with "
                               f"`python -m demos.train_vae --data {key}{flags[role]}` (see its --help).")

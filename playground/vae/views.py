@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 import torch
 
 from playground.core import images
-from playground.vae.service import (BETA_IMAGES, MAP_DIM, N_SAMPLES, BetaComparison, DatasetInfo, Encoded, Interpolation,
-                                    MapAll, MapView, Sliders)
+from playground.vae.service import (BETA_IMAGES, MAP_DIM, N_SAMPLES, BetaComparison, DatasetInfo, Encoded,
+                                    Interpolation, MapAll, MapView, Sliders)
 
 SCALE = 10              # a model-sized image shown SCALE times larger (crisp pixels)
 MAP_POINTS = 3000       # test-set means drawn on the map: enough to see the clusters, light to send
@@ -68,7 +68,8 @@ def beta_title(info: DatasetInfo) -> str:
 
 
 def beta_equation(info: DatasetInfo) -> str:
-    text = (r"**beta-VAE** trains on $\ \mathbb{E}_q[-\log p_\theta(x\mid z)] + \beta\, D_{KL}(q_\phi(z\mid x)\,\|\,p(z))$."
+    text = (r"**beta-VAE** trains on "
+            r"$\ \mathbb{E}_q[-\log p_\theta(x\mid z)] + \beta\, D_{KL}(q_\phi(z\mid x)\,\|\,p(z))$."
             r" $\beta = 1$ is the negative ELBO.")
     if info.betas is None:
         return text + " This data set has no model with $\\beta > 1$ yet."
@@ -107,8 +108,8 @@ def figures_table(info: DatasetInfo) -> str:
 def slider_labels(info: DatasetInfo, n: int) -> list[str]:
     """Slider i shows dimension order[i] and its held-out KL (the card's)."""
     kl, order = info.kl_per_dim, info.order
-    return [f"z[{order[i]}]  ·  KL {kl[order[i]]:.2f} nats" if i < len(order) else f"slider {i + 1} (unused by this model)"
-            for i in range(n)]
+    return [f"z[{order[i]}]  ·  KL {kl[order[i]]:.2f} nats" if i < len(order)
+            else f"slider {i + 1} (unused by this model)" for i in range(n)]
 
 
 # --- images ----------------------------------------------------------------------------------
