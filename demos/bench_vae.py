@@ -149,20 +149,23 @@ def measure(url: str, repeat: int) -> tuple[list[float], list[float]]:
 
 
 def server_side(n: int = 100) -> tuple[list[float], list[float]]:
-    """The decode handler alone (validation, decoder, PNG-ready PIL) and one decoder pass, in ms."""
+    """The decode action alone (validation, decoder, data URL) and one decoder pass, in ms."""
     import torch
 
-    from playground.vae import lab, tab
+    from playground.core import settings
+    from playground.vae import service, views
 
-    name = lab.model_name("fashion", "main")
-    m = lab.get(name)
+    svc = service.Service(settings.from_env())
+    m = svc.loaded(service.DEFAULT, "main")
+    z = torch.zeros(1, m.dim)
     handler, dec = [], []
     for i in range(n + 5):
-        vals = [((i * 7 + k) % 50) / 10 - 2.5 for k in range(tab.N_SLIDERS)]
+        vals = [((i * 7 + k) % 50) / 10 - 2.5 for k in range(svc.n_sliders)]
         t0 = time.perf_counter()
-        tab.decode_sliders(tab.DEFAULT_DATASET, *vals)
+        views.data_url(svc.decode_sliders(svc.default, *vals))
         t1 = time.perf_counter()
-        lab.decode(name, torch.zeros(1, m.dim))
+        with torch.inference_mode():
+            m.model.decode(z)
         t2 = time.perf_counter()
         if i >= 5:
             handler.append((t1 - t0) * 1000)
@@ -185,7 +188,7 @@ def main(argv=None) -> dict:
     rows = [["echo: Enter -> text back (Home, api echo)", e["n"], e["p50"], e["p95"], 1.0],
             ["VAE slider: mouse drag step -> new image loaded", s["n"], s["p50"], s["p95"], s["p50"] / e["p50"]],
             ["  server side: decode handler alone", h["n"], h["p50"], h["p95"], h["p50"] / e["p50"]],
-            ["  one decoder pass (1 x 16 -> 28 x 28)", d["n"], d["p50"], d["p95"], d["p50"] / e["p50"]]]
+            ["  one decoder pass (1 x D -> H x W)", d["n"], d["p50"], d["p95"], d["p50"] / e["p50"]]]
     print(f"## VAE slider latency in Chromium ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})\n")
     print(table(["round trip", "n", "p50 ms", "p95 ms", "x echo p50"], rows))
     verdict = {"slider_p50_ms": round(s["p50"], 1), "echo_p50_ms": round(e["p50"], 1),

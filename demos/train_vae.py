@@ -26,21 +26,24 @@ from pathlib import Path
 
 import torch
 
-from playground.core import checkpoint, data
+from playground.core import checkpoint, data, paths
 from playground.vae.losses import kl_per_dim, loss_terms, recon_nll, reparameterise
 from playground.vae.mlp import MLPVAE, MLPVAEConfig
 from playground.vae.model import ConvVAE, VAEConfig
+from playground.vae.service import checkpoint_name
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "vae"
+ASSETS = paths.assets("vae")
 
 
 @torch.inference_mode()
-def evaluate(model, x: torch.Tensor, samples: int = 4, seed: int = 1234, batch: int = 1000) -> dict:
+def evaluate(model, x: torch.Tensor, samples: int = 4, seed: int = 1234, batch: int = 1000,
+             per_image: bool = False) -> dict:
     """Held-out negative ELBO (nats per image) = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I)),
-    the expectation estimated with `samples` draws per image; also the KL of each dimension."""
+    the expectation estimated with `samples` draws per image; also the KL of each dimension.
+    `per_image` adds each image's own estimate (a tensor (N,), for a standard error; never put in a card)."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
-    rec_sum, kl_sum, kld_sum = 0.0, 0.0, 0.0
+    rec_sum, kl_sum, kld_sum, each = 0.0, 0.0, 0.0, []
     for i in range(0, len(x), batch):
         xb = x[i : i + batch]
         mu, logvar = model.encode(xb)
@@ -50,12 +53,14 @@ def evaluate(model, x: torch.Tensor, samples: int = 4, seed: int = 1234, batch: 
             eps = torch.randn(mu.shape, generator=g)
             rec = rec + recon_nll(model.decode_logits(reparameterise(mu, logvar, eps)), xb)  # (B,)
         rec_sum += float((rec / samples).sum())
+        each.append(rec / samples + kld.sum(1))                         # (B,)
         kl_sum += float(kld.sum())
         kld_sum = kld_sum + kld.sum(0)
     n = len(x)
-    return {"neg_elbo_nats": round((rec_sum + kl_sum) / n, 3), "recon_nats": round(rec_sum / n, 3),
-            "kl_nats": round(kl_sum / n, 3), "kl_per_dim_nats": [round(float(v) / n, 4) for v in kld_sum],
-            "eval_samples": samples, "eval_images": n}
+    out = {"neg_elbo_nats": round((rec_sum + kl_sum) / n, 3), "recon_nats": round(rec_sum / n, 3),
+           "kl_nats": round(kl_sum / n, 3), "kl_per_dim_nats": [round(float(v) / n, 4) for v in kld_sum],
+           "eval_samples": samples, "eval_images": n}
+    return {**out, "neg_elbo_per_image": torch.cat(each)} if per_image else out
 
 
 @torch.inference_mode()
@@ -116,7 +121,7 @@ def main(argv=None) -> dict:
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    name = a.name or f"{a.data}_b{a.beta:g}" + ("_2d" if a.latent == 2 else "")
+    name = a.name or checkpoint_name(a.data, a.beta, a.latent)
     out = Path(a.out)
 
     if a.data == "synthetic":
