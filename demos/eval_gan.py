@@ -15,20 +15,32 @@ Style mixing (ours only): for random pairs (source seed, style seed) whose image
 in different classes, the mix that takes the coarse layers (4x4, 8x8) from the style seed should be
 classified as the style seed's class, and the mix that takes only the fine layers (32x32) from it
 should keep the source's class. Both rates are reported over all such pairs.
+
+Same budget (`--verdict`, no sampling, no weights touched): the seed pairs our card records in its
+`trials` (the round that trained the bundled pair: ours and the peer side by side for the same
+wall-clock budget, one pair per seed) are summarised as mean +- standard deviation per model, and the
+verdict is written into our card as `same_budget`. The full evaluation writes it too.
+
+    python -m demos.eval_gan --verdict
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
+import statistics
 from pathlib import Path
 
 import torch
 
-from playground.core import checkpoint
-from playground.gan import sampling as S
-from playground.gan.stylegan import COARSE, FINE, MIDDLE, mix
+from playground.core import checkpoint, paths
+from playground.gan.service import MODEL, PEER
+from playground.gan.stylegan import mix
 from playground.gan.train import to_judge
+
+ASSETS = paths.assets("gan")
 
 
 @torch.inference_mode()
@@ -67,7 +79,7 @@ def style_mixing(G, n_pairs: int, seed: int, psi: float = 1.0) -> dict:
 
     c_src, c_sty = pred(w_src), pred(w_sty)
     res = {}
-    for name, layers in (("coarse", COARSE), ("middle", MIDDLE), ("fine", FINE)):
+    for name, layers in G.config.groups.items():
         res[name] = pred(mix(w_src, w_sty, onehot(layers)))
     diff = c_src != c_sty
     n = int(diff.sum())
@@ -82,11 +94,61 @@ def style_mixing(G, n_pairs: int, seed: int, psi: float = 1.0) -> dict:
     }
 
 
-def write_metrics(name: Path, metrics_: dict) -> None:
+def write_field(name: Path, field: str, value) -> None:
+    """Set one top-level field of a card (the weights and every other field stay as they are)."""
     p = name.with_suffix(".json")
     card = json.loads(p.read_text())
-    card["metrics"] = metrics_
+    card[field] = value
     p.write_text(json.dumps(card, indent=2) + "\n")
+
+
+def _round_number(key: str) -> int:
+    m = re.match(r"round (\d+)", key)
+    return int(m.group(1)) if m else -1
+
+
+def same_budget(card: dict) -> dict | None:
+    """The same-budget verdict over the seed pairs in a card's `trials`, or None when it records none.
+
+    The pairs are the entries with both `ours_fd` and `peer_fd` in the latest round that holds the
+    bundled pair (an entry whose name says "bundled"). Per model: the mean and the sample standard
+    deviation (n - 1) of FD over the pairs. The verdict is "level" when the difference of the means is
+    within twice its standard error, sqrt(sd_ours^2 / n + sd_peer^2 / n) (about a 95% band), else the
+    lower one wins."""
+    rounds = sorted((k for k, v in (card.get("trials") or {}).items() if isinstance(v, dict) and _round_number(k) >= 0),
+                    key=_round_number)
+    for key in reversed(rounds):
+        entries = card["trials"][key]
+        pairs = {k: v for k, v in entries.items() if isinstance(v, dict) and {"ours_fd", "peer_fd"} <= set(v)}
+        if len(pairs) >= 2 and any("bundled" in k for k in pairs):
+            break
+    else:
+        return None
+    ours = [float(v["ours_fd"]) for v in pairs.values()]
+    peer = [float(v["peer_fd"]) for v in pairs.values()]
+    n = len(pairs)
+    mo, mp, so, sp = statistics.fmean(ours), statistics.fmean(peer), statistics.stdev(ours), statistics.stdev(peer)
+    se = math.sqrt(so ** 2 / n + sp ** 2 / n)
+    verdict = "level" if abs(mo - mp) <= 2 * se else ("ours lower" if mo < mp else "peer lower")
+    seeds = [int(m.group(1)) if (m := re.search(r"seed (\d+)", k)) else None for k in pairs]
+    return {
+        "pairs": n, "seeds": seeds, "trials_round": key,
+        "budget_minutes": card.get("budget_minutes"),
+        "ours": {"fd": ours, "mean": mo, "sd": so}, "peer": {"fd": peer, "mean": mp, "sd": sp},
+        "difference_of_means": mo - mp, "standard_error": se,
+        "ours_lower_in": sum(o < p for o, p in zip(ours, peer)),
+        "verdict": verdict,
+        "rule": "FD of G_ema at N = 5000 per pair; mean and sample standard deviation (n - 1) over the pairs; "
+                "level when |mean ours - mean peer| <= 2 sqrt(sd_ours^2 / n + sd_peer^2 / n)",
+        "recipe": "python -m demos.eval_gan --verdict",
+    }
+
+
+def write_verdict(folder: Path) -> dict | None:
+    sb = same_budget(checkpoint.read_card(folder / MODEL))
+    if sb:
+        write_field(folder / MODEL, "same_budget", sb)
+    return sb
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,13 +156,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=5000, help="samples per model for FD (>= 1000)")
     ap.add_argument("--mixes", type=int, default=1000, help="source/style pairs drawn for the mixing rates")
     ap.add_argument("--seed", type=int, default=2024)
-    ap.add_argument("--folder", default=str(S.ASSETS))
+    ap.add_argument("--folder", default=str(ASSETS))
     ap.add_argument("--no-write", action="store_true", help="print only; leave the cards as they are")
+    ap.add_argument("--verdict", action="store_true",
+                    help="only summarise the seed pairs in our card's trials into its same_budget field (no sampling)")
     a = ap.parse_args(argv)
+    folder = Path(a.folder)
+    if a.verdict:
+        sb = same_budget(checkpoint.read_card(folder / MODEL))
+        print(json.dumps(sb, indent=2))
+        if sb and not a.no_write:
+            write_field(folder / MODEL, "same_budget", sb)
+            print(f"wrote same_budget into {folder / MODEL}.json")
+        return
     from playground.judge import metrics
 
-    folder = Path(a.folder)
-    G, _ = S.load(S.MODEL, folder)
+    G, _ = checkpoint.load(folder / MODEL)
     ours = metrics.evaluate(to_judge(ours_samples(G, a.n, a.seed)), "fashion")
     ours["psi"] = 1.0
     ours["truncated_psi_0.8"] = {k: v for k, v in metrics.evaluate(to_judge(ours_samples(G, a.n, a.seed, 0.8)),
@@ -108,11 +179,11 @@ def main(argv: list[str] | None = None) -> None:
     ours["style_mixing"] = style_mixing(G, a.mixes, a.seed + 1)
 
     variants = {}
-    Gp, _ = S.load(S.PEER, folder)
+    Gp, _ = checkpoint.load(folder / PEER)
     for bn in ("eval", "train"):
         variants[f"raw, batch norm {bn} mode"] = metrics.evaluate(to_judge(dcgan_samples(Gp, a.n, a.seed, bn)), "fashion")
-    if (folder / f"{S.PEER}_ema.json").exists():
-        Ge, _ = S.load(f"{S.PEER}_ema", folder)
+    if (folder / f"{PEER}_ema.json").exists():
+        Ge, _ = checkpoint.load(folder / f"{PEER}_ema")
         variants["weight average (EMA), batch norm eval mode"] = metrics.evaluate(
             to_judge(dcgan_samples(Ge, a.n, a.seed, "eval")), "fashion")
     best = min(variants, key=lambda k: variants[k]["fd"])
@@ -123,7 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     print("| | StyleGAN-like (ours) | DCGAN (peer) |\n|---|---|---|")
     print(f"| FD (classifier features), {a.n} samples | {ours['fd']:.2f} | {peer['fd']:.2f} ({best}) |")
     print(f"| real-data floor | {ours['fd_floor_real_test']:.2f} | {peer['fd_floor_real_test']:.2f} |")
-    print(f"| class entropy (bits, max 3.32) | {ours['class_entropy_bits']:.2f} | {peer['class_entropy_bits']:.2f} |")
+    print(f"| class entropy (bits, max {metrics.chance_entropy():.2f}) | {ours['class_entropy_bits']:.2f} | "
+          f"{peer['class_entropy_bits']:.2f} |")
     print(f"| diversity (1 = real) | {ours['diversity']:.2f} | {peer['diversity']:.2f} |")
     print(f"| class histogram | {ours['class_histogram']} | {peer['class_histogram']} |")
     print(f"\nStyle mixing over {mix_['n_mixes']} mixes: coarse from style -> follows style "
@@ -132,8 +204,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"psi = 0.8: FD {ours['truncated_psi_0.8']['fd']:.2f}")
     for k, v in variants.items():
         print(f"DCGAN {k}: FD {v['fd']:.2f}")
-    co, cp = checkpoint.read_card(folder / S.MODEL), checkpoint.read_card(folder / S.PEER)
-    same_budget = {
+    co, cp = checkpoint.read_card(folder / MODEL), checkpoint.read_card(folder / PEER)
+    bundled_pair = {
         "how": "both trained at the same time for the same wall-clock budget, side by side (two processes, one CPU "
                "thread each) on the same otherwise quiet 2-core machine, same data and seed",
         "budget_minutes": {"ours": co.get("budget_minutes"), "dcgan": cp.get("budget_minutes")},
@@ -142,14 +214,15 @@ def main(argv: list[str] | None = None) -> None:
         "fd": {"ours": ours["fd"], "dcgan": peer["fd"], "floor": ours["fd_floor_real_test"]},
         "ours_lower": ours["fd"] < peer["fd"],
     }
-    ours["same_budget_comparison"] = peer["same_budget_comparison"] = same_budget
-    print(f"\nSame budget: {same_budget['budget_minutes']} min; steps {same_budget['steps']}; "
-          f"ours lower FD: {same_budget['ours_lower']}")
+    ours["same_budget_comparison"] = peer["same_budget_comparison"] = bundled_pair
+    print(f"\nSame budget: {bundled_pair['budget_minutes']} min; steps {bundled_pair['steps']}; "
+          f"ours lower FD: {bundled_pair['ours_lower']}")
     if not a.no_write:
         recipe = f"python -m demos.eval_gan --n {a.n} --mixes {a.mixes} --seed {a.seed}"
-        write_metrics(folder / S.MODEL, {**ours, "recipe": recipe})
-        write_metrics(folder / S.PEER, {**peer, "recipe": recipe})
-        print("wrote the metrics into the cards")
+        write_field(folder / MODEL, "metrics", {**ours, "recipe": recipe})
+        write_field(folder / PEER, "metrics", {**peer, "recipe": recipe})
+        write_verdict(folder)
+        print("wrote the metrics (and the same-budget verdict) into the cards")
 
 
 if __name__ == "__main__":

@@ -21,12 +21,11 @@ from pathlib import Path
 
 import torch
 
-from playground.core import checkpoint, data, images
+from playground.core import checkpoint, data, images, paths
 from playground.gan.stylegan import OUTPUTS, UPSAMPLING, StyleGANConfig
 from playground.gan.train import DISCRIMINATORS, STYLEGAN2_D, TrainConfig, Trainer, pad_fashion
 
-ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ROOT / "assets" / "gan"
+ASSETS = paths.assets("gan")
 SNAP_FRACTIONS = (0.03, 0.15, 0.4, 1.0)   # where in the budget the sample grids are taken
 
 

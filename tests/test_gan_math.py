@@ -1,18 +1,25 @@
 """GAN lab: the mapping / truncation / mixing math, modulated convolution against a per-sample
-reference, and a tiny model with golden values. Fast: tiny configs, no checkpoint needed."""
+reference, PCA against an exact SVD, and a tiny model with golden values. Fast: tiny configs, no
+checkpoint needed. Tests that run training steps are marked slow."""
 from __future__ import annotations
 
+import copy
 import math
+import sys
+from pathlib import Path
 
-import pytest
-import torch
-import torch.nn.functional as F
+if __name__ == "__main__":      # run as a script (prints the golden values): import from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from playground.gan import sampling as S
-from playground.gan.dcgan import DCDiscriminator, DCGANConfig, DCGenerator
-from playground.gan.stylegan import (MinibatchStd, ModConv, StyleDiscriminator, StyleGANConfig, StyleGenerator,
-                                     mix, truncate)
-from playground.gan.train import STYLEGAN2_D, Trainer, TrainConfig, pad_fashion, to_judge
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from playground.gan import stylegan as sg  # noqa: E402
+from playground.gan.dcgan import DCDiscriminator, DCGANConfig, DCGenerator  # noqa: E402
+from playground.gan.stylegan import (MinibatchStd, ModConv, StyleDiscriminator, StyleGANConfig,  # noqa: E402
+                                     StyleGenerator, mix, truncate)
+from playground.gan.train import STYLEGAN2_D, Trainer, TrainConfig, pad_fashion, to_judge  # noqa: E402
 
 TINY = StyleGANConfig(z_dim=8, w_dim=8, mapping_layers=2, channels=(8, 8, 4, 4), d_channels=(4, 4, 8, 8))
 
@@ -30,9 +37,15 @@ def G():
 
 def test_config_shapes():
     cfg = StyleGANConfig()
-    assert cfg.resolution == 32 and cfg.num_ws == 7 == len(S.LAYER_NAMES)
-    assert sorted(S.PRESETS["coarse"] + S.PRESETS["middle"] + S.PRESETS["fine"]) == list(range(7))
-    assert TINY.resolution == 32 and TINY.num_ws == 7
+    assert cfg.resolution == 32 and cfg.num_ws == 7 == len(cfg.layer_sizes)
+    assert cfg.layer_sizes == (4, 8, 8, 16, 16, 32, 32)
+    assert cfg.groups == {"coarse": (0, 1, 2), "middle": (3, 4), "fine": (5, 6)}
+    assert TINY.resolution == 32 and TINY.num_ws == 7 and TINY.groups == cfg.groups
+    assert StyleGenerator(TINY).synthesis.sizes == list(TINY.layer_sizes)
+    small = StyleGANConfig(channels=(8, 8, 4))        # 16 px: no middle layers
+    assert small.layer_sizes == (4, 8, 8, 16, 16)
+    assert small.groups == {"coarse": (0, 1, 2), "middle": (), "fine": (3, 4)}
+    assert DCGANConfig(base=32).maps == (32, 64, 128)
 
 
 def test_truncation_psi0_gives_w_avg_and_psi1_is_identity(G):
@@ -79,31 +92,31 @@ def test_mix_weights_blend_per_layer():
 
 @pytest.mark.parametrize("noise", [False, True])
 def test_mixing_all_layers_from_one_seed_equals_that_seeds_image(G, noise):
-    out = S.mixing_grid(G, [3, 4, 5], [7, 8], range(7), psi=0.9, noise_on=noise, noise_seed=11)
+    out = sg.mixing_grid(G, [3, 4, 5], [7, 8], range(7), psi=0.9, noise_on=noise, noise_seed=11)
     for i in range(2):
         for j in range(3):
             assert torch.allclose(out["mixes"][i, j], out["styles"][i], atol=1e-5)
-    none = S.mixing_grid(G, [3, 4, 5], [7, 8], [], psi=0.9, noise_on=noise, noise_seed=11)
+    none = sg.mixing_grid(G, [3, 4, 5], [7, 8], [], psi=0.9, noise_on=noise, noise_seed=11)
     for i in range(2):
         assert torch.allclose(none["mixes"][i], none["sources"], atol=1e-5)
     # and a partial mix differs from both
-    part = S.mixing_grid(G, [3], [7], S.PRESETS["coarse"], psi=1.0, noise_on=noise, noise_seed=11)
+    part = sg.mixing_grid(G, [3], [7], TINY.groups["coarse"], psi=1.0, noise_on=noise, noise_seed=11)
     assert not torch.allclose(part["mixes"][0, 0], part["sources"][0], atol=1e-4)
 
 
 def test_single_mix_endpoints(G):
-    a0 = S.single_mix(G, 1, 2, [0.0] * 7, 1.0, True, 5)
-    a1 = S.single_mix(G, 1, 2, [1.0] * 7, 1.0, True, 5)
+    a0 = sg.single_mix(G, 1, 2, [0.0] * 7, 1.0, True, 5)
+    a1 = sg.single_mix(G, 1, 2, [1.0] * 7, 1.0, True, 5)
     assert torch.allclose(a0["mix"], a0["a"], atol=1e-5)
     assert torch.allclose(a1["mix"], a1["b"], atol=1e-5)
 
 
 def test_seeds_are_reproducible_and_noise_seed_matters(G):
-    assert torch.equal(S.z_of([42], 8), S.z_of([42], 8))
-    x1 = S.sample(G, 2, seed=3, noise_on=True, noise_seed=0)
-    x2 = S.sample(G, 2, seed=3, noise_on=True, noise_seed=0)
-    x3 = S.sample(G, 2, seed=3, noise_on=True, noise_seed=1)
-    x4 = S.sample(G, 2, seed=3, noise_on=False)
+    assert torch.equal(sg.z_of([42], 8), sg.z_of([42], 8))
+    x1 = sg.sample(G, 2, seed=3, noise_on=True, noise_seed=0)
+    x2 = sg.sample(G, 2, seed=3, noise_on=True, noise_seed=0)
+    x3 = sg.sample(G, 2, seed=3, noise_on=True, noise_seed=1)
+    x4 = sg.sample(G, 2, seed=3, noise_on=False)
     assert torch.equal(x1, x2)
     assert not torch.allclose(x1, x3) and not torch.allclose(x1, x4)
     assert x1.shape == (2, 1, 32, 32) and 0 <= x1.min() and x1.max() <= 1
@@ -152,15 +165,40 @@ def test_upsampling_layers_keep_unit_scale():
         assert 0.6 < y.std().item() < 1.4, up
 
 
-def test_demodulation_keeps_unit_scale():
-    """With demodulation, scaling the style by any factor leaves the output unchanged."""
+def test_demodulated_forward_keeps_unit_variance_and_ignores_the_style_scale():
+    """ModConv.forward with demodulation: a unit-variance input gives a unit-variance output (each output
+    channel's modulated weights are renormalised to unit norm), and multiplying every style s = A(w) by 10
+    changes nothing; without demodulation the same forward is linear in s, so the output grows 10x."""
     torch.manual_seed(0)
-    m = ModConv(4, 4, w_dim=4, noise=False, act=False)
-    x = torch.randn(2, 4, 5, 5)
-    s = torch.rand(2, 4) + 0.5
-    f = lambda scale: F.conv2d(x * (scale * s)[:, :, None, None], m.weight * m.scale, padding=1)  # noqa: E731
-    d = lambda scale: torch.rsqrt(((scale * s)[:, None, :] ** 2 * (m.weight * m.scale).square().sum((2, 3))[None]).sum(2))  # noqa: E731
-    assert torch.allclose(f(1) * d(1)[..., None, None], f(10) * d(10)[..., None, None], atol=1e-5)
+    x, w = torch.randn(16, 8, 34, 34), torch.randn(16, 4)
+    m = ModConv(8, 6, w_dim=4, noise=False, act=False)
+    y = m(x, w)
+    assert y[:, :, 1:-1, 1:-1].std().item() == pytest.approx(1.0, abs=0.03)   # away from the zero padding
+    loud = copy.deepcopy(m)
+    with torch.no_grad():                       # s = A(w) is affine in (weight, bias): both x10 -> s x10
+        loud.affine.weight.mul_(10)
+        loud.affine.bias.mul_(10)
+    assert torch.allclose(loud.affine(w), 10 * m.affine(w), rtol=1e-5)
+    assert torch.allclose(loud(x, w), y, atol=1e-4)
+    m.demod = loud.demod = False
+    assert torch.allclose(loud(x, w), 10 * m(x, w), rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(m(x, w), y, atol=1e-2)
+
+
+def test_pca2_matches_an_exact_svd():
+    """torch.pca_lowrank as pca2 runs it (centred, q = PCA_Q, PCA_NITER iterations) gives the explained-variance
+    shares and the axes (up to sign) of an exact SVD of the centred data, and the same answer every time."""
+    g = torch.Generator().manual_seed(0)
+    spectrum = torch.tensor([6.0, 3.0, 1.5, 1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.1])
+    q, _ = torch.linalg.qr(torch.randn(12, 12, generator=g))
+    x = (torch.randn(400, 12, generator=g) * spectrum) @ q.T + 5.0       # correlated and off-centre
+    mu, basis, shares = sg.pca2(x)
+    _, s, vh = torch.linalg.svd(x - x.mean(0), full_matrices=False)
+    assert shares == pytest.approx((s[:2] ** 2 / (s ** 2).sum()).tolist(), rel=1e-4)
+    assert torch.allclose((basis.T @ vh[:2].T).abs(), torch.eye(2), atol=1e-4)
+    assert torch.allclose(mu, x.mean(0))
+    again = sg.pca2(x)
+    assert torch.equal(again[1], basis) and again[2] == shares
 
 
 def test_minibatch_std_appends_one_channel():
@@ -189,21 +227,26 @@ def test_padding_round_trip():
     assert torch.all(x[:, :, :2] == -1)
 
 
-def test_tiny_model_golden_values():
+def tiny_golden() -> dict:
+    """The tiny model's figures that the golden values pin: seeded init, seeded z, fixed noise."""
     torch.manual_seed(0)
     g = StyleGenerator(TINY).eval()
     z = torch.randn(2, TINY.z_dim, generator=torch.Generator().manual_seed(0))
-    w = g.map(z)
     x = g(z, noise_mode="fixed", noise_seed=0)
     assert x.shape == (2, 1, 32, 32)
-    assert w.sum().item() == pytest.approx(GOLDEN_W_SUM, rel=1e-4, abs=1e-4)
-    assert x.sum().item() == pytest.approx(GOLDEN_X_SUM, rel=1e-4, abs=1e-3)
-    assert x[0, 0, 16, 16].item() == pytest.approx(GOLDEN_X_CENTRE, rel=1e-4, abs=1e-5)
+    return {"w_sum": g.map(z).sum().item(), "x_sum": x.sum().item(), "x_centre": x[0, 0, 16, 16].item()}
 
 
-GOLDEN_W_SUM = 9.808547973632812
-GOLDEN_X_SUM = 2466.216064453125
-GOLDEN_X_CENTRE = 1.1357759237289429
+def test_tiny_model_golden_values():
+    got = tiny_golden()
+    assert got["w_sum"] == pytest.approx(GOLDEN_W_SUM, rel=1e-4, abs=1e-4)
+    assert got["x_sum"] == pytest.approx(GOLDEN_X_SUM, rel=1e-4, abs=1e-3)
+    assert got["x_centre"] == pytest.approx(GOLDEN_X_CENTRE, rel=1e-4, abs=1e-5)
+
+
+GOLDEN_W_SUM = 9.808547973632812        # regenerate: python tests/test_gan_math.py
+GOLDEN_X_SUM = 2466.216064453125        # regenerate: python tests/test_gan_math.py
+GOLDEN_X_CENTRE = 1.1357759237289429    # regenerate: python tests/test_gan_math.py
 
 
 def test_tanh_output_is_tanh_of_the_linear_output():
@@ -220,6 +263,7 @@ def test_tanh_output_is_tanh_of_the_linear_output():
     assert y_th.abs().max() < 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, disc", [("stylegan", "dcgan"), ("stylegan", "resnet"), ("dcgan", None)])
 def test_trainer_steps_are_finite_and_logged(kind, disc):
     torch.manual_seed(0)
@@ -243,6 +287,7 @@ def test_trainer_steps_are_finite_and_logged(kind, disc):
     assert not torch.equal(p, pe)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["stylegan", "dcgan"])
 def test_one_batch_of_fakes_serves_both_steps_and_the_g_step_leaves_d_alone(kind):
     """A step draws one batch of fakes for the D step and the G step, and the G step adds nothing to D's
@@ -292,6 +337,7 @@ def test_ours_d_has_its_own_width_and_each_card_records_only_what_its_model_uses
     assert peer.D.config.base == 4                                  # the peer's D follows its own config
 
 
+@pytest.mark.slow
 def test_trainer_is_deterministic_given_the_seed():
     data = torch.rand(64, 1, 32, 32) * 2 - 1
     outs = []
@@ -302,6 +348,7 @@ def test_trainer_is_deterministic_given_the_seed():
     assert torch.equal(outs[0], outs[1])
 
 
+@pytest.mark.slow
 def test_training_recipe_writes_a_reproducible_card(tmp_path):
     import json
 
@@ -328,3 +375,9 @@ def test_training_recipe_writes_a_reproducible_card(tmp_path):
 
     G, _ = checkpoint.load(tmp_path / "stylegan_fashion")
     assert G(torch.randn(2, 128)).shape == (2, 1, 32, 32)
+
+
+if __name__ == "__main__":
+    # Prints the current values of the golden constants above.
+    for k, v in tiny_golden().items():
+        print(f"GOLDEN_{k.upper()} = {v!r}")

@@ -21,6 +21,12 @@ class DCGANConfig:
     base: int = 64            # c: feature maps at 16x16 in G (and D); 4c at 4x4
     img_channels: int = 1     # grey
 
+    @property
+    def maps(self) -> tuple[int, int, int]:
+        """D's feature maps after each stride-2 conv (at 16, 8, 4 px); G's in reverse order."""
+        c = self.base
+        return (c, 2 * c, 4 * c)
+
 
 def _init(m: nn.Module) -> None:
     """The paper's init: conv weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02)."""
@@ -39,13 +45,13 @@ class DCGenerator(nn.Module):
     def __init__(self, config: DCGANConfig):
         super().__init__()
         self.config = config
-        c = config.base
-        self.fc = nn.Linear(config.z_dim, 4 * c * 16, bias=False)
-        self.bn0 = nn.BatchNorm2d(4 * c)
+        c1, c2, c4 = config.maps
+        self.fc = nn.Linear(config.z_dim, c4 * 16, bias=False)
+        self.bn0 = nn.BatchNorm2d(c4)
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(4 * c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.ReLU(True),  # 8x8
-            nn.ConvTranspose2d(2 * c, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(True),          # 16x16
-            nn.ConvTranspose2d(c, config.img_channels, 4, 2, 1), nn.Tanh(),                               # 32x32
+            nn.ConvTranspose2d(c4, c2, 4, 2, 1, bias=False), nn.BatchNorm2d(c2), nn.ReLU(True),  # 8x8
+            nn.ConvTranspose2d(c2, c1, 4, 2, 1, bias=False), nn.BatchNorm2d(c1), nn.ReLU(True),  # 16x16
+            nn.ConvTranspose2d(c1, config.img_channels, 4, 2, 1), nn.Tanh(),                     # 32x32
         )
         self.apply(_init)
 
@@ -59,14 +65,14 @@ class DCDiscriminator(nn.Module):
 
     def __init__(self, config: DCGANConfig):
         super().__init__()
+        c1, c2, c4 = config.maps                 # maps at 16, 8 and 4 px
         self.config = config
-        c = config.base
         self.net = nn.Sequential(
-            nn.Conv2d(config.img_channels, c, 4, 2, 1), nn.LeakyReLU(0.2, True),                       # 16x16
-            nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2, True),  # 8x8
-            nn.Conv2d(2 * c, 4 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(4 * c), nn.LeakyReLU(0.2, True),  # 4x4
+            nn.Conv2d(config.img_channels, c1, 4, 2, 1), nn.LeakyReLU(0.2, True),                  # 16x16
+            nn.Conv2d(c1, c2, 4, 2, 1, bias=False), nn.BatchNorm2d(c2), nn.LeakyReLU(0.2, True),  # 8x8
+            nn.Conv2d(c2, c4, 4, 2, 1, bias=False), nn.BatchNorm2d(c4), nn.LeakyReLU(0.2, True),  # 4x4
         )
-        self.out = nn.Linear(4 * c * 16, 1)
+        self.out = nn.Linear(c4 * 16, 1)
         self.apply(_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ mapping network z -> w, per-layer styles, noise inputs, style mixing and truncat
 with weight demodulation (in place of AdaIN), skip connections through ToRGB, the residual
 discriminator, equalised learning rate and lazy R1.
 
-Generator, with L = 7 style inputs ("layers"):
+Generator, with L = 1 + 2 (len(channels) - 1) style inputs ("layers"; 7 with the default four resolutions):
 
     z ~ N(0, I) --mapping MLP--> w                                   (B, w_dim)
     w_avg: running mean of w, for truncation  w' = w_avg + psi (w - w_avg)
@@ -20,7 +20,12 @@ L1, L3 and L5 double the size: bilinear resize then the 3x3 conv (`up="bilinear"
 transposed conv (`up="transposed"`, DCGAN's upsampling, modulated and demodulated the same way; 2.25x fewer
 multiply-adds). Which one a checkpoint uses is in its card's config.
 
-Layers 0-2 (4x4, 8x8) are "coarse", 3-4 (16x16) "middle", 5-6 (32x32) "fine".
+Layers at 4x4 and 8x8 are "coarse", those between 8x8 and the output size "middle", those at the output size
+"fine" (`StyleGANConfig.groups`; 0-2, 3-4 and 5-6 for the default four resolutions).
+
+Using a trained generator (the GAN tab and demos/eval_gan.py): a seed always means the same z (`z_of`), so a
+seed typed in the tab, sent through the API or used in an evaluation gives the same image; `mixing_grid` and
+`single_mix` mix styles per layer; `mapping_projection` flattens z and w to 2-D with `torch.pca_lowrank`.
 """
 from __future__ import annotations
 
@@ -31,7 +36,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-COARSE, MIDDLE, FINE = (0, 1, 2), (3, 4), (5, 6)
 UPSAMPLING = ("bilinear", "transposed")        # StyleGANConfig.up
 OUTPUTS = ("linear", "tanh")                   # StyleGANConfig.out
 
@@ -63,6 +67,20 @@ class StyleGANConfig:
     @property
     def num_ws(self) -> int:
         return 1 + 2 * (len(self.channels) - 1)  # one style per conv layer
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """The spatial size each style input (conv layer) works at: 4, then two layers per doubling."""
+        return (4,) + tuple(4 * 2 ** (i // 2 + 1) for i in range(self.num_ws - 1))
+
+    @property
+    def groups(self) -> dict[str, tuple[int, ...]]:
+        """The layers by scale: coarse (4x4 and 8x8), middle (above 8x8, below the output size), fine (the
+        output size). Which one a style comes from decides pose and shape (coarse) or texture (fine)."""
+        sizes = self.layer_sizes
+        return {"coarse": tuple(i for i, s in enumerate(sizes) if s <= 8),
+                "middle": tuple(i for i, s in enumerate(sizes) if 8 < s < self.resolution),
+                "fine": tuple(i for i, s in enumerate(sizes) if s == self.resolution > 8)}
 
 
 def lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -158,7 +176,7 @@ class Synthesis(nn.Module):
             convs += [ModConv(a, b, cfg.w_dim, up=cfg.up), ModConv(b, b, cfg.w_dim)]
             torgb.append(ModConv(b, cfg.img_channels, cfg.w_dim, k=1, demod=False, noise=False, act=False))
         self.convs, self.torgb = nn.ModuleList(convs), nn.ModuleList(torgb)
-        self.sizes = [4] + [4 * 2 ** (i // 2 + 1) for i in range(len(convs) - 1)]  # spatial size per layer
+        self.sizes = list(cfg.layer_sizes)                           # spatial size per layer
         self.tanh = cfg.out == "tanh"
 
     def forward(self, ws: torch.Tensor, noise: list[torch.Tensor | None]) -> torch.Tensor:
@@ -284,3 +302,89 @@ class StyleDiscriminator(nn.Module):
         x = self.blocks(self.fromrgb(x))                             # (B, C, 4, 4)
         x = self.conv(self.mbstd(x))                                 # (B, C, 4, 4)
         return self.out(self.fc(x.flatten(1))).squeeze(1)            # (B,)
+
+
+# --- using a trained generator: seeds, style mixing, the picture of z and w --------------------------------
+
+PCA_Q = 6          # rank of the randomized PCA in `pca2`; 2 axes are kept, the 4 extra make them accurate
+PCA_NITER = 4      # its subspace iterations (torch's default is 2)
+
+
+def z_of(seeds, z_dim: int) -> torch.Tensor:
+    """One z per seed: (N, z_dim), z = randn from torch.Generator().manual_seed(seed)."""
+    return torch.stack([torch.randn(z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+
+
+def to01(x: torch.Tensor) -> torch.Tensor:
+    """Generator output in [-1, 1] -> [0, 1] for display."""
+    return ((x + 1) / 2).clamp(0, 1)
+
+
+def noise_mode(on: bool) -> str:
+    """The noise inputs as the tab shows them: one fixed map per layer (from the noise seed), or none."""
+    return "fixed" if on else "off"
+
+
+@torch.inference_mode()
+def mixing_grid(G: StyleGenerator, src_seeds, style_seeds, layers, psi: float = 1.0, noise_on: bool = True,
+                noise_seed: int = 0) -> dict[str, torch.Tensor]:
+    """Sources (S images), styles (T images) and their mixes (T, S): mix (i, j) takes the layers in
+    `layers` from style seed i and all other layers from source seed j; and the w_avg image. One
+    generator call for all, images in [0, 1]."""
+    S, T = len(src_seeds), len(style_seeds)
+    w = G.map(z_of([*src_seeds, *style_seeds], G.config.z_dim), psi)      # (S + T, w_dim)
+    w_src, w_sty = w[:S], w[S:]
+    a = torch.zeros(G.num_ws)
+    a[list(layers)] = 1.0
+    ws_src = w_src[:, None].expand(-1, G.num_ws, -1)                      # (S, L, w_dim)
+    ws_sty = w_sty[:, None].expand(-1, G.num_ws, -1)                      # (T, L, w_dim)
+    ws_mix = mix(w_src.repeat(T, 1), w_sty.repeat_interleave(S, 0), a)    # (T * S, L, w_dim)
+    w_avg = G.w_avg[None, None].expand(1, G.num_ws, -1)                   # (1, L, w_dim)
+    out = to01(G.synthesize(torch.cat([ws_src, ws_sty, ws_mix, w_avg]), noise_mode(noise_on), noise_seed))
+    return {"sources": out[:S], "styles": out[S:S + T], "mixes": out[S + T:-1].reshape(T, S, *out.shape[1:]),
+            "w_avg": out[-1]}
+
+
+@torch.inference_mode()
+def single_mix(G: StyleGenerator, seed_a: int, seed_b: int, weights, psi: float = 1.0, noise_on: bool = True,
+               noise_seed: int = 0) -> dict[str, torch.Tensor]:
+    """Image A, image B and the per-layer blend ws[:, i] = (1 - a_i) w_A + a_i w_B, in [0, 1]."""
+    w = G.map(z_of([seed_a, seed_b], G.config.z_dim), psi)                # (2, w_dim)
+    ws = torch.cat([w[:1, None].expand(1, G.num_ws, -1), w[1:, None].expand(1, G.num_ws, -1),
+                    mix(w[:1], w[1:], weights)])                          # (3, L, w_dim)
+    out = to01(G.synthesize(ws, noise_mode(noise_on), noise_seed))
+    return {"a": out[0], "b": out[1], "mix": out[2]}
+
+
+@torch.inference_mode()
+def sample(G: StyleGenerator, n: int, seed: int = 0, psi: float = 1.0, noise_on: bool = True,
+           noise_seed: int = 0) -> torch.Tensor:
+    """n images in [0, 1] from seeds seed .. seed + n - 1."""
+    return to01(G(z_of(range(seed, seed + n), G.config.z_dim), psi, noise_mode(noise_on), noise_seed))
+
+
+def pca2(x: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+    """The first two principal axes of x (N, D): torch.pca_lowrank on the centred data (center=True), rank
+    q = PCA_Q with PCA_NITER subspace iterations, its random start seeded (a fork of the RNG) so that the same
+    data always gives the same picture. The share of variance an axis explains is its squared singular value
+    over the total, sum ||x_n - mean||^2. -> mean (D,), basis (D, 2), [share of PC1, share of PC2]."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        _, s, v = torch.pca_lowrank(x, q=min(PCA_Q, *x.shape), center=True, niter=PCA_NITER)
+    mu = x.mean(0)
+    total = (x - mu).square().sum()
+    return mu, v[:, :2], (s[:2].square() / total).tolist()
+
+
+@torch.inference_mode()
+def mapping_projection(G: StyleGenerator, n: int, psi: float = 0.7, seed: int = 0) -> dict:
+    """z and w of n seeds, each projected to 2-D by its own PCA (`pca2`); the truncated
+    w' = w_avg + psi (w - w_avg) and w_avg in the same basis as w. Plain lists, for plotting."""
+    z = z_of(range(seed, seed + n), G.config.z_dim)                        # (n, z_dim)
+    w = G.map(z)                                                           # (n, w_dim)
+    wt = truncate(w, G.w_avg, psi)
+    mz, bz, ez = pca2(z)
+    mw, bw, ew = pca2(w)
+    return {"z": ((z - mz) @ bz).tolist(), "w": ((w - mw) @ bw).tolist(), "w_trunc": ((wt - mw) @ bw).tolist(),
+            "w_avg": ((G.w_avg - mw) @ bw).tolist(), "explained_z": ez, "explained_w": ew, "psi": psi, "n": n,
+            "spread_w": float((w - G.w_avg).norm(dim=1).mean()), "spread_w_trunc": float((wt - G.w_avg).norm(dim=1).mean())}

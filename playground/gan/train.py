@@ -8,18 +8,19 @@ Both play the same game, in its non-saturating form (Goodfellow et al. 2014, sec
 with D(x) = sigmoid(l(x)) and l the discriminator's logit.
 
 The StyleGAN-like model plays against a DCGAN-shaped discriminator (batch norm included) with the
-same loss, but half as wide as the peer's (`d_base` 32: maps 32, 64, 128 against 64, 128, 256). That D
-costs about a quarter of the peer's D per step, so on the same wall-clock budget ours takes more steps;
-the budget, not the step count, is what the comparison holds fixed. On top of that game it adds
+same loss, but narrower than the peer's (width `d_base`; each card records its D in
+`discriminator_config`). A narrower D costs less per step (the per-step costs measured when it was
+chosen are in our card's `trials`), so on the same wall-clock budget ours takes more steps; the
+budget, not the step count, is what the comparison holds fixed. On top of that game it adds
 style-mixing regularisation (a second z takes over the layers after a random crossover point, with
-probability `mixing_prob`; 0.5 here, since StyleGAN's 0.9 cost this small G the most quality per
-step), w_avg tracking for truncation and an exponential moving average of G's weights. Its G has
+probability `mixing_prob`, lower than StyleGAN's, which cost this small G the most quality per step),
+w_avg tracking for truncation and an exponential moving average of G's weights. Its G has
 equalised learning rates, so its Adam step `lr` is relative to unit-scale weights. StyleGAN2's
 residual discriminator with the R1 penalty on real data (Mescheder et al. 2018), applied lazily
 every `r1_every` steps,  L_R1 = gamma / 2 * E_x ||grad_x l(x)||^2 , is the other choice
-(`TrainConfig(**STYLEGAN2_D)`); on the same 22-minute CPU budget it did worse than the DCGAN-shaped D
-(FD 1.56 against 1.20). The measured figures of the bundled pair and every round of trials are in
-the card (`metrics`, `trials`).
+(`TrainConfig(**STYLEGAN2_D)`); on the same CPU budget it did worse than the DCGAN-shaped D. The
+measured figures of the bundled pair, the same-budget verdict over the recorded seed pairs and every
+round of trials are in the card (`metrics`, `same_budget`, `trials`).
 The DCGAN peer follows its paper: Adam(2e-4, beta1 = 0.5), batch norm, no penalty.
 For both, a step draws one batch of fakes that serves D's update and then G's (as PyTorch's DCGAN
 example does), and D's weights are frozen during G's update, which skips their unused gradients.
