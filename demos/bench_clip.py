@@ -1,7 +1,7 @@
 """Benchmark of the CLIP lab: a text query over a 10,000-image index, and indexing throughput.
 
     python -m demos.bench_clip                 # the bundled model, 10,000 synthetic index rows
-    python -m demos.bench_clip --index 10000 --queries 50 --threads 2
+    python -m demos.bench_clip --index 10000 --threads 2
 
 The index holds the embeddings of the real gallery images (emoji and photos, encoded here), tiled
 with small random perturbations up to --index rows and renormalised, so that the matmul and the
@@ -11,22 +11,11 @@ Each table prints ratios against a baseline measured in the same run.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
 
-
-def _time(fn, repeat: int) -> float:
-    """Median seconds of `repeat` calls after one warm-up call."""
-    fn()
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+from playground.core.timing import median_seconds
 
 
 def _table(title: str, rows: list[tuple[str, float, str]], base: str, unit: str = "ms") -> str:
@@ -42,7 +31,6 @@ def _table(title: str, rows: list[tuple[str, float, str]], base: str, unit: str 
 def main(argv=None) -> str:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--index", type=int, default=10_000, help="rows in the index")
-    p.add_argument("--queries", type=int, default=30, help="timed repeats per row")
     p.add_argument("--k", type=int, default=12)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--gallery", type=int, default=256, help="gallery images encoded for the throughput table")
@@ -50,18 +38,20 @@ def main(argv=None) -> str:
     if a.threads:
         torch.set_num_threads(a.threads)
     from playground.clip import model as cm
-    from playground.clip.gallery import Gallery
+    from playground.clip.service import Service
+    from playground.core import hub, settings
 
-    model, pre, tok = cm.load_bundled()
-    r = cm.ClipRunner(model, pre, tok, "bundled")
-    g = Gallery(emoji_limit=a.gallery)
-    imgs = g.images[: a.gallery]
+    hub.decide("yes")                              # the bundled model, whatever the hub
+    svc = Service(settings.from_env())
+    r = svc.runner()
+    pre = r.preprocess
+    imgs = svc.gallery().images[: a.gallery]
 
     # --- indexing throughput --------------------------------------------------------------------
     n_img = len(imgs)
-    t_b64 = _time(lambda: r.encode_pils(imgs, batch=64), 1)
-    t_b1 = _time(lambda: r.encode_pils(imgs[:64], batch=1), 1) * n_img / 64
-    t_pre = _time(lambda: [pre(im.convert("RGB")) for im in imgs], 1)
+    t_b64 = median_seconds(lambda: r.encode_pils(imgs, batch=64))
+    t_b1 = median_seconds(lambda: r.encode_pils(imgs[:64], batch=1)) * n_img / 64
+    t_pre = median_seconds(lambda: [pre(im.convert("RGB")) for im in imgs])
     thr = [("encode, batch 1 (baseline)", n_img / t_b1, "preprocess + image tower, one image at a time"),
            ("encode, batch 64", n_img / t_b64, "what the gallery indexer does"),
            ("preprocess only", n_img / t_pre, "PIL resize + crop + normalise")]
@@ -96,19 +86,19 @@ def main(argv=None) -> str:
         return cm.topk(v, index, a.k)
 
     rows = [
-        ("python loop + sorted (baseline)", _time(naive, max(3, a.queries // 10)), f"{a.index:,} x {index.shape[1]}"),
-        ("numpy matmul + full argsort", _time(full_sort, a.queries), f"{a.index:,} x {index.shape[1]}"),
-        ("numpy matmul + argpartition", _time(np_partition, a.queries), f"{a.index:,} x {index.shape[1]}, k = {a.k}"),
-        ("torch matmul + topk (the tab's)", _time(lambda: cm.topk(q, index, a.k), a.queries),
+        ("python loop + sorted (baseline)", median_seconds(naive), f"{a.index:,} x {index.shape[1]}"),
+        ("numpy matmul + full argsort", median_seconds(full_sort), f"{a.index:,} x {index.shape[1]}"),
+        ("numpy matmul + argpartition", median_seconds(np_partition), f"{a.index:,} x {index.shape[1]}, k = {a.k}"),
+        ("torch matmul + topk (the service's)", median_seconds(lambda: cm.topk(q, index, a.k)),
          f"{a.index:,} x {index.shape[1]}, k = {a.k}"),
-        ("text encoder alone", _time(lambda: r.encode_texts(["a red apple"]), a.queries), "tokenise + text tower"),
-        ("**text query end to end**", _time(end_to_end, a.queries),
+        ("text encoder alone", median_seconds(lambda: r.encode_texts(["a red apple"])), "tokenise + text tower"),
+        ("**text query end to end**", median_seconds(end_to_end),
          f"encode + matmul + top-k over {a.index:,} images (target: <= 30 ms)"),
-        ("torch matmul + topk, 512-D", _time(lambda: cm.topk(q512, index512, a.k), a.queries),
+        ("torch matmul + topk, 512-D", median_seconds(lambda: cm.topk(q512, index512, a.k)),
          f"{a.index:,} x 512, the size of a ViT-B-32 index"),
     ]
     report = (f"## CLIP lab benchmark (bundled model, {torch.get_num_threads()} torch threads)\n"
-              + _table(f"Text query over a {a.index:,}-image index (median of {a.queries})", rows,
+              + _table(f"Text query over a {a.index:,}-image index (median of timed blocks, core.timing)", rows,
                        "python loop + sorted (baseline)")
               + _table(f"Indexing throughput ({n_img} gallery images)", thr, "encode, batch 1 (baseline)",
                        unit="images/s"))

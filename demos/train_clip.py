@@ -1,6 +1,6 @@
 """Train the small CLIP bundled with the CLIP lab, and measure it on held-out pairs.
 
-    python -m demos.train_clip                      # the bundled model (about 30 min on a busy 2-core CPU)
+    python -m demos.train_clip                      # the bundled model (its time: the card's train_seconds)
     python -m demos.train_clip --steps 20 --out /tmp/clip_smoke.safetensors   # a smoke run
 
 The architecture (`TinyClipConfig`) is registered with open_clip and built by
@@ -10,7 +10,7 @@ Noto emoji with their Unicode names and paraphrases, Fashion-MNIST with template
 procedurally drawn coloured shapes with compositional captions.
 
 After training the weights are written as float16 safetensors with a JSON card, reloaded through
-the same factory call the tab uses, and evaluated on pairs never seen in training:
+the same factory call the lab's service uses, and evaluated on pairs never seen in training:
   recall@1 / @5, image->text and text->image, for held-out emoji, Fashion-MNIST test images,
   fresh shape drawings, and shapes whose (colour, shape) pair was never drawn in training;
   zero-shot accuracy on the 10,000 Fashion-MNIST test images, a single prompt template against
@@ -30,19 +30,31 @@ from PIL import Image
 
 from playground.clip import data as cd
 from playground.clip import model as cm
+from playground.core import paths, settings
 
 MEAN = torch.tensor((0.48145466, 0.4578275, 0.40821073)).view(1, 3, 1, 1)   # open_clip's OpenAI mean/std
 STD = torch.tensor((0.26862954, 0.26130258, 0.27577711)).view(1, 3, 1, 1)
 
 
-def fashion_48(split: str, px: int) -> tuple[np.ndarray, np.ndarray]:
+def cache_dir() -> Path:
+    """The settings' cache folder (PLAYGROUND_CACHE): rendered emoji, the open_clip config."""
+    return settings.from_env().cache_dir
+
+
+def fashion_48(split: str, px: int, cache: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fashion-MNIST resized to px with PIL bicubic, as open_clip's preprocess would: (N, px, px) uint8."""
     from playground.core import data
 
-    ds = data.load("fashion", split)
+    ds = data.load("fashion", split, cache=cache or cache_dir())
     x = ds.images.numpy()
     out = np.stack([np.asarray(Image.fromarray(a).resize((px, px), Image.BICUBIC)) for a in x])
     return out, ds.labels.numpy()
+
+
+def fashion_rgb(split: str, px: int, cache: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST as the evaluation feeds it to the image tower: (N, px, px, 3) uint8, grey repeated."""
+    x, y = fashion_48(split, px, cache)
+    return np.repeat(x[..., None], 3, -1), y
 
 
 def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -95,23 +107,22 @@ def zero_shot(runner: cm.ClipRunner, imgs: np.ndarray, labels: np.ndarray) -> di
 
 def held_out_sets(px: int, seed: int) -> dict:
     """Image-caption pairs never seen in training, by source."""
-    emo, names = cd.emoji_rgb(px)
+    emo, names = cd.emoji_rgb(px, cache=cache_dir())
     _, held = cd.emoji_split(len(names), seed=0)
-    fx, fy = fashion_48("test", px)
+    fx, fy = fashion_rgb("test", px)
     fx1000, fy1000 = fx[:1000], fy[:1000]
     seen_x, _, seen_c = cd.shapes(1000, seed + 10_001, px=px)
     un_x, _, un_c = cd.shapes(500, seed + 10_002, unseen=True, px=px)
     return {
         "emoji_unseen_names": (emo[held], [names[i] for i in held]),
-        "fashion_test": (np.repeat(fx1000[..., None], 3, -1),
-                         [cm.SINGLE_TEMPLATE.format(cd.FASHION_LABELS[y]) for y in fy1000]),
+        "fashion_test": (fx1000, [cm.SINGLE_TEMPLATE.format(cd.FASHION_LABELS[y]) for y in fy1000]),
         "shapes_fresh_drawings": (seen_x, seen_c),
         "shapes_unseen_colour_shape_pairs": (un_x, un_c),
-    }, (np.repeat(fx[..., None], 3, -1), fy)
+    }, (fx, fy)
 
 
 def evaluate(weights: Path, px: int, seed: int) -> dict:
-    model, pre, tok = cm.load_bundled(weights)            # the tab's own loading path
+    model, pre, tok = cm.load_bundled(weights, cache_dir() / "open_clip_configs")   # the service's loading path
     runner = cm.ClipRunner(model, pre, tok, str(weights))
     sets, (fx, fy) = held_out_sets(px, seed)
     metrics = {"retrieval": {k: retrieval_metrics(runner, x, c) for k, (x, c) in sets.items()}}
@@ -120,12 +131,12 @@ def evaluate(weights: Path, px: int, seed: int) -> dict:
     return metrics
 
 
-def write_examples(folder: Path = cm.ASSETS / "examples") -> None:
+def write_examples(folder: Path = paths.assets("clip", "examples")) -> None:
     """The tab's example images: three Fashion-MNIST test images, a shape drawing and an emoji (PNG)."""
     folder.mkdir(parents=True, exist_ok=True)
     from playground.core import data
 
-    ds = data.load("fashion", "test")
+    ds = data.load("fashion", "test", cache=cache_dir())
     for label, name in ((7, "sneaker"), (1, "trousers"), (8, "bag")):
         i = int((ds.labels == label).nonzero()[0])
         Image.fromarray(ds.images[i].numpy()).resize((112, 112), Image.BICUBIC).save(folder / f"fashion_{name}.png")
@@ -133,7 +144,7 @@ def write_examples(folder: Path = cm.ASSETS / "examples") -> None:
     Image.fromarray(cd.draw_shape("red", "circle", "big", "middle", rng, 112)).save(folder / "shape_red_circle.png")
     from playground.clip.gallery import EMOJI_PX
 
-    emo, names = cd.emoji_rgb(EMOJI_PX)   # pixel-identical to the gallery's rocket
+    emo, names = cd.emoji_rgb(EMOJI_PX, cache=cache_dir())   # pixel-identical to the gallery's rocket
     Image.fromarray(emo[names.index("rocket")]).save(folder / "emoji_rocket.png")
 
 
@@ -164,7 +175,7 @@ def main(argv=None) -> dict:
     px = cfg.image_size
     t_start = time.time()
 
-    emo, names = cd.emoji_rgb(px)
+    emo, names = cd.emoji_rgb(px, cache=cache_dir())
     emo_train, _ = cd.emoji_split(len(names), seed=0)
     fx, fy = fashion_48("train", px)
     sx, scaps, _ = cd.shapes(a.shapes, a.seed, px=px)
@@ -172,7 +183,7 @@ def main(argv=None) -> dict:
           flush=True)
     emo_t, fx_t, sx_t = torch.from_numpy(emo), torch.from_numpy(fx), torch.from_numpy(sx)
 
-    model, _, _ = cm.load(cm.register(cfg), None)
+    model, _, _ = cm.load(cm.register(cfg, cache_dir() / "open_clip_configs"), None)
     import open_clip
 
     tokenizer = open_clip.get_tokenizer(cfg.name)

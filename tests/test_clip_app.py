@@ -2,16 +2,31 @@
 contrastive matrix, the embedding map, and the refusals (bad input, files of the server)."""
 from __future__ import annotations
 
+import base64
 import json
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from gradio_client import handle_file
+from gradio_client.exceptions import AppError
 
+from playground.clip import service as cs
+
+pytestmark = pytest.mark.slow   # the whole app in-process, the model and the gallery index: seconds each
 ROOT = Path(__file__).resolve().parents[1]
 SNEAKER = ROOT / "assets" / "clip" / "examples" / "fashion_sneaker.png"
-FASHION = "t-shirt, trousers, pullover, dress, coat, sandal, shirt, sneaker, bag, ankle boot"
+FASHION = cs.FASHION_LABEL_TEXT
+ENSEMBLE = cs.TEMPLATE_MODES[1]
+
+
+def _array(v) -> np.ndarray:
+    """A plotly JSON array: a list, or (plotly 6) a typed array {"dtype", "bdata" (base64), "shape"}."""
+    if isinstance(v, dict) and "bdata" in v:
+        shape = [int(n) for n in str(v.get("shape", "-1")).split(",")]
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).reshape(shape)
+    return np.asarray(v, dtype=float)
 
 
 def test_clip_text_search_returns_ranked_results(client):
@@ -31,7 +46,7 @@ def test_clip_image_search_finds_the_query_itself(client):
 
 
 def test_clip_classify_probabilities(client):
-    label, md = client.predict(handle_file(str(SNEAKER)), FASHION, "ensemble of 8 templates", "", 0.05,
+    label, md = client.predict(handle_file(str(SNEAKER)), FASHION, ENSEMBLE, "", 0.05,
                                api_name="/clip_classify")
     probs = {c["label"]: c["confidence"] for c in label["confidences"]}
     assert set(probs) == {s.strip() for s in FASHION.split(",")}
@@ -40,18 +55,18 @@ def test_clip_classify_probabilities(client):
 
 
 def test_clip_classify_refuses_bad_input(client):
-    with pytest.raises(Exception, match="at least two labels"):
-        client.predict(handle_file(str(SNEAKER)), "cat", "ensemble of 8 templates", "", 0.05, api_name="/clip_classify")
-    with pytest.raises(Exception, match="exactly one"):
+    with pytest.raises(AppError, match="at least two labels"):
+        client.predict(handle_file(str(SNEAKER)), "cat", ENSEMBLE, "", 0.05, api_name="/clip_classify")
+    with pytest.raises(AppError, match="exactly one"):
         client.predict(handle_file(str(SNEAKER)), "cat, dog", "my template", "a {} {}", 0.05, api_name="/clip_classify")
-    with pytest.raises(Exception, match="list of choices|must be one of"):
+    with pytest.raises(AppError, match="'rm -rf' .* is not in the list of choices"):   # the Radio refuses it first
         client.predict(handle_file(str(SNEAKER)), "cat, dog", "rm -rf", "", 0.05, api_name="/clip_classify")
 
 
 def test_clip_upload_refuses_a_file_that_is_not_an_image(client, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("this is not an image")
-    with pytest.raises(Exception, match="not an image"):
+    with pytest.raises(AppError, match="Upload 1: that file is not an image"):
         client.predict([handle_file(str(bad))], api_name="/clip_upload")
 
 
@@ -67,7 +82,7 @@ def _raw_call(app_url: str, api_name: str, data: list) -> str:
 def test_clip_no_server_file_reachable(app_url, path):
     """A client naming a file of the server (even a valid image of ours) gets an error, never its content."""
     fd = {"path": path, "meta": {"_type": "gradio.FileData"}}
-    out = _raw_call(app_url, "clip_classify", [fd, FASHION, "ensemble of 8 templates", "", 0.05])
+    out = _raw_call(app_url, "clip_classify", [fd, FASHION, ENSEMBLE, "", 0.05])
     assert "event: error" in out and "confidences" not in out
     out = _raw_call(app_url, "clip_upload", [[fd]])
     assert "event: error" in out and "upload 1" not in out
@@ -77,24 +92,30 @@ def test_clip_matrix_and_loss(client):
     fig, md, thumbs = client.predict("red apple\nrocket\ncat face", "red apple\nrocket\ncat face", 0.07,
                                      api_name="/clip_matrix")
     assert "InfoNCE loss of this batch" in md and len(thumbs) == 3
-    with pytest.raises(Exception, match="No gallery image"):
+    cosines = _array(json.loads(fig["plot"])["data"][0]["z"])
+    assert cosines.shape == (3, 3) and np.all(np.abs(cosines) <= 1 + 1e-6)
+    assert np.argmax(cosines, axis=1).tolist() == [0, 1, 2]    # each name nearest its own emoji
+    with pytest.raises(AppError, match="No gallery image is called “no such picture here”"):
         client.predict("a", "no such picture here", 0.07, api_name="/clip_matrix")
-    with pytest.raises(Exception, match="No gallery image"):
+    with pytest.raises(AppError, match="No gallery image is called “/etc/passwd”"):
         client.predict("a", "/etc/passwd", 0.07, api_name="/clip_matrix")
 
 
 def test_clip_embedding_map(client):
     fig, md = client.predict(20, api_name="/clip_map")
-    assert "Modality gap" in md
+    assert "Modality gap" in md and f"({cs.GAP_SWAPS} times)" in md
+    traces = json.loads(fig["plot"])["data"]
+    assert [t["name"] for t in traces] == ["matched pair", "images", "texts"]
+    assert _array(traces[1]["x"]).shape == _array(traces[2]["y"]).shape == (20,)
 
 
 def test_clip_result_click_needs_a_click(client):
-    with pytest.raises(Exception):
+    with pytest.raises(AppError, match="Click one of the results to search with it"):
         client.predict(5, api_name="/clip_search_result")
 
 
 def test_clip_load_calls_run(client):
-    from playground.clip import tab
+    from playground.core import settings
 
-    for api, args in tab.load_calls():
+    for api, args in cs.Service(settings.from_env()).load_calls():
         client.predict(*args, api_name="/" + api)

@@ -11,6 +11,8 @@ Images are uint8 (N, S, S, 3) RGB arrays. No gradio here.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -92,11 +94,12 @@ def shapes(n: int, seed: int, *, unseen: bool = False, px: int = 48, template: s
     return imgs, caps, canon
 
 
-def emoji_rgb(px: int = 48, background: int = 255) -> tuple[np.ndarray, list[str]]:
-    """All emoji composited on a plain background: (N, px, px, 3) uint8 and their lower-case names."""
+def emoji_rgb(px: int, *, cache: Path, background: int = 255) -> tuple[np.ndarray, list[str]]:
+    """All emoji composited on a plain background: (N, px, px, 3) uint8 and their lower-case names.
+    `cache` is the folder where core.data keeps the rendered emoji (a service passes its settings')."""
     from playground.core import data
 
-    ds = data.emoji(px)
+    ds = data.emoji(px, cache=cache)
     rgba = ds.images.numpy().astype(np.float32) / 255.0
     a = rgba[..., 3:4]
     rgb = rgba[..., :3] * a + (background / 255.0) * (1 - a)

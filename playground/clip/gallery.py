@@ -86,9 +86,11 @@ def _opencv_photos() -> list[tuple[str, Image.Image]]:
 
 
 class Gallery:
-    """The bundled images: thumbnails for display, full images (PIL) for encoding, and titles."""
+    """The bundled images: thumbnails for display, full images (PIL) for encoding, and titles.
+    `cache` is the folder where the rendered emoji are kept (needed when `emoji`)."""
 
-    def __init__(self, emoji: bool = True, photos: bool = True, emoji_limit: int | None = None):
+    def __init__(self, emoji: bool = True, photos: bool = True, emoji_limit: int | None = None,
+                 cache: Path | None = None):
         self.items: list[Item] = []
         self.images: list[Image.Image] = []
         if photos:
@@ -98,7 +100,9 @@ class Gallery:
         if emoji:
             from playground.clip.data import emoji_rgb
 
-            arr, names = emoji_rgb(EMOJI_PX)
+            if cache is None:
+                raise ValueError("Gallery(emoji=True) needs the cache folder for the rendered emoji")
+            arr, names = emoji_rgb(EMOJI_PX, cache=cache)
             for i, name in enumerate(names[:emoji_limit]):
                 self._add(name, "emoji", Image.fromarray(arr[i]))
 

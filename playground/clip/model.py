@@ -9,8 +9,9 @@ What is in this file:
   (e.g. ViT-B-32 / laion2b_s34b_b79k) or a local .safetensors path (our bundled model).
 - `contrastive_loss`: the symmetric InfoNCE loss CLIP is trained with.
 - `ClipRunner`: encode texts and images to unit vectors, in batches, with prompt-template ensembles.
+- `modality_gap`: how far apart the image and the text clouds sit (Liang et al., 2022, "Mind the Gap").
 
-No gradio here.
+No gradio, no caches, no settings here: the caller passes every folder (the service passes its own).
 """
 from __future__ import annotations
 
@@ -23,16 +24,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "clip"
-BUNDLED = ASSETS / "tiny_clip.safetensors"
-HUB_MODEL, HUB_TAG = "ViT-B-32", "laion2b_s34b_b79k"
+from playground.core import checkpoint, paths
+
+BUNDLED = paths.assets("clip", "tiny_clip.safetensors")   # its card, with the training figures, is beside it
 
 
 @dataclass(frozen=True)
 class TinyClipConfig:
     name: str = "PlaygroundCLIP-Tiny"   # the architecture name registered with open_clip
     embed_dim: int = 128                # size of the joint image-text space
-    image_size: int = 32                # input images are 32x32 RGB (training had ~5 CPU-minutes)
+    image_size: int = 32                # input images are 32x32 RGB
     patch_size: int = 8                 # 4 x 4 = 16 patches (+1 class token)
     vision_width: int = 96              # ViT width
     vision_layers: int = 3              # ViT depth
@@ -54,48 +55,51 @@ class TinyClipConfig:
         }
 
 
-def register(cfg: TinyClipConfig, folder: Path | None = None) -> str:
-    """Write cfg as `<folder>/<name>.json` and add it to open_clip's registry. Returns the name."""
+def register(cfg: TinyClipConfig, folder: Path) -> str:
+    """Write cfg as `<folder>/<name>.json` (unless that file already holds it) and add it to open_clip's
+    registry (unless the registry already holds it). Returns the name."""
     import open_clip
 
-    if open_clip.get_model_config(cfg.name) == cfg.open_clip_config():
-        return cfg.name
-    from playground.core import settings
-
-    folder = Path(folder or settings.from_env().cache_dir / "open_clip_configs")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{cfg.name}.json"
-    path.write_text(json.dumps(cfg.open_clip_config(), indent=2))
-    open_clip.add_model_config(path)
+    text = json.dumps(cfg.open_clip_config(), indent=2)
+    path = Path(folder) / f"{cfg.name}.json"
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    if open_clip.get_model_config(cfg.name) != cfg.open_clip_config():
+        open_clip.add_model_config(path)
     return cfg.name
 
 
 def read_card(weights: Path = BUNDLED) -> dict:
-    return json.loads(Path(weights).with_suffix(".json").read_text())
+    """The JSON card beside a checkpoint (its config, data, training time and held-out metrics)."""
+    return checkpoint.read_card(weights)
 
 
 def config_from_card(card: dict) -> TinyClipConfig:
     return TinyClipConfig(**card["config"])
 
 
-def load(name: str, pretrained: str | None, device: str | torch.device = "cpu"):
+def load(name: str, pretrained: str | None, device: str | torch.device = "cpu", cache_dir: Path | None = None):
     """THE factory call, for hub tags and local checkpoints alike:
     open_clip.create_model_and_transforms(name, pretrained=tag_or_path). A local path must be a
-    .safetensors file (open_clip reads those with safetensors, never with torch.load).
+    .safetensors file (open_clip reads those with safetensors, never with torch.load). Hub weights are
+    downloaded into `cache_dir` (None: open_clip's own default).
     Returns (model in eval mode, image preprocess, tokenizer)."""
     import open_clip
 
     if pretrained and Path(pretrained).suffix not in ("", ".safetensors") and Path(pretrained).exists():
         raise ValueError(f"{pretrained}: only .safetensors checkpoints are loaded (no pickle)")
-    model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device)
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        name, pretrained=pretrained, device=device, cache_dir=None if cache_dir is None else str(cache_dir))
     tokenizer = open_clip.get_tokenizer(name)
     return model.eval(), preprocess, tokenizer
 
 
-def load_bundled(weights: Path = BUNDLED, device: str | torch.device = "cpu"):
-    """Our checkpoint: register its architecture from its card, then the same `load` as the hub."""
+def load_bundled(weights: Path, config_dir: Path, device: str | torch.device = "cpu"):
+    """Our checkpoint: register its architecture from its card (the open_clip config is written into
+    `config_dir`), then the same `load` as the hub."""
     cfg = config_from_card(read_card(weights))
-    return load(register(cfg), str(weights), device)
+    return load(register(cfg, config_dir), str(weights), device)
 
 
 def save(model: torch.nn.Module, cfg: TinyClipConfig, path: Path, card: dict, half: bool = True) -> dict:
@@ -205,9 +209,38 @@ class ClipRunner:
 
 def topk(query: np.ndarray, index: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Cosine top-k of one unit query (D,) against unit rows (N, D): (indices, scores), best first.
-    Done in torch (zero-copy views): next to a loaded torch model, numpy's own BLAS threads contend
-    with torch's and the same matrix-vector product took 10 ms instead of 0.2 ms (demos/bench_clip.py)."""
+    Done in torch (zero-copy views), so that numpy's own BLAS threads do not contend with torch's next to
+    a loaded torch model; demos/bench_clip.py times it against the numpy forms on this machine."""
     s = torch.from_numpy(np.ascontiguousarray(index, np.float32)) @ torch.from_numpy(
         np.ascontiguousarray(query, np.float32))                                  # (N,)
     v, i = torch.topk(s, min(k, len(s)))                                          # sorted, best first
     return i.numpy(), v.numpy()
+
+
+# --- the modality gap -------------------------------------------------------------------------------
+
+def modality_gap(img: np.ndarray, txt: np.ndarray, swaps: int, seed: int = 0) -> dict:
+    """Unit rows img (N, D) and txt (N, D), row i of each a matched pair; d_i = img_i - txt_i.
+
+        gap = || mean_i img_i - mean_i txt_i || = || mean_i d_i ||      (Liang et al., 2022, section 4)
+
+    Is that offset systematic or chance? With no gap, which member of a pair is "the image" would not
+    matter: swapping image and caption within random pairs (d_i -> -d_i) would leave the gap as it is.
+    `chance_max` is the largest gap over `swaps` such random swaps (a paired permutation test: a gap above
+    it is systematic at p < 1 / (swaps + 1)); `pair_distance` is the mean || d_i ||, how far an image sits
+    from its own caption, the scale to read the gap against."""
+    n = len(img)
+    off = ~np.eye(n, dtype=bool)
+    d = img - txt                                                          # (N, D)
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(swaps, n))   # (swaps, N)
+    chance = np.linalg.norm(signs @ d / n, axis=1)                          # (swaps,)
+    return {
+        "centroid_distance": float(np.linalg.norm(d.mean(0))),
+        "chance_max": float(chance.max()) if swaps else float("nan"),
+        "swaps": int(swaps),
+        "pair_distance": float(np.linalg.norm(d, axis=1).mean()),
+        "matched_cos": float((img * txt).sum(1).mean()),
+        "image_image_cos": float((img @ img.T)[off].mean()) if n > 1 else 1.0,
+        "text_text_cos": float((txt @ txt.T)[off].mean()) if n > 1 else 1.0,
+        "image_text_cos": float((img @ txt.T).mean()),
+    }

@@ -1,15 +1,49 @@
-"""Figures of the CLIP lab (plotly), from embeddings. No gradio here.
+"""Figures and text of the CLIP lab (plotly and markdown), from the service's plain results. No gradio here.
 
+- the equations shown beside the controls (`LOSS_MD`, `zero_shot_md`);
 - `matrix_figure`: the N texts x M images cosine matrix, its softmax over rows (text -> image)
-  and over columns (image -> text), at a chosen temperature.
-- `embedding_map`: images and texts projected together onto the first two principal axes, with
-  matched pairs joined, and the numbers of the modality gap (Liang et al., 2022, "Mind the Gap").
+  and over columns (image -> text), at a chosen temperature;
+- `embedding_map`: images and texts projected together onto the first two principal axes
+  (`torch.pca_lowrank`), with matched pairs joined; the modality gap in words (`gap_markdown`);
+- the `*_outputs` functions: a service result -> the values of the tab's output components, in order.
 """
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from playground.clip.model import softmaxes
+from playground.clip.model import ENSEMBLE_TEMPLATES, SINGLE_TEMPLATE, softmaxes
+
+PCA_Q = 8          # columns of pca_lowrank's random basis: the 2 axes shown plus oversampling
+PCA_NITER = 4      # its power iterations
+
+LOSS_MD = r"""
+**The loss CLIP is trained with** (symmetric InfoNCE). For a batch of $N$ matching pairs with unit
+embeddings $x_i$ (image) and $y_j$ (text), $s_{ij} = \langle x_i, y_j \rangle / \tau$:
+
+$$\mathcal{L} = \frac{1}{2N}\sum_{i=1}^{N}\Big[-\log\frac{e^{s_{ii}}}{\sum_{j} e^{s_{ij}}}\;-\;\log\frac{e^{s_{ii}}}{\sum_{j} e^{s_{ji}}}\Big]$$
+
+The first term asks image $i$ to pick its text among all texts: a softmax over a column of the
+matrix below, whose rows are texts. The second asks text $i$ to pick its image among all images:
+a softmax over a row. Text $i$ is paired with image $i$: the diagonal.
+"""
+
+
+def zero_shot_md() -> str:
+    return (r"""
+$$p(y \mid x) = \frac{\exp(\cos(x, t_y)/\tau)}{\sum_{y'} \exp(\cos(x, t_{y'})/\tau)}$$
+
+$$t_y = \mathrm{normalise}\Big(\frac{1}{|T|}\sum_{\text{template} \in T} \mathrm{normalise}\big(\mathrm{text}(\text{template}(y))\big)\Big)$$
+
+""" + f"A single template uses the one prompt “{SINGLE_TEMPLATE.format('{label}')}”; the ensemble averages the "
+        f"label's embedding over {len(ENSEMBLE_TEMPLATES)} templates. A lower temperature $\\tau$ sharpens the "
+        "probabilities; the ranking never changes.")
+
+
+def header_md(source_md: str) -> str:
+    return ("## CLIP: one space for images and text\n" + source_md +
+            "\n\nTrained with a contrastive loss, CLIP maps an image and its caption to nearby unit vectors. "
+            "Everything below is a dot product in that space.")
 
 
 def _short(s: str, n: int = 28) -> str:
@@ -38,23 +72,15 @@ def matrix_figure(sim: np.ndarray, texts: list[str], images: list[str], temperat
 
 
 def pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Project rows of x (N, D) onto their first two principal axes: (N, 2) and the explained-variance ratios."""
-    c = x - x.mean(0, keepdims=True)
-    _, s, vt = np.linalg.svd(c, full_matrices=False)
-    var = s**2 / max((s**2).sum(), 1e-12)
-    return c @ vt[:2].T, var[:2]
-
-
-def gap_numbers(img: np.ndarray, txt: np.ndarray) -> dict:
-    """Unit rows img (N, D), txt (N, D), row i of each a matched pair."""
-    mi, mt = img.mean(0), txt.mean(0)
-    return {
-        "centroid_distance": float(np.linalg.norm(mi - mt)),
-        "matched_cos": float((img * txt).sum(1).mean()),
-        "image_image_cos": float((img @ img.T)[~np.eye(len(img), dtype=bool)].mean()) if len(img) > 1 else 1.0,
-        "text_text_cos": float((txt @ txt.T)[~np.eye(len(txt), dtype=bool)].mean()) if len(txt) > 1 else 1.0,
-        "image_text_cos": float((img @ txt.T).mean()),
-    }
+    """Project rows of x (N, D) onto their first two principal axes: (N, 2) and the explained-variance
+    ratios of those axes. torch.pca_lowrank's randomized SVD, with a fixed seed so a picture redraws the same."""
+    t = torch.from_numpy(np.asarray(x, np.float32))
+    c = t - t.mean(0, keepdim=True)                                    # (N, D) centred
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        _, s, v = torch.pca_lowrank(c, q=min(PCA_Q, *c.shape), center=False, niter=PCA_NITER)
+    var = s[:2] ** 2 / (c**2).sum().clamp_min(1e-12)
+    return (c @ v[:, :2]).numpy(), var.numpy()
 
 
 def embedding_map(img: np.ndarray, txt: np.ndarray, names: list[str]):
@@ -80,3 +106,75 @@ def embedding_map(img: np.ndarray, txt: np.ndarray, names: list[str]):
                       title=f"PCA of {n} images and their {n} captions (PC1 {var[0]:.0%}, PC2 {var[1]:.0%} of variance)",
                       xaxis_title="PC 1", yaxis_title="PC 2", legend=dict(orientation="h"))
     return fig
+
+
+# --- a service result -> the tab's outputs ------------------------------------------------------------
+
+def index_markdown(info) -> str:
+    parts = ", ".join(f"{n:,} {s}" for s, n in info.by_source.items())
+    return (f"**Index ready:** {info.images:,} images ({parts}), {info.dim}-dimensional embeddings from "
+            f"`{info.model_id}`, in {info.seconds:.1f} s (cached on disk after the first time)."
+            + (f" Note: {info.note}." if info.note else ""))
+
+
+def search_outputs(found) -> tuple[list, object, str]:
+    """-> (gallery items, the session, the status line)."""
+    items = [(img, f"{score:.3f} · {title}") for img, title, score in found.hits]
+    md = (f"Top {len(found.hits)} of {found.searched:,} images for {found.what} (cosine similarity; matmul + "
+          f"top-k {found.ms:.1f} ms). Click a result to search with it.")
+    return items, found.session, md
+
+
+def upload_outputs(session) -> tuple[object, list, str]:
+    """-> (the session, the user's uploads as gallery items, the status line)."""
+    shown = [(u.thumb, u.title) for u in session.uploads]
+    return session, shown, f"**{len(session.uploads)}** image(s) of yours are in the gallery for this session."
+
+
+def classify_outputs(c) -> tuple[dict, str]:
+    """-> ({label: probability} for a Label, the table of cosines and probabilities)."""
+    order = np.argsort(-c.probs)
+    rows = "\n".join(f"| {c.labels[i]} | {c.cosines[i]:.3f} | {c.probs[i]:.3f} |" for i in order)
+    md = (f"Prompts per label: {len(c.templates)} ({'; '.join(t.format('…') for t in c.templates)}). "
+          f"The model's own learned temperature is {c.model_temperature:.4f}.\n\n"
+          "| label | cosine | probability |\n|---|---|---|\n" + rows)
+    return {lab: float(q) for lab, q in zip(c.labels, c.probs)}, md
+
+
+def matrix_outputs(m) -> tuple[object, str, list]:
+    """-> (the figure, the loss in words, the images in column order)."""
+    fig = matrix_figure(m.sim, m.texts, m.names, m.temperature)
+    n = len(m.texts)
+    if m.loss is not None:
+        md = (f"**InfoNCE loss of this batch: {m.loss:.3f}** at τ = {m.temperature:g} (text i is paired with image i; "
+              f"a random guess would give ln {n} = {np.log(n):.3f}). The model's learned τ is "
+              f"{m.model_temperature:.4f}.")
+    else:
+        md = (f"The loss needs pairs: give as many texts as images ({n} texts, {len(m.names)} images). "
+              "The softmaxes above are shown all the same.")
+    thumbs = [(img, f"{j + 1}. {name}") for j, (img, name) in enumerate(zip(m.thumbs, m.names))]
+    return fig, md, thumbs
+
+
+def gap_markdown(gap: dict) -> str:
+    """The modality gap in words: the measured offset, what chance gives, and the scale of a pair."""
+    d, chance, pair = gap["centroid_distance"], gap["chance_max"], gap["pair_distance"]
+    if d > chance:
+        verdict = (f"That is beyond chance: swapping image and caption within random pairs ({gap['swaps']} times) "
+                   f"never put the centroids more than {chance:.3f} apart, so the offset is systematic, a modality "
+                   f"gap. It is {d / pair:.0%} of the mean distance between an image and its own caption "
+                   f"({pair:.3f}). The loss only asks that a pair be closer than the other pairs of its batch, not "
+                   "that the two modalities overlap.")
+    else:
+        verdict = (f"That is within chance: swapping image and caption within random pairs ({gap['swaps']} times) "
+                   f"put the centroids up to {chance:.3f} apart, so these pairs show no systematic gap.")
+    return (f"**Modality gap:** the image centroid and the text centroid are {d:.3f} apart "
+            f"(unit vectors). Mean cosine: matched image-text pairs {gap['matched_cos']:.3f}, any image-text "
+            f"{gap['image_text_cos']:.3f}, image-image {gap['image_image_cos']:.3f}, text-text "
+            f"{gap['text_text_cos']:.3f}. " + verdict + " Liang et al. (2022, “Mind the Gap”) found a clear gap "
+            "in large pretrained CLIP models; compare with the hub model when it is reachable.")
+
+
+def map_outputs(g) -> tuple[object, str]:
+    """-> (the figure, the modality gap in words)."""
+    return embedding_map(g.images, g.texts, g.names), gap_markdown(g.gap)
