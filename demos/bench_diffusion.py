@@ -1,7 +1,7 @@
 """Speed of the Diffusion lab on this machine, as a markdown table with ratios against one U-Net pass.
 
     python -m demos.bench_diffusion               # the bundled model, 2 threads
-    python -m demos.bench_diffusion --repeat 5
+    python -m demos.bench_diffusion --min-run-time 2   # longer timing blocks (torch.utils.benchmark)
 
 Rows: one U-Net evaluation (batch 1, the baseline); one guided evaluation (cond + uncond as one batch
 of 2); one manual step of the tab as the server runs it (guided eps, sampler step, the seven images
@@ -13,34 +13,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import torch
 
-from playground.diffusion import pipeline
-
-
-def timeit(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from playground.core import settings, timing
+from playground.diffusion import pipeline, service, views
 
 
 def main(argv=None) -> str:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timed blocks per row")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--full-chain", action="store_true", help="also time DDPM over all T steps (slow)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    from playground.diffusion import tab
-
-    model, card, sched = pipeline.bundled()
+    svc = service.Service(settings.from_env())
+    model, card, sched = svc.model()
     x1, x2 = torch.randn(1, 1, 28, 28), torch.randn(2, 1, 28, 28)
     t1, t2 = torch.tensor([500]), torch.tensor([500, 500])
     y1, y2 = torch.tensor([3]), torch.tensor([10, 3])
@@ -54,24 +42,30 @@ def main(argv=None) -> str:
         with torch.inference_mode():
             model(x2, t2, y2)
 
+    chain_args = ("Sneaker", 3.0, "DDIM", 50, 0.0, 0)
     state = {"chain": None}
 
-    def manual_step():
+    def manual_step():   # what the Step button runs on the server: the service's step and the seven pictures
         if state["chain"] is None or state["chain"].done:
-            state["chain"] = tab._fresh(7, 3.0, "DDIM", 50, 0.0, 0)
-        state["chain"] = tab.step_once(state["chain"], "Sneaker", 3.0, "DDIM", 50, 0.0, 0)[0]
+            state["chain"] = svc.new_chain(*chain_args).chain
+        shown = svc.step(state["chain"], *chain_args)
+        views.shown(shown, svc.facts().classes)
+        state["chain"] = shown.chain
 
     def ddim50():
-        pipeline.sample(model, sched, y1, 3.0, sampler="DDIM", steps=50, seed=0)
+        svc.sample(*chain_args)
 
-    rows = [("one U-Net pass (batch 1)", timeit(one_pass, a.repeat * 10), None),
-            ("one guided evaluation (cond + uncond, batch 2)", timeit(guided_pass, a.repeat * 10), None),
-            ("one manual step in the tab (server side)", timeit(manual_step, a.repeat * 5), 0.060),
-            ("DDIM 50 steps, guided s = 3 (one image)", timeit(ddim50, a.repeat), 2.0)]
+    def timed(fn) -> float:
+        return timing.median_seconds(fn, min_run_time=a.min_run_time)
+
+    rows = [("one U-Net pass (batch 1)", timed(one_pass), None),
+            ("one guided evaluation (cond + uncond, batch 2)", timed(guided_pass), None),
+            ("one manual step in the tab (server side)", timed(manual_step), 0.060),
+            ("DDIM 50 steps, guided s = 3 (one image)", timed(ddim50), 2.0)]
     if a.full_chain:
         def ddpm_full():
             pipeline.sample(model, sched, y1, 1.0, sampler="DDPM", steps=sched.T, seed=0)
-        rows.append((f"DDPM {sched.T} steps, s = 1 (one image)", timeit(ddpm_full, 1), None))
+        rows.append((f"DDPM {sched.T} steps, s = 1 (one image)", timed(ddpm_full), None))
     base = rows[0][1]
     lines = [f"Diffusion lab speed: U-Net {tuple(card['config']['channels'])}, {card['parameters']:,} parameters, "
              f"{a.threads} threads, load average {load0:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",

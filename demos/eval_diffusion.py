@@ -22,8 +22,9 @@ from pathlib import Path
 
 import torch
 
-from playground.core import checkpoint
-from playground.diffusion import pipeline
+from playground.core import checkpoint, timing
+from playground.diffusion import pipeline, service
+from playground.diffusion.schedulers import NoiseSchedule
 from playground.judge import metrics
 
 SCALES = (0.0, 3.0, 5.0, 7.5, 2.0)  # s = 1 runs first, with the DDIM vs DDPM comparison
@@ -37,18 +38,28 @@ def judge(images_pm1: torch.Tensor, labels: torch.Tensor) -> dict:
 
 
 def forwards_per_second(model, n: int = 100) -> float:
-    """Image-forwards per second of the U-Net at batch n (best of three: a shared machine is noisy)."""
-    x = torch.randn(n, 1, 28, 28)
-    t = torch.full((n,), 500)
-    y = torch.arange(n) % 10
-    best = float("inf")
-    with torch.inference_mode():
-        model(x[:10], t[:10], y[:10])
-        for _ in range(3):
-            t0 = time.perf_counter()
+    """Image-forwards per second of the U-Net at batch n (median of core.timing's blocks)."""
+    c, hw = model.config.in_channels, model.config.image_size
+    x, t, y = torch.randn(n, c, hw, hw), torch.full((n,), 500), torch.arange(n) % model.config.n_classes
+
+    def one():
+        with torch.inference_mode():
             model(x, t, y)
-            best = min(best, time.perf_counter() - t0)
-    return n / best
+    return n / timing.median_seconds(one)
+
+
+def guided_samples(model, sched, s: float, n: int, *, seed: int = 0, sampler: str = "DDIM", steps: int = 50,
+                   eta: float = 0.0, batch: int = 250, x_T: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """n samples at guidance s, classes balanced (image i asks for class i mod n_classes), from the start
+    noise of `seed` (or x_T) with pipeline's step-noise rule. -> (images (n,C,H,W) in [-1, 1], labels (n,))"""
+    y = torch.arange(n) % model.config.n_classes
+    x = pipeline.sample(model, sched, y, s, sampler=sampler, steps=steps, eta=eta, seed=seed, x_T=x_T, batch=batch)
+    return x, y
+
+
+def class_accuracy(images_pm1: torch.Tensor, labels: torch.Tensor) -> float:
+    """The judge's class accuracy, as metrics.evaluate computes it (without the FD, which needs the data set)."""
+    return float((metrics.predict((images_pm1.clamp(-1, 1) + 1) / 2, "fashion") == labels).double().mean())
 
 
 def write_card(path: Path, key: str, value) -> None:
@@ -59,7 +70,7 @@ def write_card(path: Path, key: str, value) -> None:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ckpt", type=Path, default=pipeline.BUNDLED)
+    p.add_argument("--ckpt", type=Path, default=service.CHECKPOINT)
     p.add_argument("--n", type=int, default=0, help="samples per guidance scale (0: as many as fit --minutes, <= 1000)")
     p.add_argument("--n-fd", type=int, default=0, help="samples on each side of DDIM-50 vs DDPM-full (0: n // 2)")
     p.add_argument("--minutes", type=float, default=20.0)
@@ -69,7 +80,8 @@ def main(argv=None) -> dict:
     p.add_argument("--batch", type=int, default=250)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    model, card, sched = pipeline.bundled(a.ckpt)
+    model, card = checkpoint.load(a.ckpt)
+    sched = NoiseSchedule(card["schedule"], card["num_train_timesteps"])
     scales = [float(s) for s in a.scales.split(",") if float(s) != 1.0]
     T = sched.T
     # network evaluations per sample: DDIM-50 at each s (1 pass at s in {0, 1}, else 2); DDPM at s = 1 runs
@@ -80,15 +92,14 @@ def main(argv=None) -> dict:
     n_fd = min(n, a.n_fd or n // 2)
     print(f"{rate:.0f} image-forwards/s; N = {n} per scale, {n_fd} per side for DDIM vs DDPM "
           f"(~{(n * (passes - T / 2) + n_fd * T) / rate / 60:.1f} min)", flush=True)
-    y = torch.arange(n) % 10                                            # balanced classes
-    x_T = torch.randn((n, 1, 28, 28), generator=torch.Generator().manual_seed(a.seed))
+    x_T = pipeline.start_noise(n, model, a.seed)
     t_start = time.perf_counter()
 
     def run(s, sampler, steps, m=n):
         t0 = time.perf_counter()
-        x = pipeline.sample(model, sched, y[:m], s, sampler=sampler, steps=steps, x_T=x_T[:m], seed=a.seed + 1,
-                            batch=a.batch)
-        r = judge(x, y[:m])
+        x, y = guided_samples(model, sched, s, m, seed=a.seed, sampler=sampler, steps=steps, batch=a.batch,
+                              x_T=x_T[:m])
+        r = judge(x, y)
         r["seconds"] = round(time.perf_counter() - t0, 1)
         print(f"s={s:g} {sampler}-{steps} (N = {m}): {r}", flush=True)
         return r, x
@@ -96,7 +107,7 @@ def main(argv=None) -> dict:
     sweep = {"sampler": "DDIM", "steps": 50, "eta": 0.0, "n_per_scale": n, "seed": a.seed,
              "fd_floor_real_test": metrics.card("fashion")["metrics"]["fd_real_test_vs_train"],
              "fd_floor_real_same_n": round(metrics.real_floor("fashion", n), 3),   # FD is biased up at small n
-             "chance_accuracy": 0.1, "scales": [], "accuracy": [], "diversity": [], "fd": [], "class_entropy_bits": []}
+             "chance_accuracy": 1 / model.config.n_classes, "scales": [], "accuracy": [], "diversity": [], "fd": [], "class_entropy_bits": []}
 
     def add(s, r):
         sweep["scales"].append(s)
@@ -111,7 +122,7 @@ def main(argv=None) -> dict:
     # DDIM with eta = 0 is deterministic per image, so its first n_fd samples are those from x_T[:n_fd].
     r1, x1 = run(1.0, "DDIM", 50)
     add(1.0, r1)
-    ddim = judge(x1[:n_fd], y[:n_fd])
+    ddim = judge(x1[:n_fd], (torch.arange(n) % model.config.n_classes)[:n_fd])
     ddim["seconds"] = round(r1["seconds"] * n_fd / n, 1)
     ddpm, _ = run(1.0, "DDPM", T, n_fd)
     cmp = {"scale": 1.0, "n": n_fd, "seed": a.seed, "ddim_steps": 50, "ddim_eta": 0.0, "ddpm_steps": T,

@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import argparse
 import copy
+import shlex
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from playground.core import checkpoint, data
+from playground.core import checkpoint, data, paths
 from playground.diffusion.schedulers import SCHEDULES, NoiseSchedule
 from playground.diffusion.unet import UNet, UNetConfig
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "assets" / "diffusion" / "fashion_unet"
+DEFAULT_OUT = paths.assets("diffusion", "fashion_unet")
 
 
 def to_model_range(x01: torch.Tensor) -> torch.Tensor:
@@ -104,11 +105,11 @@ def main(argv=None) -> dict:
     def save(step: int, wall: float, losses: list[float]) -> dict:
         metrics = {"heldout_eps_mse": round(heldout_loss(ema, sched, x_test, y_test), 5),
                    "train_eps_mse_last100": round(sum(losses[-100:]) / max(1, len(losses[-100:])), 5)}
-        recipe = "python -m demos.train_diffusion " + " ".join(
-            ([f"--init {a.init}"] if a.init else [])
-            + [f"--steps {step}", f"--batch {a.batch}", f"--lr {a.lr}", f"--warmup {a.warmup}", f"--ema {a.ema}",
-               f"--p-uncond {a.p_uncond}", f"--schedule {a.schedule}", f"--T {a.T}", f"--channels {a.channels}",
-               f"--seed {a.seed}", f"--domain {a.domain}"])
+        flags = ((["--init", str(a.init)] if a.init else [])
+                 + ["--steps", step, "--batch", a.batch, "--lr", a.lr, "--warmup", a.warmup, "--ema", a.ema,
+                    "--p-uncond", a.p_uncond, "--schedule", a.schedule, "--T", a.T, "--channels", a.channels,
+                    "--seed", a.seed, "--domain", a.domain])
+        recipe = shlex.join(["python", "-m", "demos.train_diffusion", *map(str, flags)])
         all_stages = stages + [{"recipe": recipe, "steps": step, "wall_seconds": round(wall, 1)}]
         extra = {
             "recipe": " && ".join(st["recipe"] for st in all_stages),

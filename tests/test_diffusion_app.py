@@ -3,33 +3,14 @@ and bad input is answered with an error while the app keeps serving."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from gradio_client.exceptions import AppError
 from PIL import Image
 
-from playground.core import checkpoint
-from playground.diffusion import pipeline
+pytestmark = pytest.mark.slow   # the whole app is launched, and real chains run through it
 
 ARGS = ["Sneaker", 3.0, "DDIM", 20, 0.0, 0]
-
-
-def test_bundled_checkpoint_and_card():
-    card = checkpoint.read_card(pipeline.BUNDLED)
-    assert Path(str(pipeline.BUNDLED) + ".safetensors").stat().st_size < 10 * 1024 * 1024
-    for key in ("recipe", "schedule", "num_train_timesteps", "p_uncond", "wall_seconds", "sha256"):
-        assert key in card, key
-    model, card2, sched = pipeline.bundled()
-    assert card2["sha256"] == card["sha256"] and sched.name == card["schedule"]
-    assert model.null_class == 10
-
-
-def test_card_records_the_guidance_sweep():
-    m = checkpoint.read_card(pipeline.BUNDLED)["metrics"]
-    sw, cmp = m["guidance_sweep"], m["ddim_vs_ddpm"]
-    assert 0.0 in sw["scales"] and 1.0 in sw["scales"] and len(sw["scales"]) >= 4
-    assert len(sw["accuracy"]) == len(sw["diversity"]) == len(sw["fd"]) == len(sw["scales"])
-    assert cmp["n"] >= 50 and cmp["ddpm_steps"] == 1000 and cmp["ddim_steps"] == 50
 
 
 def test_sample_endpoint_returns_an_image(client):
@@ -63,52 +44,59 @@ def test_new_chain_and_forward_and_tradeoff(client):
     assert "your s = 2.5" in trade["plot"]
 
 
+def test_one_call_image_is_the_stepped_chains_last_image(app_url):
+    """Through the API too: /diffusion_sample shows the picture that Step shows as x_t' at the last step."""
+    from gradio_client import Client
+
+    fresh = Client(app_url, verbose=False)
+    args = ["Sneaker", 3.0, "DDPM", 5, 0.0, 0]
+    once = Image.open(fresh.predict(*args, api_name="/diffusion_sample"))
+    for _ in range(5):
+        out = fresh.predict(*args, api_name="/diffusion_step")
+    assert "Finished" in out[7]
+    assert Image.open(out[3]).tobytes() == once.tobytes()        # outputs: x_t, x0, eps, x_t', ...
+
+
+def test_load_calls_run(client):
+    from playground.core import settings
+    from playground.diffusion import service
+
+    for api, args in service.Service(settings.from_env()).load_calls():
+        assert client.predict(*args, api_name=f"/{api}") is not None
+
+
 def test_compare_streams_both_chains(client):
     job = client.submit("DDPM against DDIM", "Bag", 3.0, 1.0, "DDIM", 10, 1, api_name="/diffusion_compare")
     final = job.result()
     assert "Step 10 / 10" in final[4] and "DDPM" in final[4] and "DDIM" in final[4]
 
 
-@pytest.mark.parametrize("args, api", [
-    (["Cat", 3.0, "DDIM", 20, 0.0, 0], "/diffusion_sample"),            # no such class
-    (["Sneaker", 3.0, "Euler", 20, 0.0, 0], "/diffusion_sample"),       # no such sampler
-    (["Sneaker", "a lot", "DDIM", 20, 0.0, 0], "/diffusion_step"),      # not a number
-    (["Sneaker", None, 300, "quadratic", 0], "/diffusion_forward"),     # no such schedule
+@pytest.mark.parametrize("args, api, match", [   # the components refuse these before the service sees them
+    (["Cat", 3.0, "DDIM", 20, 0.0, 0], "/diffusion_sample", r"Cat is not in the list of choices: \['T-shirt/top'"),
+    (["Sneaker", 3.0, "Euler", 20, 0.0, 0], "/diffusion_sample", r"'Euler' .* is not in the list of choices: \['DDIM', 'DDPM'\]"),
+    (["Sneaker", None, 300, "quadratic", 0], "/diffusion_forward", r"'quadratic' .* is not in the list of choices"),
+    # the slider's own conversion fails; gradio hides its message (the service's is tested headless)
+    (["Sneaker", "a lot", "DDIM", 20, 0.0, 0], "/diffusion_step", "The upstream Gradio app has raised an exception"),
 ])
-def test_bad_inputs_are_refused_and_the_app_keeps_serving(client, args, api):
-    with pytest.raises(Exception):
+def test_bad_inputs_are_refused_and_the_app_keeps_serving(client, args, api, match):
+    with pytest.raises(AppError, match=match):
         client.predict(*args, api_name=api)
     assert client.predict("still here", api_name="/echo") == "still here"
 
 
-def test_out_of_range_numbers(client):
-    """Through the API the components refuse values outside their range with a message; called directly,
-    the handlers clamp them (s <= 10, steps <= 1000, eta >= 0, seed >= 0, t <= 999)."""
-    from playground.diffusion import tab
-
-    with pytest.raises(Exception, match="maximum"):
+def test_out_of_range_numbers_through_the_api(client):
+    """Through the API the components refuse values outside their range with a message (called
+    directly, the service clamps them: tests/test_diffusion_service.py)."""
+    with pytest.raises(AppError, match="maximum"):
         client.predict("Sneaker", 1e6, "DDIM", 20, 0.0, 0, api_name="/diffusion_new")
     assert client.predict("still here", api_name="/echo") == "still here"
-    assert tab._settings("Sneaker", 1e6, "DDIM", 100000, -3, -5) == (7, 10.0, "DDIM", 1000, 0.0, 0)
-    _, text, _ = tab.forward_process("Sneaker", None, 5000, "cosine", 0)
-    assert "t=999" in text
 
 
-def test_scrub_and_export_without_a_chain_say_what_to_do():
-    import gradio as gr
+def test_scrub_and_export_without_a_chain_say_what_to_do(app_url):
+    from gradio_client import Client
 
-    from playground.diffusion import tab
-
-    with pytest.raises(gr.Error, match="New chain"):
-        tab.scrub(None, 3)
-    with pytest.raises(gr.Error, match="take some steps"):
-        tab.export_gif(None)
-    with pytest.raises(gr.Error, match="take some steps"):
-        tab.export_png(None)
-
-
-def test_speed_probe_shape():
-    from playground.diffusion import tab
-
-    r = tab.speed_probe()
-    assert r["family"] == "Diffusion" and r["seconds"] > 0 and "DDIM 50" in r["what"]
+    fresh = Client(app_url, verbose=False)     # a new session: no chain in its state
+    with pytest.raises(AppError, match="No chain yet: press New chain"):
+        fresh.predict(3, api_name="/diffusion_scrub")
+    with pytest.raises(AppError, match="Nothing to export yet"):
+        fresh.predict(api_name="/diffusion_gif")

@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from playground.diffusion import pipeline
-from playground.diffusion.schedulers import (DDIMSampler, DDPMSampler, NoiseSchedule, guide, make_betas,
-                                             make_sampler)
-from playground.diffusion.unet import UNet, UNetConfig
+if __name__ == "__main__":   # run as a script to print the golden values: import from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from playground.diffusion import pipeline  # noqa: E402
+from playground.diffusion.schedulers import (DDIMSampler, DDPMSampler, NoiseSchedule, guide,  # noqa: E402
+                                             make_betas, make_sampler)
+from playground.diffusion.unet import UNet, UNetConfig  # noqa: E402
 
 
 # --- the forward process ---------------------------------------------------------------------
@@ -202,9 +207,9 @@ def test_unet_shapes_and_null_class():
 
 
 # Golden values: a 2-step chain of the tiny U-Net (seed 0) from fixed noise, guidance s = 2.
-GOLDEN = {
+GOLDEN = {  # regenerate: python tests/test_diffusion_math.py
     "DDIM": [-32.2885, 0.83745, -1.0, 0.67367],   # eps recomputed from the clipped x0 (see DDIMSampler)
-    "DDPM": [-32.5048, 0.8375, -1.0, 0.67686],
+    "DDPM": [-32.5462, 0.83717, -1.0, 0.66712],   # step noise by pipeline.step_seed(7, k)
 }
 
 
@@ -216,24 +221,64 @@ def two_step(kind: str) -> torch.Tensor:
     return pipeline.sample(m, sched, y, 2.0, sampler=kind, steps=2, eta=0.0, x_T=x, seed=7)
 
 
+def two_step_figures(kind: str) -> list[float]:
+    x = two_step(kind)
+    return [round(float(x.sum()), 4), round(float(x.abs().mean()), 5), round(float(x[0, 0, 3, 4]), 5),
+            round(float(x[1, 0, 6, 1]), 5)]
+
+
 @pytest.mark.parametrize("kind", ["DDIM", "DDPM"])
 def test_two_step_golden(kind):
-    x = two_step(kind)
-    got = [round(float(x.sum()), 4), round(float(x.abs().mean()), 5), round(float(x[0, 0, 3, 4]), 5),
-           round(float(x[1, 0, 6, 1]), 5)]
+    got = two_step_figures(kind)
     assert got == pytest.approx(GOLDEN[kind], abs=2e-4), got
 
 
-def test_chain_is_reproducible_however_it_is_stepped():
-    """A Chain stepped one by one gives the same images as pipeline.sample from the same x_T and noise."""
+# --- one noise rule: a batch in one call, a chain stepped, a batch split differently -----------------
+
+@pytest.mark.parametrize("kind, eta", [("DDPM", 0.0), ("DDIM", 0.5)])
+def test_sample_of_one_equals_a_stepped_chain(kind, eta):
+    """pipeline.sample for one image and a Chain stepped to the end, same seed: the same image exactly,
+    for the samplers that draw step noise (DDPM, DDIM with eta > 0), and at s = 1 and s = 0 where
+    guided_eps runs one pass (the chain computes the other prediction in a pass of its own)."""
     m = tiny_unet(1)
     sched = NoiseSchedule("cosine", 1000)
-    a = pipeline.Chain(label=1, scale=3.0, sampler="DDPM", steps=5, seed=11).start(m)
-    b = pipeline.Chain(label=1, scale=3.0, sampler="DDPM", steps=5, seed=11).start(m)
-    while a.step(m, sched) is not None:
-        pass
-    for _ in range(5):
-        b.step(m, sched)
-    assert a.done and b.done and b.step(m, sched) is None
-    assert torch.equal(a.frames[-1].x_prev, b.frames[-1].x_prev)
-    assert [f.t for f in a.frames] == [800, 600, 400, 200, 0]
+    for s in (3.0, 1.0, 0.0):
+        chain = pipeline.Chain(label=1, scale=s, sampler=kind, steps=5, seed=11, eta=eta).start(m)
+        while chain.step(m, sched) is not None:
+            pass
+        one = pipeline.sample(m, sched, torch.tensor([1]), s, sampler=kind, steps=5, eta=eta, seed=11)
+        assert torch.equal(one[0], chain.frames[-1].x_prev), s
+        assert [f.t for f in chain.frames] == [800, 600, 400, 200, 0]
+        assert [f.t_next for f in chain.frames] == [600, 400, 200, 0, -200]
+
+
+def test_batched_sampling_is_deterministic_and_independent_of_the_split():
+    """The same seed gives the same batch; how the batch is split for the network does not change the
+    noise an image gets (the step noise is drawn for the whole batch)."""
+    m = tiny_unet(2)
+    sched = NoiseSchedule("cosine", 1000)
+    y = torch.tensor([0, 1, 2, 0, 1])
+    a = pipeline.sample(m, sched, y, 2.0, sampler="DDPM", steps=4, seed=5, batch=5)
+    b = pipeline.sample(m, sched, y, 2.0, sampler="DDPM", steps=4, seed=5, batch=5)
+    c = pipeline.sample(m, sched, y, 2.0, sampler="DDPM", steps=4, seed=5, batch=2)
+    d = pipeline.sample(m, sched, y, 2.0, sampler="DDPM", steps=4, seed=6, batch=5)
+    assert torch.equal(a, b)
+    torch.testing.assert_close(c, a, rtol=1e-5, atol=1e-5)    # the network's sums may round differently per batch
+    assert (d - a).abs().max() > 0.1
+
+
+def test_neighbouring_seeds_share_no_noise():
+    """Step k's noise is no other step's or seed's: not seed + 1's start noise, not the next step's of seed - 1."""
+    m = tiny_unet(0)
+    like = torch.zeros(1, 1, 8, 8)
+    start = {s: pipeline.start_noise(1, m, s) for s in range(4)}
+    steps = {(s, k): pipeline.step_noise(like, s, k) for s in range(4) for k in range(4)}
+    pool = list(start.values()) + list(steps.values())
+    for i, a in enumerate(pool):
+        for b in pool[i + 1:]:
+            assert not torch.equal(a, b)
+
+
+if __name__ == "__main__":
+    for kind in GOLDEN:
+        print(f'    "{kind}": {two_step_figures(kind)},')

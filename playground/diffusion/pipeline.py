@@ -2,54 +2,60 @@
 
     eps_u = eps_theta(x_t, t, null),  eps_c = eps_theta(x_t, t, y)      (one batch of 2B)
     eps   = eps_u + s (eps_c - eps_u)                                   (Ho & Salimans 2022)
-    x_t'  = sampler.step(eps, t, x_t)                                   (DDPM or DDIM, schedulers.py)
+    x_t'  = sampler.step(eps, t, x_t, z)                                (DDPM or DDIM, schedulers.py)
+
+One noise rule serves every path: the start noise x_T of seed `seed` is drawn from a generator seeded
+with `seed`; the z of step k (DDPM, or DDIM with eta > 0) from a generator seeded with
+`step_seed(seed, k)`, for the whole batch at once. So `sample` (a batch in one call) and `Chain` (one
+image, stepped, paused, played) give the same images for the same seed, and a batch's images do not
+depend on how it is split for the network.
 
 `Chain` holds one user's chain (noise, every x_t taken so far, and what the network said at each
-step), so that a tab can keep it in gr.State, step it, and scrub back through it. The bundled model
-is loaded once, lazily, behind a lock (`bundled()`).
+step), so that a tab can keep it in gr.State, step it, and scrub back through it.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
+import numpy as np
 import torch
 
-from playground.core import checkpoint
 from playground.diffusion.schedulers import NoiseSchedule, guide, make_sampler
 from playground.diffusion.unet import UNet
 
-BUNDLED = Path(__file__).resolve().parents[2] / "assets" / "diffusion" / "fashion_unet"
-_lock = threading.Lock()
-_cache: dict[str, tuple[UNet, dict, NoiseSchedule]] = {}
+
+def step_seed(seed: int, k: int) -> int:
+    """The seed of step k's noise: a SeedSequence hash of (seed, k), so that no two (seed, step) pairs
+    share noise, and no step's noise is another seed's start noise."""
+    return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1, np.uint64)[0])
 
 
-def bundled(path: str | Path = BUNDLED) -> tuple[UNet, dict, NoiseSchedule]:
-    """(model, card, schedule) of a checkpoint, loaded once per process and shared (thread-safe)."""
-    key = str(path)
-    with _lock:
-        if key not in _cache:
-            model, card = checkpoint.load(path)
-            model.requires_grad_(False)
-            _cache[key] = (model, card, NoiseSchedule(card.get("schedule", "cosine"), card.get("num_train_timesteps", 1000)))
-        return _cache[key]
+def start_noise(n: int, model: UNet, seed: int) -> torch.Tensor:
+    """x_T for n images: (n,C,H,W) standard normal from a generator seeded with `seed`."""
+    c, hw = model.config.in_channels, model.config.image_size
+    return torch.randn((n, c, hw, hw), generator=torch.Generator().manual_seed(int(seed)))
+
+
+def step_noise(like: torch.Tensor, seed: int, k: int) -> torch.Tensor:
+    """z of step k for a whole batch, shaped like `like` (B,C,H,W)."""
+    return torch.randn(like.shape, generator=torch.Generator().manual_seed(step_seed(seed, k)), dtype=like.dtype)
 
 
 @torch.inference_mode()
 def guided_eps(model: UNet, x: torch.Tensor, t: int, y: torch.Tensor, s: float, both: bool = False):
     """(eps, eps_u, eps_c) at step t for images x (B,C,H,W) of classes y (B,).
-    s = 1 needs only the conditional pass, s = 0 only the unconditional one; `both` computes the two
-    anyway (the tab shows them). Otherwise cond and uncond run as one batch of 2B."""
+    s = 1 needs only the conditional pass, s = 0 only the unconditional one; `both` computes the other
+    one too, in a pass of its own, so eps is computed the same way with or without it. Otherwise
+    cond and uncond run as one batch of 2B."""
     b = len(x)
     tt = torch.full((b,), int(t), dtype=torch.long)
     null = torch.full_like(y, model.null_class)
-    if not both and s == 1.0:
+    if s == 1.0:
         e = model(x, tt, y)
-        return e, None, e
-    if not both and s == 0.0:
+        return e, (model(x, tt, null) if both else None), e
+    if s == 0.0:
         e = model(x, tt, null)
-        return e, e, None
+        return e, e, (model(x, tt, y) if both else None)
     out = model(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([null, y]))   # (2B,C,H,W)
     eps_u, eps_c = out[:b], out[b:]
     return guide(eps_u, eps_c, s), eps_u, eps_c
@@ -59,22 +65,18 @@ def guided_eps(model: UNet, x: torch.Tensor, t: int, y: torch.Tensor, s: float, 
 def sample(model: UNet, schedule: NoiseSchedule, y: torch.Tensor, s: float, *, sampler: str = "DDIM",
            steps: int = 50, eta: float = 0.0, seed: int = 0, x_T: torch.Tensor | None = None,
            batch: int = 500, progress=None) -> torch.Tensor:
-    """Images (N,C,H,W) in [-1, 1] for classes y (N,), generated in batches. Deterministic given seed."""
-    c, hw = model.config.in_channels, model.config.image_size
-    g = torch.Generator().manual_seed(seed)
-    if x_T is None:
-        x_T = torch.randn((len(y), c, hw, hw), generator=g)
-    out = []
-    for i in range(0, len(y), batch):
-        sm = make_sampler(sampler, schedule, steps, eta)
-        x = x_T[i : i + batch]
-        for k, t in enumerate(sm.timesteps.tolist()):
-            eps, _, _ = guided_eps(model, x, t, y[i : i + batch], s)
-            x = sm.step(eps, t, x, generator=g).prev_sample
-            if progress:
-                progress((i + (k + 1) / len(sm.timesteps) * len(x)) / len(y))
-        out.append(x)
-    return torch.cat(out)
+    """Images (N,C,H,W) in [-1, 1] for classes y (N,): the network runs on `batch` images at a time, the
+    sampler steps all N together. x_T defaults to `start_noise(N, model, seed)`; step noise follows the
+    module's rule, so the result is deterministic given the seed and equals a Chain's for N = 1."""
+    x = start_noise(len(y), model, seed) if x_T is None else x_T
+    sm = make_sampler(sampler, schedule, steps, eta)
+    for k, t in enumerate(sm.timesteps.tolist()):
+        eps = torch.cat([guided_eps(model, x[i : i + batch], t, y[i : i + batch], s)[0]
+                         for i in range(0, len(y), batch)])                           # (N,C,H,W)
+        x = sm.step(eps, t, x, noise=step_noise(x, seed, k)).prev_sample
+        if progress:
+            progress((k + 1) / len(sm.timesteps))
+    return x
 
 
 @dataclass
@@ -90,6 +92,8 @@ class Frame:
     x_prev: torch.Tensor      # the output (x at the next, smaller t)
     label: int = 0            # the class asked for at this step
     scale: float = 1.0        # the guidance scale used at this step
+    abar: float = 1.0         # abar_t at t
+    t_next: int = -1          # the step of the output x_prev (negative: the output is x_0)
 
 
 @dataclass
@@ -105,9 +109,6 @@ class Chain:
     x_T: torch.Tensor | None = None                      # (C,H,W)
     frames: list[Frame] = field(default_factory=list)
 
-    def timesteps(self, schedule: NoiseSchedule) -> list[int]:
-        return make_sampler(self.sampler, schedule, self.steps, self.eta).timesteps.tolist()
-
     @property
     def done(self) -> bool:
         return len(self.frames) >= self.steps
@@ -116,16 +117,14 @@ class Chain:
         return self.frames[-1].x_prev if self.frames else self.x_T
 
     def start(self, model: UNet) -> "Chain":
-        g = torch.Generator().manual_seed(self.seed)
-        c, hw = model.config.in_channels, model.config.image_size
-        self.x_T = torch.randn((c, hw, hw), generator=g)
+        self.x_T = start_noise(1, model, self.seed)[0]
         self.frames = []
         return self
 
     @torch.inference_mode()
     def step(self, model: UNet, schedule: NoiseSchedule) -> Frame | None:
-        """Take the next step (None when finished). The noise of step k is drawn from seed + 1 + k, so a
-        chain is reproducible however it is played, paused or stepped."""
+        """Take the next step (None when finished). Step k's noise depends only on (seed, k), so a chain
+        is the same however it is played, paused or stepped, and the same as `sample` for its seed."""
         if self.x_T is None:
             self.start(model)
         if self.done:
@@ -135,8 +134,8 @@ class Chain:
         t = int(sm.timesteps[k])
         x = self.current()[None]                                              # (1,C,H,W)
         eps, eps_u, eps_c = guided_eps(model, x, t, torch.tensor([self.label]), self.scale, both=True)
-        g = torch.Generator().manual_seed(self.seed + 1 + k)
-        out = sm.step(eps, t, x, generator=g)
-        f = Frame(t, x[0], out.pred_original_sample[0], eps[0], eps_u[0], eps_c[0], out.prev_sample[0], self.label, self.scale)
+        out = sm.step(eps, t, x, noise=step_noise(x, self.seed, k))
+        f = Frame(t, x[0], out.pred_original_sample[0], eps[0], eps_u[0], eps_c[0], out.prev_sample[0],
+                  self.label, self.scale, sm.abar(t), sm.prev_timestep(t))
         self.frames.append(f)
         return f

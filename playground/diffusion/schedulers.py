@@ -146,8 +146,8 @@ class DDIMSampler(_Sampler):
     When x0_hat is clipped to [-1, 1], eps' = (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t) is the
     noise consistent with the clipped x0_hat (diffusers' `use_clipped_model_output=True`). Keeping the
     raw eps instead (diffusers' default) mixes a clipped image with an unclipped noise direction;
-    under strong guidance, where eps is large, that breaks samples apart (measured on the bundled
-    model, 100 samples at s = 3: class accuracy 0.39 with the raw eps, 0.99 with eps')."""
+    under strong guidance, where eps is large, that breaks samples apart and class accuracy falls far
+    below what the bundled model's card records for eps' (its guidance sweep)."""
 
     name = "DDIM"
 

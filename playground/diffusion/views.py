@@ -1,0 +1,213 @@
+"""The Diffusion lab's pictures, figures, tables and text, from the service's plain data: the equations
+(the same as in schedulers.py and pipeline.py), a chain's images and status line, the lockstep
+comparison, the forward process and its schedule, the guidance trade-off and the model card."""
+from __future__ import annotations
+
+import torch
+
+from playground.core import images
+from playground.diffusion.schedulers import NoiseSchedule
+
+SCALE = 8          # screen pixels per model pixel
+EPS_RANGE = 2.5    # noise images are shown with [-EPS_RANGE, EPS_RANGE] mapped to black..white
+
+EQ_FORWARD = r"""
+**Forward process** (fixed, no learning): noise is added in closed form
+
+$$q(x_t\mid x_0)=\mathcal N\!\big(\sqrt{\bar\alpha_t}\,x_0,\;(1-\bar\alpha_t)\,I\big),\qquad \bar\alpha_t=\prod_{s\le t}(1-\beta_s)$$
+
+so $x_t=\sqrt{\bar\alpha_t}\,x_0+\sqrt{1-\bar\alpha_t}\,\varepsilon$ with $\varepsilon\sim\mathcal N(0,I)$.
+"""
+EQ_GUIDE = r"""
+**Classifier-free guidance** (scale $s$):
+
+$$\hat\varepsilon=\varepsilon_\theta(x_t,t,\varnothing)+s\,\big(\varepsilon_\theta(x_t,t,y)-\varepsilon_\theta(x_t,t,\varnothing)\big)$$
+
+$s=1$: **no guidance** (the conditional model as trained). $s=0$: the **unconditional** model (the class is ignored).
+$s>1$: pushed further towards the class: more typical, less varied.
+"""
+EQ_STEP = r"""
+**Predicted clean image** from the current noise estimate:
+$\hat x_0=\big(x_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon\big)/\sqrt{\bar\alpha_t}$, clipped to $[-1,1]$
+
+**DDPM** (ancestral, random):
+$$x_{t'}=\frac{\sqrt{\bar\alpha_{t'}}\,\beta}{1-\bar\alpha_t}\hat x_0+\frac{\sqrt{\alpha}\,(1-\bar\alpha_{t'})}{1-\bar\alpha_t}x_t+\sigma z,\quad \sigma^2=\frac{1-\bar\alpha_{t'}}{1-\bar\alpha_t}\beta$$
+with $\alpha=\bar\alpha_t/\bar\alpha_{t'}$, $\beta=1-\alpha$, $t'$ the next step down.
+
+**DDIM** ($\eta=0$: deterministic):
+$$x_{t'}=\sqrt{\bar\alpha_{t'}}\,\hat x_0+\sqrt{1-\bar\alpha_{t'}-\sigma_t^2}\,\hat\varepsilon'+\sigma_t z,\quad \sigma_t=\eta\sqrt{\tfrac{1-\bar\alpha_{t'}}{1-\bar\alpha_t}}\sqrt{1-\tfrac{\bar\alpha_t}{\bar\alpha_{t'}}}$$
+with $\hat\varepsilon'=\big(x_t-\sqrt{\bar\alpha_t}\,\hat x_0\big)/\sqrt{1-\bar\alpha_t}$, the noise that matches the clipped $\hat x_0$
+(with strong guidance the raw $\hat\varepsilon$ would pull the image apart).
+"""
+INTRO = ("## Diffusion: the reverse chain, one step at a time\n{source}\n\nA small class-conditional U-Net trained "
+         "here on Fashion-MNIST predicts the noise in a noisy image. Starting from pure noise $x_T$, each step "
+         "removes a little of the predicted noise. **Guidance scale $s$: $s = 1$ means no guidance, $s = 0$ "
+         "ignores the class, larger $s$ follows the class more strongly.**")
+GUIDANCE_NOTE = (f"**Guidance at this step**: what the network says without the class, with it, and their mix at "
+                 f"your $s$ (noise shown with ±{EPS_RANGE:g} as black/white).")
+LOCKSTEP_INTRO = ("Two chains from **the same start noise**, stepped together: two guidance scales with one sampler, "
+                  "or DDPM against DDIM at scale A. Each side shows $x_{t'}$ and its predicted $\\hat x_0$.")
+
+
+def eq_loss(p_uncond: float | None) -> str:
+    """The training loss, with the card's probability of the null class."""
+    how_often = f"{p_uncond:.0%} of the time" if p_uncond is not None else "with a probability the card records"
+    return (r"**Training** teaches the U-Net to find the noise (the label $y$ is replaced by the null class "
+            rf"$\varnothing$ {how_often}):" "\n\n"
+            r"$$L=\mathbb E_{x_0,y,t,\varepsilon}\,\big\|\varepsilon-\varepsilon_\theta(x_t,t,y)\big\|^2$$")
+
+
+def picture(x: torch.Tensor | None, noise: bool = False):
+    """A model-range image (C,H,W) as a large PIL image; noise is shown over [-EPS_RANGE, EPS_RANGE]."""
+    if x is None:
+        return None
+    r = EPS_RANGE if noise else 1.0
+    return images.to_pil(x.float(), scale=SCALE, lo=-r, hi=r)
+
+
+def step_pictures(chain, k: int) -> tuple:
+    """(x_t, x0_hat, eps, x_t', eps_u, eps_c, eps_guided) at display index k (0 = x_T)."""
+    if chain is None or chain.x_T is None:
+        return (None,) * 7
+    if k == 0:
+        return (picture(chain.x_T),) + (None,) * 6
+    f = chain.frames[k - 1]
+    return (picture(f.x_t), picture(f.x0), picture(f.eps, True), picture(f.x_prev), picture(f.eps_u, True),
+            picture(f.eps_c, True), picture(f.eps, True))
+
+
+def status(chain, k: int, classes: list[str]) -> str:
+    if chain is None or chain.x_T is None:
+        return "No chain yet: press **New chain**, **Step** or **Play**."
+    n = chain.steps
+    if k == 0:
+        return (f"**Step 0 / {n}** (taken: {len(chain.frames)}): pure noise $x_T$. "
+                f"{chain.sampler}, {n} steps, class *{classes[chain.label]}*, seed {chain.seed}.")
+    f = chain.frames[k - 1]
+    return (f"**Step {k} / {n}** (taken: {len(chain.frames)}): network at $t={f.t}$ "
+            f"($\\sqrt{{\\bar\\alpha_t}}={f.abar ** 0.5:.3f}$, $\\sqrt{{1-\\bar\\alpha_t}}={(1 - f.abar) ** 0.5:.3f}$), "
+            + (f"output $x_{{t'}}$ at $t'={f.t_next}$. " if f.t_next >= 0 else "output: the final image $x_0$. ")
+            + f"Class *{classes[f.label]}*, $s={f.scale:g}$, {chain.sampler}"
+            f"{f', eta={chain.eta:g}' if chain.sampler == 'DDIM' else ''}, seed {chain.seed}."
+            + (" **Finished.**" if chain.done and k == len(chain.frames) else ""))
+
+
+def shown(r, classes: list[str]) -> tuple:
+    """A service's Shown as (chain, the seven pictures, status)."""
+    return (r.chain, *step_pictures(r.chain, r.k), status(r.chain, r.k, classes))
+
+
+def final_picture(x: torch.Tensor):
+    return picture(x.clamp(-1, 1))
+
+
+def lockstep(r) -> tuple:
+    """(A x_t', A x0_hat, B x_t', B x0_hat, status) of a service Lockstep."""
+    return (final_picture(r.x[0]), picture(r.x0[0]), final_picture(r.x[1]), picture(r.x0[1]),
+            f"Step {r.step} / {r.steps} (t = {r.t}), same start noise (seed {r.seed}). "
+            f"Left: **{r.names[0]}**; right: **{r.names[1]}**. {r.seconds:.1f} s")
+
+
+def example_label(ex) -> str:
+    return f"Image x_0 (a {'Fashion-MNIST test image' if ex.source == 'fashion' else 'synthetic shape'})"
+
+
+def examples_note(ex) -> str:
+    if not ex.missing:
+        return ""
+    return (f"**Fashion-MNIST is not on this machine**, so the examples are synthetic shapes "
+            f"({', '.join(ex.names)}); your own image works too. {ex.missing}")
+
+
+def forward(r) -> tuple:
+    """(row of x_0 and the draws, text, schedule figure) of a service Forward."""
+    a = r.abar
+    text = (f"$t={r.t}$, {r.schedule} schedule: $\\sqrt{{\\bar\\alpha_t}}={a ** 0.5:.4f}$ (how much of $x_0$ is "
+            f"left), $\\sqrt{{1-\\bar\\alpha_t}}={(1 - a) ** 0.5:.4f}$ (noise std), signal-to-noise "
+            f"$\\bar\\alpha_t/(1-\\bar\\alpha_t)={a / (1 - a):.3g}$. Left: $x_0$; then {len(r.row) - 1} draws of "
+            f"$q(x_t\\mid x_0)$. Across these draws the pixel std is {r.pixel_std:.3f}.")
+    row = images.grid(r.row.clamp(-1, 1), nrow=len(r.row), lo=-1, hi=1)
+    return images.to_pil(row, scale=5), text, schedule_figure(r.t, r.schedule, r.T)
+
+
+def schedule_figure(t: int, schedule: str, T: int):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    ts = list(range(T))
+    for name, dash in (("linear", "dash"), ("cosine", "solid")):
+        ab = NoiseSchedule(name, T).alphas_cumprod
+        fig.add_trace(go.Scatter(x=ts, y=ab.sqrt().tolist(), name=f"√ᾱ_t  (signal, {name})",
+                                 line=dict(color="#1f77b4", dash=dash)))
+        fig.add_trace(go.Scatter(x=ts, y=(1 - ab).sqrt().tolist(), name=f"√(1−ᾱ_t)  (noise, {name})",
+                                 line=dict(color="#d62728", dash=dash)))
+    ab = float(NoiseSchedule(schedule, T).abar(t))
+    fig.add_vline(x=t, line=dict(color="black", width=1))
+    fig.add_trace(go.Scatter(x=[t, t], y=[ab ** 0.5, (1 - ab) ** 0.5], mode="markers+text",
+                             text=[f"{ab ** 0.5:.3f}", f"{(1 - ab) ** 0.5:.3f}"], textposition="middle right",
+                             marker=dict(size=11, color="black"), name=f"t = {t} ({schedule})"))
+    fig.update_layout(title=f"Noise schedules (T = {T}); solid: cosine, dashed: linear", xaxis_title="t",
+                      yaxis_title="coefficient", height=380, margin=dict(l=40, r=10, t=50, b=40),
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def tradeoff_figure(r):
+    """Accuracy, diversity and FD against s from the card's sweep, with the user's s marked."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    sw = r.sweep
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    if not sw or not sw.get("scales"):
+        fig.update_layout(title="No guidance sweep in the card yet: run `python -m demos.eval_diffusion`", height=360)
+        return fig
+    s = sw["scales"]
+    fig.add_trace(go.Scatter(x=s, y=sw["accuracy"], name="class accuracy", mode="lines+markers"), secondary_y=False)
+    fig.add_trace(go.Scatter(x=s, y=sw["diversity"], name="diversity (1 = real data)", mode="lines+markers"),
+                  secondary_y=False)
+    fig.add_trace(go.Scatter(x=s, y=sw["fd"], name="FD (lower is better)", mode="lines+markers",
+                             line=dict(dash="dot")), secondary_y=True)
+    fig.add_vline(x=r.scale, line=dict(color="black", width=2, dash="dash"),
+                  annotation_text=f"your s = {r.scale:g}", annotation_position="top")
+    fig.update_layout(title=f"Guidance trade-off, measured on the bundled model ({sw['sampler']} {sw['steps']} steps, "
+                            f"N = {sw['n_per_scale']} per s)", height=380, xaxis_title="guidance scale s",
+                      margin=dict(l=40, r=10, t=50, b=40), legend=dict(orientation="h", y=-0.25))
+    fig.update_yaxes(title_text="accuracy, diversity", range=[0, max(1.05, max(sw["diversity"]) + 0.05)],
+                     secondary_y=False)
+    fig.update_yaxes(title_text="FD", secondary_y=True)
+    return fig
+
+
+def tradeoff_table(facts) -> str:
+    sw, cmp = facts.sweep, facts.ddim_vs_ddpm
+    if not sw:
+        return "The card holds no guidance sweep yet."
+    rows = ["| s | accuracy | diversity | FD |", "|---|---|---|---|"]
+    for i, s in enumerate(sw["scales"]):
+        rows.append(f"| {s:g} | {sw['accuracy'][i]:.1%} | {sw['diversity'][i]:.3f} | {sw['fd'][i]:.2f} |")
+    floor = sw.get("fd_floor_real_same_n", sw.get("fd_floor_real_test", float("nan")))
+    out = "\n".join(rows) + (
+        f"\n\nChance accuracy is {1 / len(facts.classes):.0%} (one class in {len(facts.classes)}). FD floor (as "
+        f"many real test images against the training set): {floor:.2f}. Diversity is the spread of all samples "
+        "(all classes together) in the classifier's features, relative to real data's: guidance separates the "
+        "classes, so it can rise above 1; it does not measure the variety within one class.")
+    if cmp:
+        out += (f" At s = {cmp['scale']:g}, FD of DDIM in {cmp['ddim_steps']} steps is **{cmp['fd_ddim']:.2f}** "
+                f"against **{cmp['fd_ddpm']:.2f}** for DDPM over all {cmp['ddpm_steps']} steps (ratio "
+                f"{cmp['ratio']:.2f}, N = {cmp['n']} each, same start noise).")
+    return out
+
+
+def card_markdown(facts) -> str:
+    c = facts.card
+    if not c:
+        return "No model card found (assets/diffusion/fashion_unet.json)."
+    lines = [f"**Recipe:** `{c.get('recipe', '')}`",
+             f"**Data:** {c.get('data')}; **steps** {c.get('steps')}, **seed** {c.get('seed')}, "
+             f"**wall time** {c.get('wall_seconds', 0) / 60:.0f} min on {c.get('threads')} CPU threads",
+             f"**U-Net:** {c.get('parameters', 0):,} parameters, channels {tuple(c['config']['channels'])}, "
+             f"{c.get('schedule')} schedule with T = {c.get('num_train_timesteps')}, label dropout "
+             f"{c.get('p_uncond')}, EMA {c.get('ema')}; {c.get('bytes', 0) / 1e6:.1f} MB, sha256 `{c.get('sha256', '')[:16]}…`",
+             f"**Held-out eps-MSE:** {c.get('metrics', {}).get('heldout_eps_mse')}", "", tradeoff_table(facts)]
+    return "\n\n".join(lines)
