@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from playground.core import settings
+from playground.core import hub, settings
 from playground.prompting import answers, models, prompts, service, tiny
-from playground.prompting.service import MAX_EXAMPLES, MAX_N, MAX_QUESTION, SERVER, Service
+from playground.prompting.service import MAX_EXAMPLES, MAX_QUESTION, SERVER, Service
 
+hub.decide("yes")   # tests never wait for the hub: the default model is the offline one
 Q = prompts.PRESETS["Juggler (chain-of-thought)"]["question"]
 EXAMPLES = {"headers": ["input", "output"], "data": [["2 + 2?", "The answer is 4."]]}
 SVC = Service(settings.from_env())
@@ -73,14 +74,15 @@ def test_no_backend_says_what_to_install(client, monkeypatch):
         client.predict(*compare_args(), api_name="/prompt_compare")
 
 
-def test_compare_reports_each_technique_and_caps_n(client, tiny_model):
+def test_compare_reports_each_technique_and_the_vote(client, tiny_model):
+    """The wiring; the clamps behind the sliders are tested headless in test_prompt_service.py."""
     from gradio_client.exceptions import AppError
 
-    details, summary, votes = client.predict(*compare_args(n=MAX_N), api_name="/prompt_compare")
+    details, summary, votes = client.predict(*compare_args(n=3), api_name="/prompt_compare")
     assert [r[0] for r in summary["data"]] == list(prompts.TECHNIQUES)
     assert "<|im_start|>system" in details and "Exact text the model receives" in details
     (bars,) = plot_bars(votes)                                     # one bar per extracted answer
-    assert sum(bars["y"]) == MAX_N                                 # every path is counted once
+    assert sum(bars["y"]) == 3                                     # every path is counted once
     sc = summary["data"][-1]
     assert sc[0] == "self-consistency" and (sc[1] in bars["x"] or sc[1] == "None")
     with pytest.raises(AppError, match="greater than maximum"):   # the slider's own bound, on the server
@@ -96,16 +98,16 @@ def test_json_and_evaluation_with_tiny_model(client, tiny_model, monkeypatch):
     calls = []
     real = tiny_model.generate
     monkeypatch.setattr(tiny_model, "generate", lambda *a, **k: calls.append(1) or real(*a, **k))
-    csv = "question,answer\n2 + 2?,4\n3 + 3?,6\n4 + 4?,8"
-    out = client.predict(MODEL, "", "", "my CSV (arithmetic)", csv, ["zero-shot", "self-consistency"], 3, 0.7, 0,
+    csv = "question,answer\nGreat!,positive\nAwful.,negative\nFine.,neutral"
+    out = client.predict(MODEL, "", "", "my CSV (sentiment)", csv, ["zero-shot", "self-consistency"], 3, 0.7, 0,
                          api_name="/prompt_evaluate")
     rows = out[2]["data"]
     assert [r[1] for r in rows] == ["zero-shot", "self-consistency"] and all(r[3] == 3 for r in rows)
-    accuracy = {b["name"]: b["y"] for b in plot_bars(out[0])}["my CSV (arithmetic)"]
+    accuracy = {b["name"]: b["y"] for b in plot_bars(out[0])}["my CSV (sentiment)"]
     assert [f"{a:.1%}" for a in accuracy] == [r[2] for r in rows]          # the bars are the table's figures
     assert calls, "the first run asked the model"
     calls.clear()
-    client.predict(MODEL, "", "", "my CSV (arithmetic)", csv, ["zero-shot", "self-consistency"], 3, 0.7, 0,
+    client.predict(MODEL, "", "", "my CSV (sentiment)", csv, ["zero-shot", "self-consistency"], 3, 0.7, 0,
                    api_name="/prompt_evaluate")
     assert calls == []                                                     # the second came from the cache
 

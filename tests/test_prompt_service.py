@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 import torch
 
-from playground.core import cache, settings
+from playground.core import cache, hub, settings
 from playground.core.errors import InputError, Unavailable
 from playground.prompting import answers, evaluate, models, prompts, sampling, service, tiny, views
 from playground.prompting.engine import Generation
 from playground.prompting.service import MAX_EXAMPLE_CHARS, MAX_N, MAX_NEW_TOKENS, SERVER, Service
 
+hub.decide("yes")   # tests never wait for the hub: the default model is the offline one
 Q = prompts.PRESETS["Juggler (chain-of-thought)"]["question"]
 
 
@@ -65,6 +66,7 @@ def test_compare_streams_then_reports_every_technique(svc, tiny_model):
     steps = compare(svc)
     final = steps[-1]
     assert [a.technique for a in final.done] == list(prompts.TECHNIQUES)
+    assert tiny_model.parameters == sum(p.numel() for p in tiny_model.model.parameters())
     assert final.backend == tiny_model.describe() and f"{tiny_model.parameters:,} parameters" in final.backend
     writing = [s.writing[2] for s in steps if s.writing and s.writing[0] == "zero-shot"]
     assert writing and all(b.startswith(a) for a, b in zip(writing, writing[1:]))     # the text grows
