@@ -4,6 +4,8 @@ and self-consistency with N paths as ONE batched call against N sequential calls
     python -m demos.bench_prompt                 # SmolLM2-135M-Instruct, N = 8, 48 new tokens per path
     python -m demos.bench_prompt --threads 1 2 --n 8 --tokens 48 --repeat 2
 
+Single-stream times are medians from `core.timing` (torch.utils.benchmark, after a warm-up call).
+
 Every row writes exactly --tokens new tokens (end tokens are ignored), so rows do equal work and the
 ratios compare like with like. The sequential and batched runs alternate (--repeat pairs) and the
 speed-up is the median of the paired ratios, so a change in the machine's load hits both sides. The prompt is the few-shot chain-of-thought juggler question that
@@ -20,16 +22,11 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def table(headers: list[str], rows: list[list]) -> str:
-    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(out)
-
-
 def main(argv=None) -> dict:
     import torch
 
-    from playground.core import settings
+    from demos.common import table
+    from playground.core import settings, timing
     from playground.prompting import models, prompts
     from playground.prompting.engine import GenConfig
 
@@ -39,7 +36,7 @@ def main(argv=None) -> dict:
     p.add_argument("--tokens", type=int, default=48, help="new tokens per path")
     p.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()],
                    help="torch thread counts to compare for the single stream")
-    p.add_argument("--repeat", type=int, default=2, help="timed repeats (best kept), after one warm-up")
+    p.add_argument("--repeat", type=int, default=2, help="paired sequential / batched runs, after one warm-up")
     p.add_argument("--no-int8", action="store_true", help="skip the int8 rows (decoder linears quantised)")
     a = p.parse_args(argv)
 
@@ -54,18 +51,9 @@ def main(argv=None) -> dict:
     prompt_tokens = len(backend.tokenizer(backend.render(chat), add_special_tokens=False)["input_ids"])
     short = prompts.build("zero-shot", prompts.ARITHMETIC, q)
 
-    def best(fn):
-        fn()                                   # warm-up
-        times = []
-        for _ in range(a.repeat):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return min(times)
-
     print(f"# Prompt lab benchmark: {a.model}\n\n{platform.machine()}, {os.cpu_count()} CPUs, torch "
           f"{torch.__version__}; model load {load_s:.2f} s; few-shot CoT prompt = {prompt_tokens} tokens; "
-          f"{a.tokens} new tokens per path; best of {a.repeat}.\n")
+          f"{a.tokens} new tokens per path; single stream: median seconds after a warm-up.\n")
 
     # 1. Single stream: tokens/s of one greedy and one sampled path, per thread count.
     rows, single = [], {}
@@ -76,7 +64,7 @@ def main(argv=None) -> dict:
                                GenConfig(max_new_tokens=a.tokens, temperature=0.7, top_p=0.95, stop_at_eos=False)),
                               ("greedy, few-shot CoT prompt", chat,
                                GenConfig(max_new_tokens=a.tokens, stop_at_eos=False))]:
-            s = best(lambda: b.generate([c], cfg))
+            s = timing.median_seconds(lambda: b.generate([c], cfg))
             single[(wname, th, label)] = a.tokens / s
             rows.append([wname, th, label, a.tokens, f"{s:.2f}", f"{a.tokens / s:.1f}"])
     base_th = a.threads[-1]

@@ -16,20 +16,20 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+PROG = "python -m demos.eval_prompt"
 
-def main(argv=None) -> None:
-    import torch
 
-    from playground.core import settings
+def build_parser() -> argparse.ArgumentParser:
     from playground.prompting import evaluate, models, prompts
 
-    p = argparse.ArgumentParser(prog="python -m demos.eval_prompt", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=models.OFFLINE_REF, help="hub id, local folder, or the offline default")
     p.add_argument("--sets", nargs="+", default=["sentiment", "arithmetic"], choices=list(evaluate.SETS))
     p.add_argument("--techniques", nargs="+", default=list(prompts.TECHNIQUES), choices=list(prompts.TECHNIQUES))
@@ -44,9 +44,33 @@ def main(argv=None) -> None:
                         "recorded as partial; later runs are listed as not run")
     p.add_argument("--order", nargs="+", default=["zero-shot", "few-shot", "CoT (few-shot)", "self-consistency",
                                                   "CoT (zero-shot)"], help="the order the techniques run in")
-    p.add_argument("--out", default=str(evaluate.ASSETS / "eval_smollm2.json"))
+    p.add_argument("--out", default=str(evaluate.BUNDLED))
     p.add_argument("--merge", nargs="+", metavar="JSON", help="merge the results of earlier runs into --out and exit")
-    a = p.parse_args(argv)
+    return p
+
+
+def recipe(argv: list[str]) -> str:
+    """The command line that remakes a file, as recorded in it."""
+    return shlex.join([*shlex.split(PROG), *argv])
+
+
+def recipe_args(text: str) -> argparse.Namespace:
+    """The settings a recorded recipe ran with (its defaults filled in), e.g. for re-measuring a slice."""
+    words = shlex.split(text)
+    prog = shlex.split(PROG)
+    if words[:len(prog)] != prog:
+        raise ValueError(f"not a recipe of {PROG}: {text!r}")
+    return build_parser().parse_args(words[len(prog):])
+
+
+def main(argv=None) -> None:
+    import torch
+
+    from playground.core import settings
+    from playground.prompting import evaluate, models, prompts
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    a = build_parser().parse_args(argv)
     if a.merge:
         merged = None
         for f in a.merge:
@@ -72,7 +96,7 @@ def main(argv=None) -> None:
             plan.append((s, tech))
     rank = {t: i for i, t in enumerate(a.order + [t for t in prompts.TECHNIQUES if t not in a.order])}
     plan.sort(key=lambda st: (rank[st[1]], st[0]))
-    report = {"recipe": "python -m demos.eval_prompt " + " ".join(sys.argv[1:] if argv is None else argv),
+    report = {"recipe": recipe(argv),
               "model": a.model, "seed": a.seed, "self_consistency": {"n": a.n, "temperature": a.temperature,
               "top_p": a.top_p}, "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch "
               f"{torch.__version__}, {torch.get_num_threads()} threads", "results": {}, "not_run": []}

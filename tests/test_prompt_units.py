@@ -1,11 +1,23 @@
-"""Prompt lab: answer extraction, voting, JSON checks, prompt assembly, sampling filters, CSV parsing."""
+"""Prompt lab: answer extraction, voting, JSON checks, prompt assembly, sampling filters, CSV parsing.
+
+`python tests/test_prompt_units.py` prints the golden values below as they are now."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from playground.prompting import answers, evaluate, prompts, sampling
-from playground.prompting.engine import plain_format, render
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # also run as a script (it prints the goldens)
+
+from playground.prompting import answers, evaluate, prompts, sampling  # noqa: E402
+from playground.prompting.engine import plain_format, render  # noqa: E402
+
+# Items in each bundled set, and the sentiment labels they use (assets/prompting/*.csv).
+# regenerate: python tests/test_prompt_units.py
+SET_SIZES = {"arithmetic": 30, "sentiment": 30}
+SENTIMENT_LABELS = ["negative", "neutral", "positive"]
 
 
 @pytest.mark.parametrize("text, want", [
@@ -67,8 +79,13 @@ def test_parse_json_ok_and_errors():
     assert "should be int" in answers.parse_json('{"name": "Ann", "age": "30"}', schema).error
     assert "should be int" in answers.parse_json('{"name": "Ann", "age": true}', schema).error
     assert "not closed" in answers.parse_json('{"name": "Ann", "age": 3', schema).error
+    assert "not closed" in answers.parse_json('{"name": {"first": "Ann"}, "age": 3', schema).error   # nested, cut off
     assert "no '{'" in answers.parse_json("none", schema).error
-    assert "not valid JSON" in answers.parse_json("{'name': 'Ann'}", schema).error
+    assert answers.parse_json("{'name': 'Ann'}", schema).error == (
+        "not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2")
+    # a '{' that starts no JSON is skipped, and the object after it is read
+    later = answers.parse_json('Use {braces} like this: {"name": "Ann", "age": 30}', schema)
+    assert later.ok and later.value == {"name": "Ann", "age": 30}
 
 
 def test_few_shot_assembly_alternates_turns():
@@ -86,7 +103,7 @@ def test_cot_assembly():
     fs = prompts.build("CoT (few-shot)", prompts.ARITHMETIC, "2 + 2?")
     assert "The answer is 11." in fs[2]["content"] and len(fs) == 8
     assert prompts.build("self-consistency", prompts.ARITHMETIC, "2 + 2?") == fs
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown technique 'telepathy'"):
         prompts.build("telepathy", prompts.ARITHMETIC, "2 + 2?")
 
 
@@ -134,13 +151,17 @@ def test_draw_is_seeded():
 
 
 def test_bundled_sets_and_csv_parsing():
-    for name in evaluate.SETS:
-        rows = evaluate.load_set(name)
-        assert len(rows) == 30 and all(r["question"] and r["answer"] for r in rows)
-    assert {r["answer"] for r in evaluate.load_set("sentiment")} == {"positive", "negative", "neutral"}
+    assert {name: len(evaluate.load_set(name)) for name in evaluate.SETS} == SET_SIZES
+    assert all(r["question"] and r["answer"] for name in evaluate.SETS for r in evaluate.load_set(name))
+    assert sorted({r["answer"] for r in evaluate.load_set("sentiment")}) == SENTIMENT_LABELS
     assert all(answers.normalise_number(r["answer"]) for r in evaluate.load_set("arithmetic"))
     assert evaluate.parse_csv("answer,question\n4,2+2?\n") == [{"question": "2+2?", "answer": "4"}]
     for bad, msg in [("", "empty"), ("q,a\n1,2", "header"), ("question,answer\n", "no rows"),
                      ("question,answer\nonly", "cells")]:
         with pytest.raises(ValueError, match=msg):
             evaluate.parse_csv(bad)
+
+
+if __name__ == "__main__":
+    print("SET_SIZES =", {name: len(evaluate.load_set(name)) for name in evaluate.SETS})
+    print("SENTIMENT_LABELS =", sorted({r["answer"] for r in evaluate.load_set("sentiment")}))

@@ -104,36 +104,35 @@ class JsonCheck:
     error: str
 
 
+def first_json_object(completion: str) -> tuple[dict | None, str]:
+    """The first JSON object in the completion: each '{' is tried in turn with the standard decoder
+    (`json.JSONDecoder.raw_decode`, which stops at the end of the value). Returns (object, "") or
+    (None, what went wrong at the first '{'). A '{' whose object runs past the end of the text is
+    reported as not closed (every later '{' lies inside it)."""
+    decoder = json.JSONDecoder()
+    first_error = None
+    start = completion.find("{")
+    if start < 0:
+        return None, "no '{' in the answer: the model did not write a JSON object"
+    while start >= 0:
+        try:
+            return decoder.raw_decode(completion, start)[0], ""
+        except json.JSONDecodeError as e:
+            if e.pos >= len(completion.rstrip()):
+                if first_error is None:
+                    return None, "the JSON object is not closed (a '}' is missing; raise max new tokens?)"
+                break
+            first_error = first_error or e
+        start = completion.find("{", start + 1)
+    return None, f"not valid JSON: {first_error.msg} at line {first_error.lineno} column {first_error.colno}"
+
+
 def parse_json(completion: str, schema: dict[str, str]) -> JsonCheck:
     """Find the first {...} object in the completion, parse it, and check the keys and types in
     `schema` (key -> 'str' | 'int' | 'number' | 'bool'). The error says what went wrong."""
-    start = completion.find("{")
-    if start < 0:
-        return JsonCheck(False, None, "no '{' in the answer: the model did not write a JSON object")
-    depth, end, in_str, esc = 0, -1, False, False
-    for i, ch in enumerate(completion[start:], start):
-        if in_str:
-            esc = (ch == "\\") and not esc
-            if ch == '"' and not esc:
-                in_str = False
-            continue
-        if ch == '"':
-            in_str = True
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                end = i
-                break
-    if end < 0:
-        return JsonCheck(False, None, "the JSON object is not closed (a '}' is missing; raise max new tokens?)")
-    try:
-        value = json.loads(completion[start:end + 1])
-    except json.JSONDecodeError as e:
-        return JsonCheck(False, None, f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")
-    if not isinstance(value, dict):
-        return JsonCheck(False, None, "the JSON is not an object")
+    value, error = first_json_object(completion)
+    if value is None:
+        return JsonCheck(False, None, error)
     types = {"str": (str,), "int": (int,), "number": (int, float), "bool": (bool,)}
     problems = []
     for key, typ in schema.items():

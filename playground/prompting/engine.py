@@ -75,8 +75,11 @@ class LocalBackend:
 
     kind = "local"
 
-    def __init__(self, model, tokenizer, name: str = "model", device: str | torch.device = "cpu"):
+    def __init__(self, model, tokenizer, name: str = "model", device: str | torch.device = "cpu",
+                 parameters: int | None = None):
         self.model = model.eval()
+        # counted here unless the caller counted them before packing the weights (int8)
+        self.parameters = int(parameters if parameters is not None else sum(p.numel() for p in model.parameters()))
         self.tokenizer = tokenizer
         self.name = name
         self.device = torch.device(device)
@@ -92,14 +95,15 @@ class LocalBackend:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (self.eos_ids or [0])[0]
 
     def describe(self) -> str:
-        return f"`{self.name}` (transformers, {self.device})"
+        n = self.parameters
+        size = f"{n / 1e6:,.1f} M" if n >= 10**6 else f"{n:,}"
+        return f"`{self.name}` (transformers, {self.device}, {size} parameters)"
 
     def render(self, chat: Chat) -> str:
         return render(self.tokenizer, chat)
 
-    def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Left-padded ids and attention mask, both (B, L)."""
-        rows = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    def _left_pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token rows left-padded to one width: ids and attention mask, both (B, L), on the device."""
         width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -107,6 +111,10 @@ class LocalBackend:
             ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
             mask[i, width - len(r):] = 1
         return ids.to(self.device), mask.to(self.device)
+
+    def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded ids and attention mask, both (B, L)."""
+        return self._left_pad([self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts])
 
     @torch.inference_mode()
     def next_token_logits(self, text: str) -> torch.Tensor:
@@ -137,14 +145,7 @@ class LocalBackend:
             head = torch.tensor([rows[0][:c]], device=self.device)                         # (1, c)
             past = self.model(input_ids=head, use_cache=True).past_key_values
             past.batch_repeat_interleave(len(rows))
-        tails = [r[c:] for r in rows]
-        width = max(len(t) for t in tails)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        tmask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, t in enumerate(tails):
-            ids[i, width - len(t):] = torch.tensor(t, dtype=torch.long)
-            tmask[i, width - len(t):] = 1
-        ids, tmask = ids.to(self.device), tmask.to(self.device)                            # (P, W)
+        ids, tmask = self._left_pad([r[c:] for r in rows])                                 # (P, W)
         mask = torch.cat([torch.ones((len(rows), c), dtype=torch.long, device=self.device), tmask], -1)  # (P, c+W)
         pos = c + (tmask.cumsum(-1) - 1).clamp(min=0)                                      # (P, W)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=past, use_cache=True)

@@ -13,14 +13,15 @@ import hashlib
 import io
 import json
 import time
-from pathlib import Path
 from typing import Iterator
 
+from playground.core import paths
 from playground.prompting import answers, prompts
 from playground.prompting.engine import GenConfig
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "prompting"
+ASSETS = paths.assets("prompting")
 SETS = {"arithmetic": "arithmetic.csv", "sentiment": "sentiment.csv"}
+BUNDLED = ASSETS / "eval_smollm2.json"     # written by `python -m demos.eval_prompt`, shown before any run
 SC_NS = (1, 3, 5, 10)
 MAX_ROWS = 200
 MAX_CELL = 1000

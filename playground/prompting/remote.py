@@ -18,14 +18,15 @@ from typing import Iterator
 
 import httpx
 
+from playground.core.errors import Unavailable
 from playground.prompting.engine import Chat, GenConfig, Generation
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 60.0
 
 
-class RemoteError(RuntimeError):
-    pass
+class RemoteError(Unavailable, RuntimeError):
+    """The server cannot be reached or answered with an error; the message says what to check."""
 
 
 class RemoteBackend:
