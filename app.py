@@ -20,20 +20,6 @@ CSS = """
 """
 
 
-def _build_lab(lab, cfg) -> None:
-    from playground import labs
-
-    mod = labs.tab(lab)
-    try:
-        svc = labs.service(lab, cfg)
-    except ModuleNotFoundError as e:  # TRANSITION: a lab not yet split into service + tab
-        if e.name != f"{lab.package}.service":
-            raise
-        mod.build(cfg)
-        return
-    mod.build(svc)
-
-
 def build_app(cfg: settings_mod.Settings | None = None):
     """Assemble the tabs named in the settings. Labs import their models lazily, so this is quick."""
     import gradio as gr
@@ -51,7 +37,7 @@ def build_app(cfg: settings_mod.Settings | None = None):
                 if lab.key not in cfg.tabs:
                     continue
                 with gr.Tab(lab.title, id=lab.key, elem_id=f"tab-{lab.key}"):
-                    _build_lab(lab, cfg)
+                    labs.tab(lab).build(labs.service(lab, cfg))
     return demo
 
 
