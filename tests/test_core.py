@@ -376,3 +376,29 @@ def test_batcher_merges_concurrent_calls_and_keeps_each_result():
         Batcher(broken)(1)
     with pytest.raises(RuntimeError, match="2 results"):
         Batcher(lambda items: [1, 2])(1)
+
+
+def test_zerogpu_stand_in(monkeypatch):
+    """With the spaces stand-in: ZeroGPU is detected, bundled models stay on the CPU, a GPU function
+    keeps being a generator, and a spent quota is recognised as a GPU failure (for the fallbacks)."""
+    import sys
+
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "stand_in"))
+    sys.modules.pop("spaces", None)
+    import spaces
+
+    try:
+        assert device.has_spaces() and device.zerogpu() and device.for_bundled().type == "cpu"
+
+        @device.gpu(duration=7)
+        def stream(n):
+            yield from range(n)
+
+        assert inspect.isgeneratorfunction(stream) and list(stream(2)) == [0, 1]
+        assert spaces.CALLS[-1] == {"fn": "stream", "duration": 7}
+        monkeypatch.setitem(spaces.QUOTA, "left", 0)
+        with pytest.raises(RuntimeError) as e:
+            list(stream(1))
+        assert device.gpu_failure(e.value) and not device.gpu_failure(ValueError("bad prompt"))
+    finally:
+        sys.modules.pop("spaces", None)

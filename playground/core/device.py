@@ -74,6 +74,19 @@ def for_bundled() -> torch.device:
     return torch.device("cpu") if zerogpu() else get()
 
 
+# What the spaces package says when no GPU can be had for a call (its own wording; see spaces/zero/client.py).
+GPU_FAILURES = ("exceeded your GPU quota", "GPU quota", "No GPU is currently available", "ZeroGPU",
+                "GPU task aborted")
+
+
+def gpu_failure(exc: BaseException) -> bool:
+    """True when `exc` means the GPU could not be had or failed (quota spent, none free, out of memory):
+    the caller then falls back to its CPU / bundled model and says so, instead of failing."""
+    if isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+        return True
+    return any(m in str(exc) for m in GPU_FAILURES)
+
+
 def gpu(fn=None, *, duration: int = 60):
     """Decorator for GPU work: `spaces.GPU(duration=...)` on ZeroGPU, unchanged elsewhere. A generator
     function stays a generator function (Gradio streams only those), on ZeroGPU and off it."""
