@@ -384,7 +384,8 @@ def test_zerogpu_stand_in(monkeypatch):
     import sys
 
     monkeypatch.syspath_prepend(str(ROOT / "tests" / "stand_in"))
-    sys.modules.pop("spaces", None)
+    for name in ("spaces", "spaces.config"):
+        sys.modules.pop(name, None)
     import spaces
 
     try:
@@ -401,4 +402,5 @@ def test_zerogpu_stand_in(monkeypatch):
             list(stream(1))
         assert device.gpu_failure(e.value) and not device.gpu_failure(ValueError("bad prompt"))
     finally:
-        sys.modules.pop("spaces", None)
+        for name in ("spaces", "spaces.config"):
+            sys.modules.pop(name, None)

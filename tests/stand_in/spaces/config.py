@@ -1,0 +1,5 @@
+"""spaces.config of the stand-in: this is a ZeroGPU Space."""
+
+
+class Config:
+    zero_gpu = True
