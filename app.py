@@ -38,7 +38,7 @@ def build_app(cfg: settings_mod.Settings | None = None):
                     continue
                 with gr.Tab(lab.title, id=lab.key, elem_id=f"tab-{lab.key}"):
                     labs.tab(lab).build(labs.service(lab, cfg))
-    return demo
+    return ui.raw_payloads(demo)
 
 
 def main(argv: list[str] | None = None) -> None:

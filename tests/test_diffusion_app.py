@@ -71,12 +71,11 @@ def test_compare_streams_both_chains(client):
     assert "Step 10 / 10" in final[4] and "DDPM" in final[4] and "DDIM" in final[4]
 
 
-@pytest.mark.parametrize("args, api, match", [   # the components refuse these before the service sees them
-    (["Cat", 3.0, "DDIM", 20, 0.0, 0], "/diffusion_sample", r"Cat is not in the list of choices: \['T-shirt/top'"),
-    (["Sneaker", 3.0, "Euler", 20, 0.0, 0], "/diffusion_sample", r"'Euler' .* is not in the list of choices: \['DDIM', 'DDPM'\]"),
-    (["Sneaker", None, 300, "quadratic", 0], "/diffusion_forward", r"'quadratic' .* is not in the list of choices"),
-    # the slider's own conversion fails; gradio hides its message (the service's is tested headless)
-    (["Sneaker", "a lot", "DDIM", 20, 0.0, 0], "/diffusion_step", "The upstream Gradio app has raised an exception"),
+@pytest.mark.parametrize("args, api, match", [   # the service sees what was sent (core.ui.raw_payloads)
+    (["Cat", 3.0, "DDIM", 20, 0.0, 0], "/diffusion_sample", r"Class must be one of: T-shirt/top, Trouser"),
+    (["Sneaker", 3.0, "Euler", 20, 0.0, 0], "/diffusion_sample", r"Sampler must be one of: DDIM, DDPM \(got 'Euler'\)"),
+    (["Sneaker", None, 300, "quadratic", 0], "/diffusion_forward", r"Schedule must be one of: linear, cosine"),
+    (["Sneaker", "a lot", "DDIM", 20, 0.0, 0], "/diffusion_step", r"Guidance scale s must be a number from 0 to 10, not 'a lot'"),
 ])
 def test_bad_inputs_are_refused_and_the_app_keeps_serving(client, args, api, match):
     with pytest.raises(AppError, match=match):
@@ -85,10 +84,9 @@ def test_bad_inputs_are_refused_and_the_app_keeps_serving(client, args, api, mat
 
 
 def test_out_of_range_numbers_through_the_api(client):
-    """Through the API the components refuse values outside their range with a message (called
-    directly, the service clamps them: tests/test_diffusion_service.py)."""
-    with pytest.raises(AppError, match="maximum"):
-        client.predict("Sneaker", 1e6, "DDIM", 20, 0.0, 0, api_name="/diffusion_new")
+    """Through the API as in the service, a number outside its range is clamped (core/validate.py)."""
+    status = client.predict("Sneaker", 1e6, "DDIM", 2, -3.0, -9, api_name="/diffusion_step")[7]
+    assert "$s=10$" in status and "seed 0" in status
     assert client.predict("still here", api_name="/echo") == "still here"
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from playground.core import hub, settings
 from playground.prompting import answers, models, prompts, service, tiny
-from playground.prompting.service import MAX_EXAMPLES, MAX_QUESTION, SERVER, Service
+from playground.prompting.service import MAX_EXAMPLES, MAX_N, MAX_QUESTION, SERVER, Service
 
 hub.decide("yes")   # tests never wait for the hub: the default model is the offline one
 Q = prompts.PRESETS["Juggler (chain-of-thought)"]["question"]
@@ -85,8 +85,10 @@ def test_compare_reports_each_technique_and_the_vote(client, tiny_model):
     assert sum(bars["y"]) == 3                                     # every path is counted once
     sc = summary["data"][-1]
     assert sc[0] == "self-consistency" and (sc[1] in bars["x"] or sc[1] == "None")
-    with pytest.raises(AppError, match="greater than maximum"):   # the slider's own bound, on the server
-        client.predict(*compare_args(n=10_000), api_name="/prompt_compare")
+    _, _, votes = client.predict(*compare_args(n=10_000), api_name="/prompt_compare")   # clamped to MAX_N
+    assert sum(plot_bars(votes)[0]["y"]) == MAX_N
+    with pytest.raises(AppError, match="N \\(paths\\) must be a whole number from 1 to"):
+        client.predict(*compare_args(n="many"), api_name="/prompt_compare")
 
 
 def test_json_and_evaluation_with_tiny_model(client, tiny_model, monkeypatch):

@@ -6,6 +6,12 @@
   generator yields, keeps generator functions generators (Gradio streams only those), and injects a
   gr.Progress when `fn` has a `progress` parameter (the service sees a plain `progress(frac, desc)`).
 - `LATEX`, `IMAGE`: the settings every tab uses for equations and for pictures of small images.
+- `raw_payloads(blocks)`: every event of the app hands its inputs to the service as sent (Gradio's
+  own preprocessing off), so that one validation policy (core/validate.py) answers every caller, the
+  browser and the API alike: a slider value out of range is clamped by the service instead of being
+  refused by the component, a string where a number belongs gets a message naming the field, and
+  an upload arrives as its file reference ({"path": ...}, which Gradio has already checked is an
+  upload) for `validate.image`. app.py and `standalone` apply it after building the tabs.
 - `standalone(lab_key)`: serve one lab alone, `python -m playground.<lab>.tab`.
 
 Importing this module also makes Gradio's result-file cache safe for a class: Gradio names a cached
@@ -118,6 +124,14 @@ def handler(fn: Callable, render: Callable[[Any], Any] | None = None) -> Callabl
     return wrapped
 
 
+def raw_payloads(blocks: gr.Blocks) -> gr.Blocks:
+    """Turn Gradio's preprocessing off for every event with a Python function (see the docstring)."""
+    for fn in blocks.fns.values():
+        if fn.fn is not None:
+            fn.preprocess = False
+    return blocks
+
+
 def standalone(lab_key: str, port: int | None = None) -> None:
     """Serve one lab alone: `python -m playground.<lab>.tab` (settings from the environment)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -130,4 +144,5 @@ def standalone(lab_key: str, port: int | None = None) -> None:
     lab = labs.by_key(lab_key)
     with gr.Blocks(title=f"GenAI Playground: {lab.title}", analytics_enabled=False) as demo:
         labs.tab(lab).build(labs.service(lab, cfg))
+    raw_payloads(demo)
     demo.queue(default_concurrency_limit=4).launch(server_name=cfg.host, server_port=port or cfg.port, share=False)

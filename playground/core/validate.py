@@ -159,10 +159,11 @@ def image(value: Any, *, mode: str = "RGB", required: bool = True, name: str = "
         if required:
             raise InputError(f"{name}: upload or choose an image first.")
         return None
-    if isinstance(value, dict):  # a FileData dict from the API, or an ImageEditor value
-        value = value.get("composite") if "composite" in value else value.get("path")
-        if value is None:
-            raise InputError(f"{name}: upload or choose an image first.")
+    for _ in range(2):  # an ImageEditor value {"composite": FileData, ...}, then a FileData {"path": ...}
+        if isinstance(value, dict):
+            value = value.get("composite") if "composite" in value else value.get("path")
+    if value is None or isinstance(value, dict) or (isinstance(value, str) and not value):
+        raise InputError(f"{name}: upload or choose an image first.")
     if isinstance(value, (str, os.PathLike)):
         p = Path(value)
         if not p.is_file():

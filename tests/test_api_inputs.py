@@ -1,0 +1,151 @@
+"""Every endpoint in the app's own API listing, sent bad input as a stranger with a script would.
+
+The test walks `/gradio_api/info` itself, so a new endpoint is covered without editing it. For each
+parameter of each endpoint it sends, one at a time (the other parameters at their defaults), values
+of the wrong type, None, NaN and infinities, huge and negative numbers, empty, huge and
+control-character text, unknown choices, and files that are not images, empty, truncated, of a huge
+pixel count, or HTML. Every call must be answered:
+- with a gr.Error whose message names the field (a word of the parameter's label or name), within
+  `ERROR_SECONDS`; or
+- normally, when the policy clamps the value (core/validate.py): a huge number becomes the maximum.
+An answer with no message is an unhandled exception in the server: a failure. So is a call that
+does not answer in time. Afterwards the server still serves.
+
+The Prompt lab's language model is swapped for the tiny random one (tests/test_prompt_app.py does the
+same), so that calls the policy accepts cost milliseconds instead of minutes.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+import time
+
+import httpx
+import pytest
+from PIL import Image
+
+from conftest import ARTIFACTS
+
+ERROR_SECONDS = 5.0          # the issue's bound for answering bad input
+ANSWER_SECONDS = 120.0       # a clamped (valid) call may run the model at its largest setting
+GENERIC = (None, "")         # what an unhandled exception looks like from outside
+
+pytestmark = pytest.mark.slow
+
+
+def _png(w: int, h: int, mode: str = "RGB") -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, (w, h), 1 if mode == "1" else 128).save(buf, "PNG")
+    return buf.getvalue()
+
+
+BAD_FILES = {
+    "text.txt": b"this is not an image\n",
+    "empty.png": b"",
+    "truncated.png": _png(64, 64)[:60],
+    "huge.png": _png(12000, 12000, "1"),                 # 144 megapixels in a few kB
+    "page.html": b"<!doctype html><script>alert(1)</script>",
+}
+NUMBERS = ["lots", None, math.nan, math.inf, -math.inf, [1], {"x": 1}, True, 1e308, -1e308, -5]
+TEXTS = [None, 12345, ["a"], "x" * 100_000, "\x00\x01\x1b[2J<script>alert(1)</script>\u202e", ""]
+CHOICES = ["surely not an option", None, 3, ["a", "b"]]
+CHOICE_LISTS = ["not a list", [None], ["surely not an option"], 5]
+FLAGS = ["yes", None, 2]
+TABLES = ["junk", {"headers": 1}, [[None]], 5]
+OTHER = ["junk", None, 5, {"x": []}]
+
+
+def _kind(p: dict) -> str:
+    comp, typ = p["component"].lower(), str(p["python_type"]["type"])
+    if comp in ("slider", "number"):
+        return "number"
+    if comp in ("textbox", "code", "markdown"):
+        return "text"
+    if comp == "checkbox":
+        return "flag"
+    if comp == "checkboxgroup" or typ.startswith("list[Literal"):
+        return "choices"
+    if comp in ("dropdown", "radio"):
+        return "choice"
+    if comp in ("image", "file", "sketchpad", "imageeditor", "gallery"):
+        return "file"
+    if comp == "dataframe":
+        return "table"
+    return "other"
+
+
+def _words(p: dict) -> set[str]:
+    text = f"{p.get('label') or ''} {p['parameter_name']}".replace("_", " ")
+    return {w.lower() for w in re.findall(r"[A-Za-z]{3,}", text)} - {"the", "and", "for", "param", "with"}
+
+
+def _call(http: httpx.Client, api: str, data: list) -> tuple[str, object, float]:
+    """('complete' | 'error', data or message, seconds) through the public call API."""
+    t0 = time.perf_counter()
+    r = http.post(f"/gradio_api/call{api}", content=json.dumps({"data": data}, allow_nan=True),
+                  headers={"Content-Type": "application/json"})
+    if r.status_code != 200:
+        return "rejected", r.text[:200], time.perf_counter() - t0
+    event_id = r.json()["event_id"]
+    status, payload = "none", None
+    with http.stream("GET", f"/gradio_api/call{api}/{event_id}", timeout=ANSWER_SECONDS) as s:
+        event = None
+        for line in s.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                status, payload = event, json.loads(line.split(":", 1)[1])
+    return status, payload, time.perf_counter() - t0
+
+
+@pytest.fixture()
+def tiny_llm(monkeypatch):
+    from playground.prompting import models, tiny
+
+    backend = tiny.backend()
+    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None, int8=None: backend)
+    return backend
+
+
+def test_every_endpoint_answers_bad_input(app_url, tiny_llm):
+    http = httpx.Client(base_url=app_url.rstrip("/"), timeout=ANSWER_SECONDS)
+    info = http.get("/gradio_api/info").json()["named_endpoints"]
+    files = http.post("/gradio_api/upload", files=[("files", (n, b)) for n, b in BAD_FILES.items()]).json()
+    bad_files = [{"path": p, "meta": {"_type": "gradio.FileData"}, "orig_name": n}
+                 for p, n in zip(files, BAD_FILES)] + ["not a file", 7, {"path": None}]
+    bad = {"number": NUMBERS, "text": TEXTS, "choice": CHOICES, "choices": CHOICE_LISTS, "flag": FLAGS,
+           "file": bad_files, "table": TABLES, "other": OTHER}
+    failures, calls, seen_errors = [], 0, 0
+    only = re.compile(os.environ.get("API_WALK_ONLY", ""))     # a regex of endpoints, while debugging
+    for api, spec in info.items():
+        if not only.search(api):
+            continue
+        params = spec["parameters"]
+        base = [p.get("parameter_default") if p.get("parameter_has_default") else None for p in params]
+        for i, p in enumerate(params):
+            for value in bad[_kind(p)]:
+                data = base[:i] + [value] + base[i + 1:]
+                status, payload, seconds = _call(http, api, data)
+                calls += 1
+                shown = repr(value)[:40]
+                if status == "error":
+                    seen_errors += 1
+                    msg = payload.get("error") if isinstance(payload, dict) else payload
+                    if msg in GENERIC:
+                        failures.append(f"{api} {p['parameter_name']}={shown}: unhandled exception")
+                    elif not any(w in str(msg).lower() for w in _words(p)):
+                        failures.append(f"{api} {p['parameter_name']}={shown}: message does not name the field "
+                                        f"({p.get('label')!r}): {str(msg)[:100]!r}")
+                    elif seconds > ERROR_SECONDS:
+                        failures.append(f"{api} {p['parameter_name']}={shown}: error after {seconds:.1f} s")
+                elif status != "complete":
+                    failures.append(f"{api} {p['parameter_name']}={shown}: {status} {str(payload)[:100]}")
+    assert http.post("/gradio_api/call/echo", json={"data": ["still here"]}).status_code == 200
+    assert _call(http, "/echo", ["still here"])[:2] == ("complete", ["still here"])
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "api_inputs_failures.txt").write_text("\n".join(failures) + "\n")
+    assert only.pattern or (calls > 500 and seen_errors > 200), (calls, seen_errors)
+    assert not failures, f"{len(failures)} of {calls} calls:\n" + "\n".join(failures[:60])
