@@ -18,6 +18,11 @@ from playground.fewshot import tasks
 GOLDEN_OBJECTIVE = (3.422255, 2.02823, 1.875563)   # regenerate: python tests/test_fewshot_math.py
 
 
+def close(a: torch.Tensor, b: torch.Tensor, *, rtol: float, atol: float) -> None:
+    """|a - b| <= atol + rtol |b| everywhere (torch.testing.assert_close costs seconds on its first call)."""
+    assert a.shape == b.shape and torch.allclose(a, b, rtol=rtol, atol=atol), float((a - b).abs().max())
+
+
 def _mlp(seed: int = 0) -> M.SineMLP:
     torch.manual_seed(seed)
     return M.SineMLP(M.SineMLPConfig()).double()
@@ -64,7 +69,7 @@ def test_inner_step_gives_each_task_its_own_gradient():
     for t in range(3):
         one = M.inner_step(m.params(), M.mse(M.functional(m.params(), x[t]), y[t]), alpha)
         for k in one:
-            torch.testing.assert_close(batched[k][t], one[k], rtol=1e-12, atol=1e-14)
+            close(batched[k][t], one[k], rtol=1e-12, atol=1e-14)
 
 
 def _quadratic(n: int = 4, seed: int = 0):
@@ -94,10 +99,10 @@ def test_meta_gradient_of_a_quadratic_task_matches_its_closed_form(inner_steps):
         for _ in range(inner_steps):
             d = p["w"] - a
             p = M.inner_step(p, 0.5 * d @ A @ d, alpha, create_graph=not first_order)
-        torch.testing.assert_close(p["w"].detach(), expected_theta, rtol=1e-12, atol=1e-12)
+        close(p["w"].detach(), expected_theta, rtol=1e-12, atol=1e-12)
         q = p["w"] - c
         (meta,) = torch.autograd.grad(0.5 * q @ C @ q, [theta["w"]])
-        torch.testing.assert_close(meta, closed[first_order], rtol=1e-10, atol=1e-12)
+        close(meta, closed[first_order], rtol=1e-10, atol=1e-12)
     assert not torch.allclose(closed[False], closed[True])            # the Hessian term matters here
 
 
@@ -121,7 +126,7 @@ def test_batched_meta_objective_equals_one_task_at_a_time():
             for i, g in enumerate(torch.autograd.grad(loss, list(params.values()))):
                 want[i] += g
         for g, w in zip(got, want):
-            torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
+            close(g, w, rtol=1e-9, atol=1e-12)
 
 
 def _objectives() -> tuple[float, float, float]:
@@ -146,13 +151,13 @@ def test_meta_objective_golden():
 def test_module_forward_is_the_functional_forward_and_finetune_keeps_the_start():
     m = _mlp()
     x = tasks.grid().double().view(-1, 1)
-    torch.testing.assert_close(m(x), M.functional(m.params(), x))
+    close(m(x), M.functional(m.params(), x), rtol=0, atol=0)
     assert sum(p.numel() for p in m.parameters()) == 1 * 40 + 40 + 40 * 40 + 40 + 40 * 1 + 1
     b = tasks.sample(2, 5, 0, torch.Generator().manual_seed(2))
     path = M.finetune(M.per_task(m.params(), 2), b.x.double(), b.y.double(), 0.01, 3)
     assert len(path) == 4 and all(not v.requires_grad or v.is_leaf for v in path[-1].values())
     for k, v in m.params().items():
-        torch.testing.assert_close(path[0][k], v.detach().expand(2, *v.shape))
+        close(path[0][k], v.detach().expand(2, *v.shape), rtol=0, atol=0)
     with torch.no_grad():
         losses = [float(M.mse(M.functional(p, b.x.double()), b.y.double()).sum()) for p in path]
     assert losses[-1] < losses[0]                                      # small steps go downhill
@@ -165,12 +170,12 @@ def test_sinusoid_family_ranges_formula_and_seeds():
     assert tasks.X_RANGE[0] <= b.x.min() and b.qx.max() <= tasks.X_RANGE[1]
     t = 7
     expected = b.amplitude[t] * torch.sin(b.x[t] - b.phase[t])
-    torch.testing.assert_close(b.y[t], expected)
+    close(b.y[t], expected, rtol=1e-6, atol=1e-6)
     again = tasks.sample(500, 10, 10, torch.Generator().manual_seed(0))
     assert torch.equal(again.y, b.y) and torch.equal(again.qx, b.qx)
     h = tasks.heldout(20, 10, seed=5)
     assert h.qx.shape == (20, tasks.GRID_POINTS, 1) and torch.equal(h.qx[3, :, 0], tasks.grid())
-    torch.testing.assert_close(h.qy, tasks.sine(h.amplitude, h.phase, h.qx))
+    close(h.qy, tasks.sine(h.amplitude, h.phase, h.qx), rtol=0, atol=0)
 
 
 if __name__ == "__main__":
