@@ -134,6 +134,25 @@ def test_typed_points_from_a_table_payload_or_rows(svc):
     assert all(r.support_loss[-1] < r.support_loss[0] for r in a.runs)
 
 
+def test_diverging_steps_are_cut_and_said(svc):
+    """Two typed points far outside the family: the card's step overshoots for MAML and the loss blows up.
+    From the first step over DIVERGED times the start the run holds NaN, and the table says so."""
+    a = svc.points_task([[-5, -10], [5, 10]], S.STEPS)
+    maml = a.runs[0]
+    assert maml.diverged is not None and 0 < maml.diverged <= S.STEPS
+    before = maml.support_loss[maml.diverged - 1]
+    assert before <= S.DIVERGED * max(maml.support_loss[0], 1.0)
+    assert np.isnan(maml.curves[maml.diverged:]).all() and np.isfinite(maml.curves[:maml.diverged]).all()
+    assert all(np.isnan(maml.support_loss[maml.diverged:]))
+    table = views.step_table(a)
+    assert f"| {maml.label} | {maml.alpha:g} | diverged at step {maml.diverged} | — |" in table
+    assert f"{maml.label} diverged at step {maml.diverged}" in table and f"more than {S.DIVERGED:g}-fold" in table
+    (shown,) = [t for t in views.curves_figure(a).data if t.name == f"{maml.label}: step {S.STEPS}"]
+    assert np.isnan(np.array(shown.y, dtype=float)).all()                   # a gap in the plot, not a wild curve
+    assert all(r.diverged is None for r in svc.sine_task().runs)            # waves of the family never diverge
+    assert "diverged" not in views.step_table(svc.sine_task())
+
+
 @pytest.mark.parametrize("points, message", [
     ([[0, 1]] * (S.MAX_POINTS + 1), f"Too many points: type at most {S.MAX_POINTS} rows"),
     ([[None, None]], "type at least one row with an x and a y"),

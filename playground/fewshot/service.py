@@ -15,6 +15,7 @@ a host-to-GPU round trip, nothing to spend on ZeroGPU).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -33,6 +34,7 @@ K_RANGE = (1, 20)                           # support points drawn from a wave
 MAX_POINTS = 20                             # typed points (rows of the table)
 Y_LIMIT = 10.0                              # typed y is clamped into [-Y_LIMIT, Y_LIMIT]
 DEFAULT = {"amplitude": 3.0, "phase": 1.0, "k": 5, "seed": 0, "step": 1}
+DIVERGED = 100.0                            # a support loss this many times its start (or 1) means the steps diverged
 PROBE_SECONDS = 0.3
 
 
@@ -56,6 +58,7 @@ class Run:
     curves: np.ndarray             # (STEPS + 1, G) f_theta_k on the grid
     support_loss: list[float]      # (STEPS + 1,) MSE on the support points
     query_loss: list[float] | None  # (STEPS + 1,) MSE against the true curve on the grid; None for typed points
+    diverged: int | None = None    # the first step at which gradient descent blew up (from there on: NaN)
 
 
 @dataclass
@@ -94,6 +97,22 @@ class Info:
     models: list[ModelInfo]
     missing: list[str]             # roles without a checkpoint
     source: str                    # the folder the cards were read from
+
+
+def _cut_divergence(run: Run) -> Run:
+    """Typed points far from the family can make a step of size alpha overshoot, and the loss then grows
+    without bound. From the first step whose support loss is not finite or exceeds DIVERGED times its
+    start (or 1, if that is larger), the run holds NaN (a gap in the plots) and `diverged` says where."""
+    limit = DIVERGED * max(run.support_loss[0], 1.0)
+    bad = next((i for i, v in enumerate(run.support_loss) if not math.isfinite(v) or v > limit), None)
+    if bad is not None:
+        run.curves = run.curves.copy()
+        run.curves[bad:] = np.nan
+        run.support_loss = run.support_loss[:bad] + [math.nan] * (len(run.support_loss) - bad)
+        if run.query_loss is not None:
+            run.query_loss = run.query_loss[:bad] + [math.nan] * (len(run.query_loss) - bad)
+        run.diverged = bad
+    return run
 
 
 # --- the service -----------------------------------------------------------------------------
@@ -186,7 +205,7 @@ class Service:
                 curves = torch.cat([M.functional(p, g.view(1, -1, 1))[..., 0] for p in path])       # (STEPS + 1, G)
                 support = [float(M.mse(M.functional(p, x), y)[0]) for p in path]
                 query = None if truth is None else [float(v) for v in (curves - truth).pow(2).mean(1)]
-            runs.append(Run(role, m.label, m.alpha, curves.numpy(), support, query))
+            runs.append(_cut_divergence(Run(role, m.label, m.alpha, curves.numpy(), support, query)))
         return Adaptation(task, g.numpy(), None if truth is None else truth.numpy(), runs, step)
 
     def sine_task(self, amplitude=DEFAULT["amplitude"], phase=DEFAULT["phase"], k=DEFAULT["k"],

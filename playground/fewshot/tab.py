@@ -63,7 +63,7 @@ def build(svc) -> None:
             gr.Markdown(views.algorithm(info), latex_delimiters=ui.LATEX, elem_id="fewshot-algorithm")
         with gr.Column():
             gr.Markdown(views.EQ_MAML, elem_id="fewshot-equations", **EQ)
-    with gr.Accordion("Held-out tasks: MSE after 0, 1 and the last gradient step (the cards)", open=True,
+    with gr.Accordion("Held-out tasks: MSE before adapting, after one step and after the last (the cards)", open=True,
                       elem_id="fewshot-heldout-box"):
         gr.Markdown(views.heldout_table(info), elem_id="fewshot-heldout", latex_delimiters=ui.LATEX)
         if info.models:

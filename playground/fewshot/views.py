@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from playground.fewshot import tasks
-from playground.fewshot.service import K_RANGE, MAX_POINTS, STEPS, Adaptation, Info
+from playground.fewshot.service import DIVERGED, K_RANGE, MAX_POINTS, STEPS, Adaptation, Info
 
 COLOURS = {"maml": "#d62728", "fomaml": "#ff7f0e", "pretrained": "#1f77b4"}
 TRUTH = "#555555"
@@ -140,11 +140,18 @@ def loss_figure(a: Adaptation) -> go.Figure:
 def step_table(a: Adaptation) -> str:
     k = a.step
     head = "| initialisation | α | support MSE | query MSE (true wave) |\n|---|---|---|---|\n"
-    rows = "\n".join(f"| {r.label} | {r.alpha:g} | {r.support_loss[k]:.3f} | "
-                      f"{'—' if r.query_loss is None else f'**{r.query_loss[k]:.3f}**'} |" for r in a.runs)
+    rows = "\n".join(f"| {r.label} | {r.alpha:g} | " + (
+        f"diverged at step {r.diverged} | — |" if r.diverged is not None and k >= r.diverged else
+        f"{r.support_loss[k]:.3f} | {'—' if r.query_loss is None else f'**{r.query_loss[k]:.3f}**'} |")
+        for r in a.runs)
     task = (f"A = {a.task.amplitude:.2f}, φ = {a.task.phase:.2f}, K = {len(a.task.x)} points (seed {a.task.seed})"
             if a.task.amplitude is not None else f"{len(a.task.x)} typed points (no true wave)")
-    return f"**Step {k} of {a.steps}**, task: {task}\n\n" + head + rows
+    blown = [r for r in a.runs if r.diverged is not None]
+    note = ("\n\n" + "; ".join(f"{r.label} diverged at step {r.diverged}" for r in blown) +
+            f": the loss on the points grew more than {DIVERGED:g}-fold, so the curve stops there. A gradient step "
+            "of fixed size α overshoots where the loss curves too sharply for it."
+            if blown else "")
+    return f"**Step {k} of {a.steps}**, task: {task}\n\n" + head + rows + note
 
 
 def points_rows(a: Adaptation) -> list[list[float]]:
