@@ -30,6 +30,7 @@ LABS: tuple[Lab, ...] = (
     Lab("diffusion", "Diffusion", "playground.diffusion"),
     Lab("prompt", "Prompt lab", "playground.prompting"),
     Lab("clip", "CLIP", "playground.clip"),
+    Lab("fewshot", "Few-shot (MAML)", "playground.fewshot"),
 )
 
 
