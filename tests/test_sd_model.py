@@ -136,6 +136,7 @@ def test_loader_takes_a_folder_and_refuses_what_is_not_a_model(folder, tmp_path)
         sd.load_sd("nobody/no-such-model", offline=True)
 
 
+@pytest.mark.slow   # imports open_clip and transformers
 def test_tiny_tokenizer_is_clip_bpe():
     tok = sd_tiny.tokenizer()
     assert len(tok) == 2 * 256 + sd_tiny.TOKENIZER_MERGES + 2 and tok.model_max_length == 77

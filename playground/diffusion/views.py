@@ -254,7 +254,7 @@ def sd_info(info) -> str:
 
 
 def _enlarge(img):
-    s = max(1, PREVIEW_SIDE // max(img.size))
+    s = max(1, -(-PREVIEW_SIDE // max(img.size)))      # rounded up
     return img.resize((img.width * s, img.height * s), Image.NEAREST) if s > 1 else img
 
 
