@@ -134,7 +134,7 @@ def build(svc: service.Service) -> None:
                     sd_sampler = gr.Radio(list(sds.SAMPLERS), value="DDIM", label="Sampler", elem_id="sd-sampler")
                     size = gr.Radio(list(sds.SIZES), value=info.default_size, label="Size (of the model's own)")
                 with gr.Row():
-                        sd_steps = gr.Slider(1, sds.MAX_STEPS, DEFAULT_SD_STEPS, step=1, label="Steps", elem_id="sd-steps")
+                    sd_steps = gr.Slider(1, sds.MAX_STEPS, DEFAULT_SD_STEPS, step=1, label="Steps", elem_id="sd-steps")
                     sd_seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=validate.MAX_SEED)
                 eps_view = gr.Radio(list(sds.EPS_VIEWS), value=sds.EPS_VIEWS[0], label="Noise shown as", elem_id="sd-eps")
                 sd_btns = buttons("sd")
