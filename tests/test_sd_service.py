@@ -17,7 +17,7 @@ import torch
 
 from playground.core import hub, settings
 from playground.core.errors import InputError
-from playground.diffusion import sd, sd_service, sd_tiny, service, views
+from playground.diffusion import sd_service, sd_tiny, service, views
 from playground.diffusion.pipeline import Chain
 
 ROOT = Path(__file__).resolve().parents[1]

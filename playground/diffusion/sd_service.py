@@ -26,7 +26,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -145,6 +145,13 @@ class SDLockstep:
     seed: int
     seconds: float
     notice: str = ""
+
+
+def _bundled():
+    """service.py, the bundled model's service (it imports this module: imported when needed, not on top)."""
+    from playground.diffusion import service
+
+    return service
 
 
 def _on_gpu(spec: tuple, runs: list, n: int, scales: list, previews: bool):
@@ -315,11 +322,16 @@ class SDService:
         return DEFAULT_CLASS
 
     def _bundled_args(self, a: Args) -> tuple:
-        from playground.diffusion import service
+        """(class, s, sampler, steps, eta, seed) for the bundled model: s and steps clamped into its ranges."""
+        b = _bundled()
+        return (self.class_for(a.prompt), min(a.scale, b.MAX_SCALE), a.sampler if a.sampler in b.SAMPLERS else "DDIM",
+                min(a.steps, self.fallback.facts().T), 0.0, a.seed)
 
-        steps = min(a.steps, self.fallback.facts().T)
-        return (self.class_for(a.prompt), min(a.scale, service.MAX_SCALE),
-                a.sampler if a.sampler in service.SAMPLERS else "DDIM", steps, 0.0, a.seed)
+    def _instead(self, why: str, prompt: str) -> str:
+        name = self.class_for(prompt)
+        named = "read from your prompt" if name != DEFAULT_CLASS or DEFAULT_CLASS.lower() in prompt.lower() else \
+            "your prompt names none of its classes"
+        return f"{why} Showing the bundled class-conditional model instead, class *{name}* ({named})."
 
     def _bundled(self, chain, a: Args, n: int, why: str) -> SDShown:
         """n steps of the bundled model's chain (a new one unless the state already holds one)."""
@@ -328,56 +340,43 @@ class SDService:
         for _ in range(n):
             shown = self.fallback.step(chain if isinstance(chain, Chain) else None, *args)
             chain = shown.chain
-        return SDShown(shown.chain, shown.k, notice=(f"{why} Showing the bundled class-conditional model instead, "
-                                                      f"class *{args[0]}* (read from your prompt)."))
+        return SDShown(shown.chain, shown.k, notice=self._instead(why, a.prompt))
 
     # --- the user's actions ----------------------------------------------------------------------
 
-    def new_chain(self, prompt, negative, scale, sampler, steps, seed, size, eps_view, progress=None) -> SDShown:
-        a = self.args(prompt, negative, scale, sampler, steps, seed, size, eps_view)
+    def _go(self, chain, a: Args, n: int, restart: bool = False, n_bundled: int | None = None, progress=None):
+        """n steps of the user's chain (a new one for other settings; with `restart`, also when it is finished),
+        showing the last; the bundled model's chain (n_bundled steps) when Stable Diffusion cannot run."""
         try:
             if progress:
-                progress(0.0, "loading Stable Diffusion (the first time takes longest)")
-            chain = self._fresh(a)
-            return self._show(chain, 0, None, a.eps_view, self._notice(chain))
+                progress(0.0, f"Stable Diffusion on {'ZeroGPU' if self.zero else self.device.type} (the first "
+                              "call loads it)")
+            if restart and (not self._same_run(chain, a) or chain.done):
+                chain = self._fresh(a)
+            chain = self._advance(chain, a, n) if n else chain
+            return self._show(chain, len(chain.frames), None, a.eps_view, self._notice(chain))
         except Fallback as e:
-            return self._bundled(None, a, 0, str(e))
+            return self._bundled(chain if n else None, a, n if n_bundled is None else n_bundled, str(e))
+
+    def new_chain(self, prompt, negative, scale, sampler, steps, seed, size, eps_view, progress=None) -> SDShown:
+        return self._go(None, self.args(prompt, negative, scale, sampler, steps, seed, size, eps_view), 0, True,
+                        progress=progress)
 
     def step(self, chain, prompt, negative, scale, sampler, steps, seed, size, eps_view, progress=None) -> SDShown:
         """One step forward (on a CPU this may take a while: progress says so)."""
-        a = self.args(prompt, negative, scale, sampler, steps, seed, size, eps_view)
-        try:
-            if progress:
-                progress(0.0, f"step on {'ZeroGPU' if self.zero else self.device.type}")
-            chain = self._advance(chain, a, 1)
-            return self._show(chain, len(chain.frames), None, a.eps_view, self._notice(chain))
-        except Fallback as e:
-            return self._bundled(chain, a, 1, str(e))
+        return self._go(chain, self.args(prompt, negative, scale, sampler, steps, seed, size, eps_view), 1,
+                        progress=progress)
 
     def play(self, chain, prompt, negative, scale, sampler, steps, seed, size, eps_view) -> SDShown:
         """Start playing; a finished chain (or one with other settings) starts again from fresh noise."""
-        a = self.args(prompt, negative, scale, sampler, steps, seed, size, eps_view)
-        try:
-            if not self._same_run(chain, a) or chain.done:
-                chain = self._fresh(a)
-            return self._show(chain, len(chain.frames), None, a.eps_view, self._notice(chain))
-        except Fallback as e:
-            return self._bundled(None, a, 0, str(e))
+        return self._go(chain, self.args(prompt, negative, scale, sampler, steps, seed, size, eps_view), 0, True)
 
     def tick(self, chain, prompt, negative, scale, sampler, steps, seed, size, eps_view) -> SDShown:
         """One timer tick while playing: a few steps (one GPU call on ZeroGPU)."""
         a = self.args(prompt, negative, scale, sampler, steps, seed, size, eps_view)
-        try:
-            total = chain.total if self._same_run(chain, a) else a.steps
-            chain = self._advance(chain, a, self._ticks(total, a.size))
-            return self._show(chain, len(chain.frames), None, a.eps_view, self._notice(chain))
-        except Fallback as e:
-            return self._bundled(chain, a, self._bundled_ticks(a), str(e))
-
-    def _bundled_ticks(self, a: Args) -> int:
-        from playground.diffusion import service
-
-        return max(1, min(a.steps, self.fallback.facts().T) // service.TICKS_PER_CHAIN)
+        total = chain.total if self._same_run(chain, a) else a.steps
+        bundled = max(1, min(a.steps, self.fallback.facts().T) // _bundled().TICKS_PER_CHAIN)
+        return self._go(chain, a, self._ticks(total, a.size), n_bundled=bundled)
 
     def scrub(self, chain, k, eps_view) -> SDShown:
         """A step already taken, as it was run (0 = the start noise)."""
@@ -412,8 +411,7 @@ class SDService:
                     progress(chain.run.k / chain.total, f"step {chain.run.k} / {chain.total}")
             return finals[0], self._notice(chain)
         except Fallback as e:
-            shown = self._bundled(None, a, 0, str(e))
-            return self.fallback.sample(*self._bundled_args(a)), shown.notice
+            return self.fallback.sample(*self._bundled_args(a)), self._instead(str(e), a.prompt)
 
     def compare(self, mode, prompt_a, prompt_b, negative, s_a, s_b, sampler, steps, seed, size) -> Iterator[SDLockstep]:
         """Two chains from the same noise, stepped together: two guidance scales on prompt A, or prompts A and
@@ -443,11 +441,10 @@ class SDService:
 
     def _bundled_compare(self, specs, a: Args, why: str) -> Iterator[SDLockstep]:
         model, _, schedule = self.fallback.model()
-        args = self._bundled_args(a)
-        top = self._bundled_args(replace(a, scale=MAX_SCALE))[1]          # the bundled model's largest s
+        args, top = self._bundled_args(a), _bundled().MAX_SCALE
         chains = [Chain(label=self.fallback.facts().classes.index(self.class_for(p)), scale=min(s, top),
                         sampler=args[2], steps=args[3], seed=a.seed).start(model) for p, s in specs]
-        names = [f"class *{self.class_for(p)}*, s = {s:g}" for p, s in specs]
+        names = [f"class *{self.class_for(p)}*, s = {c.scale:g}" for (p, _), c in zip(specs, chains)]
         every, t0 = max(1, args[3] // COMPARE_UPDATES), time.perf_counter()
         for i in range(args[3]):
             for c in chains:
