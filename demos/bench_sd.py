@@ -72,7 +72,7 @@ def sd_rows(m: sd.SD, min_run_time: float) -> list[tuple[str, float]]:
 def main(argv=None) -> str:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ref", help="a Stable Diffusion folder or hub id (default: the tiny random one, built here)")
-    p.add_argument("--taesd", help="a TAESD folder or hub id for the preview row (a model folder's taesd/ is used anyway)")
+    p.add_argument("--taesd", help="a TAESD folder or hub id (a model folder's own taesd/ is used anyway)")
     p.add_argument("--device", action="append", default=None, help="cpu (default), cuda; may be repeated")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timed blocks per row")

@@ -52,8 +52,8 @@ def src(page, sel: str) -> str | None:
 
 
 def wait_src_change(page, sel: str, old: str | None) -> None:
-    page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel + ' img'); return i && i.src !== old; }",
-                           arg=[sel, old], timeout=30_000)
+    page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel + ' img'); "
+                           "return i && i.src !== old; }", arg=[sel, old], timeout=30_000)
 
 
 def set_number(page, sel: str, value) -> None:

@@ -254,6 +254,9 @@ def test_zerogpu_runs_chunks_of_steps_per_call_with_the_state_on_the_cpu(plain, 
         chain = s.tick(chain, *ten).chain
     assert len(stand_in.CALLS) == 2 + sd_service.ZEROGPU_TICKS and len(chain.frames) == 10
     assert s.model().device.type == "cpu" and all(f.x_in.device.type == "cpu" for f in chain.frames)
+    assert 0 < s.measured < sd_service.GPU_SECONDS_PER_STEP                 # measured by every call
+    s.measured = 4 * sd_service.GPU_SECONDS_PER_STEP                          # a slower GPU: smaller chunks
+    assert s.chunk_steps(1.0) == 1 and s.chunk_steps(0.25) == 3
 
 
 @pytest.mark.slow

@@ -55,9 +55,11 @@ DEFAULT_CLASS = "Sneaker"  # the bundled model's class when the prompt names non
 
 # ZeroGPU call sizing. GPU_SECONDS_PER_STEP is one guided step (U-Net on a batch of 2, scheduler) at the
 # model's own size in half precision. NOT YET MEASURED on real weights (no GPU machine was at hand): an
-# upper estimate for a distilled SD 1.5 U-Net on a ZeroGPU slice. Measure and record it here with
+# estimate for a distilled SD 1.5 U-Net on a ZeroGPU slice. Measure and record it here with
 #     python -m demos.bench_sd --ref segmind/tiny-sd --device cuda
-# GPU_CALL_OVERHEAD covers moving the weights onto a fresh worker's GPU, text encoding and decoding.
+# Meanwhile every GPU call measures its own steps, and a slower measurement shrinks the next chunks (so a
+# call never outgrows its duration). GPU_CALL_OVERHEAD covers moving the weights onto a fresh worker's GPU,
+# text encoding and decoding.
 GPU_SECONDS_PER_STEP = 0.1
 GPU_CALL_OVERHEAD = 8.0
 GPU_CALL_SECONDS = 20      # the duration asked of spaces.GPU for each call
@@ -110,7 +112,6 @@ class SDChain:
     seconds_per_step: float | None = None              # measured on the last call
     where: str = ""
     prediction_type: str = "epsilon"
-    max_tokens: int = 77
 
     @property
     def total(self) -> int:
@@ -173,6 +174,7 @@ class SDService:
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         self.source, self.taesd = self._choose()
         self._gpu = device.gpu(duration=GPU_CALL_SECONDS)(_on_gpu) if self.zero else None
+        self.measured = 0.0        # the slowest seconds per step (at the model's own size) a GPU call reported
 
     # --- which model -----------------------------------------------------------------------------
 
@@ -208,8 +210,10 @@ class SDService:
             raise Fallback(f"Stable Diffusion could not be loaded: {e}.") from None
 
     def chunk_steps(self, area: float) -> int:
-        """Steps per ZeroGPU call at `area` (image area over the model's own): what fits the asked duration."""
-        return max(1, int((GPU_CALL_SECONDS - GPU_CALL_OVERHEAD) / (GPU_SECONDS_PER_STEP * area)))
+        """Steps per ZeroGPU call at `area` (image area over the model's own): what fits the asked duration
+        at the recorded seconds per step, or at the slowest measured so far when that is slower."""
+        per_step = max(GPU_SECONDS_PER_STEP, self.measured) * area
+        return max(1, int((GPU_CALL_SECONDS - GPU_CALL_OVERHEAD) / per_step))
 
     # --- arguments -------------------------------------------------------------------------------
 
@@ -240,6 +244,9 @@ class SDService:
             raise
         for run, new in zip(runs, back):      # the worker's copies (pickled) replace ours
             vars(run).update(vars(new))
+        m = self.model()
+        area = runs[0].latents.shape[-1] * runs[0].latents.shape[-2] / (m.native_size // m.vae_scale_factor) ** 2
+        self.measured = max(self.measured, sps / area)
         return frames, finals, sps
 
     def _fresh(self, a: Args) -> SDChain:
@@ -248,7 +255,7 @@ class SDService:
         run = sd.start(m, a.prompt, a.negative, a.sampler, a.steps, a.seed, side, side)
         return SDChain(m.ref, a.sampler, sd.sampler_name(m, a.sampler), a.steps, a.seed, a.size, side, side, run,
                        run.latents[0].clone(), where="ZeroGPU" if self.zero else m.device.type,
-                       prediction_type=m.scheduler.config.prediction_type, max_tokens=m.max_tokens)
+                       prediction_type=m.scheduler.config.prediction_type)
 
     def _same_run(self, chain, a: Args) -> bool:
         return (isinstance(chain, SDChain) and chain.ref == self.source.ref and
@@ -433,8 +440,9 @@ class SDService:
             t0 = time.perf_counter()
             while not runs[0].done:
                 frames, finals, _ = self._run(runs, every, [s for _, s in specs])
-                pics = [p for fr, fin in zip(frames, finals) for p in (fin if fin is not None else fr[-1].previews["x_t"],
-                                                                      fr[-1].previews["x0"])]
+                pics = []
+                for fr, fin in zip(frames, finals):       # each side: z_t (at the end the final image) and z0_hat
+                    pics += [fin if fin is not None else fr[-1].previews["x_t"], fr[-1].previews["x0"]]
                 yield SDLockstep(names, pics, runs[0].k, total, a.seed, time.perf_counter() - t0)
         except Fallback as e:
             yield from self._bundled_compare(specs, a, str(e))

@@ -34,7 +34,8 @@ def tokenizer(n_merges: int = TOKENIZER_MERGES):
     lines = gzip.open(default_bpe()).read().decode("utf-8").split("\n")[1 : n_merges + 1]   # line 0: a version header
     merges = [tuple(m.split()) for m in lines]
     symbols = list(bytes_to_unicode().values())
-    vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
+    vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
     return CLIPTokenizer(vocab={v: i for i, v in enumerate(vocab)}, merges=merges,
                          model_max_length=77)
 

@@ -1,6 +1,5 @@
-"""Diffusion tab: the reverse chain of a class-conditional U-Net, step by step, with classifier-free
-guidance; two chains in lockstep; text-to-image with Stable Diffusion, stepped the same way; the forward
-process and its schedule; the guidance trade-off.
+"""Diffusion tab: a class-conditional U-Net's reverse chain step by step with classifier-free guidance, two
+chains in lockstep, text-to-image with Stable Diffusion stepped alike, the forward process, the trade-off.
 
 Layout and wiring only: what each button does is in service.py, what it shows in views.py. The chain
 being stepped is per user (gr.State); the model is loaded once, on first use, and shared.
@@ -17,7 +16,8 @@ from playground.diffusion.schedulers import SCHEDULES
 TICK_SECONDS = 0.25            # Play: one timer tick every TICK_SECONDS, each taking one or more steps
 DEFAULT_STEPS = 50
 DEFAULT_SD_STEPS, DEFAULT_SD_SCALE = 25, 7.5
-DEFAULT_PROMPT, DEFAULT_PROMPT_B = ("a watercolor painting of a lighthouse on a cliff at " + t for t in ("sunset", "night"))
+DEFAULT_PROMPTS = ("a watercolor painting of a lighthouse at sunset", "a watercolor painting of a lighthouse at night")
+BUTTONS = (("New chain", "new"), ("▶ Play", "play"), ("⏸ Pause", "pause"), ("Step ⏭", "step"))
 
 
 def build(svc: service.Service) -> None:
@@ -34,11 +34,12 @@ def build(svc: service.Service) -> None:
 
     def buttons(p):  # New / Play / Pause / Step in a row, elem_ids p-new ...
         with gr.Row():
-            return [gr.Button(text, elem_id=f"{p}-{k}", variant="primary" if k == "play" else "secondary")
-                    for text, k in (("New chain", "new"), ("▶ Play", "play"), ("⏸ Pause", "pause"), ("Step ⏭", "step"))]
+            return [gr.Button(t, elem_id=f"{p}-{k}", variant="primary" if k == "play" else "secondary")
+                    for t, k in BUTTONS]
 
     def wire(api, actions, render, ctrls, outs, btns, scrub, scrub_in):  # the same events for both families
-        (new_b, play_b, pause_b, step_b), timer, off = btns, gr.Timer(TICK_SECONDS, active=False), lambda: gr.Timer(active=False)
+        (new_b, play_b, pause_b, step_b), timer = btns, gr.Timer(TICK_SECONDS, active=False)
+        off = lambda: gr.Timer(active=False)  # noqa: E731
         new_b.click(ui.handler(actions.new_chain, lambda r: (*render(r), off())), ctrls[1:], [*outs, timer],
                     api_name=f"{api}_new")
         step_b.click(ui.handler(actions.step, render), ctrls, outs, api_name=f"{api}_step", concurrency_limit=4)
@@ -120,14 +121,13 @@ def build(svc: service.Service) -> None:
         c_btn.click(ui.handler(svc.compare, views.lockstep), [c_mode, c_label, c_sa, c_sb, c_sampler, c_steps, c_seed],
                     [*c_pics, c_status], api_name="diffusion_compare")
 
-    sd_chain, info = gr.State(None), svc.sd.info()
+    sd_chain, info, cap = gr.State(None), svc.sd.info(), sds.MAX_PROMPT_CHARS
     with gr.Tab("Text-to-image (Stable Diffusion)"):
         gr.Markdown(views.sd_info(info), elem_id="sd-info")
         with gr.Row():
             with gr.Column(scale=2, min_width=320):
-                prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt", max_length=sds.MAX_PROMPT_CHARS, elem_id="sd-prompt")
-                negative = gr.Textbox("", label="Negative prompt (used for ε_u; empty = no text)",
-                                      max_length=sds.MAX_PROMPT_CHARS, elem_id="sd-negative")
+                prompt = gr.Textbox(DEFAULT_PROMPTS[0], label="Prompt", max_length=cap, elem_id="sd-prompt")
+                negative = gr.Textbox("", label="Negative prompt (for ε_u; empty: no text)", max_length=cap)
                 sd_scale = gr.Slider(0, sds.MAX_SCALE, value=DEFAULT_SD_SCALE, step=0.5, elem_id="sd-scale",
                                      label="Guidance scale s (live: re-mixes the step shown; 1 = no guidance)")
                 with gr.Row():
@@ -136,7 +136,7 @@ def build(svc: service.Service) -> None:
                 with gr.Row():
                     sd_steps = gr.Slider(1, sds.MAX_STEPS, DEFAULT_SD_STEPS, step=1, label="Steps", elem_id="sd-steps")
                     sd_seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=validate.MAX_SEED)
-                eps_view = gr.Radio(list(sds.EPS_VIEWS), value=sds.EPS_VIEWS[0], label="Noise shown as", elem_id="sd-eps")
+                eps_view = gr.Radio(list(sds.EPS_VIEWS), value=sds.EPS_VIEWS[0], label="ε shown as", elem_id="sd-eps")
                 sd_btns = buttons("sd")
                 sd_k = gr.Slider(0, DEFAULT_SD_STEPS, value=0, step=1, elem_id="sd-scrub", label="Step shown")
                 gr.Markdown(views.SD_EQ, latex_delimiters=ui.LATEX, elem_classes=["equation"])
@@ -146,17 +146,17 @@ def build(svc: service.Service) -> None:
                     sd_pics = pictures(("z_t (decoded)", "sd-xt"), ("predicted ẑ_0 (decoded)", "sd-x0"),
                                      ("final image (full VAE)", "sd-final"))
                 with gr.Row():
-                    sd_pics += pictures(("ε_u (negative / empty prompt)", "sd-eps-u"), ("ε_c (your prompt)", "sd-eps-c"),
+                    sd_pics += pictures(("ε_u (negative prompt)", "sd-eps-u"), ("ε_c (your prompt)", "sd-eps-c"),
                                       ("ε_u + s (ε_c − ε_u)", "sd-eps-g"))
                 with gr.Row(equal_height=True):
                     sd_once = gr.Button("Or: the whole chain in one call", elem_id="sd-once")
-                    sd_once_img, = pictures(("final image", "sd-once-img"))
-                sd_note = gr.Markdown()
+                    sd_once_out = pictures(("final image", "sd-once-img"))
+                sd_once_out.append(gr.Markdown())
                 with gr.Accordion("Same seed, A / B: two guidance scales or two prompts", open=False):
                     with gr.Row():
                         ab_mode = gr.Radio(list(sds.COMPARE_MODES), value=sds.COMPARE_MODES[0], label="Compare")
                         ab_scale = gr.Slider(0, sds.MAX_SCALE, value=1.0, step=0.5, label="Scale B")
-                        ab_prompt = gr.Textbox(DEFAULT_PROMPT_B, label="Prompt B", max_length=sds.MAX_PROMPT_CHARS)
+                        ab_prompt = gr.Textbox(DEFAULT_PROMPTS[1], label="Prompt B", max_length=cap)
                     ab_btn = gr.Button("Run A (the settings above) and B in lockstep", elem_id="sd-compare")
                     ab_status = gr.Markdown(latex_delimiters=ui.LATEX)
                     with gr.Row():
@@ -167,7 +167,7 @@ def build(svc: service.Service) -> None:
         gr.on([sd_scale.input, eps_view.input], ui.handler(svc.sd.guidance, lambda r: sd_render(r)[1:]),
               [sd_chain, sd_k, sd_scale, eps_view], sd_outs[1:], api_name="sd_guidance", show_progress="hidden",
               trigger_mode="always_last")
-        sd_once.click(ui.handler(svc.sd.sample, views.sd_final), sd_ctrls[1:-1], [sd_once_img, sd_note], api_name="sd_sample")
+        sd_once.click(ui.handler(svc.sd.sample, views.sd_final), sd_ctrls[1:-1], sd_once_out, api_name="sd_sample")
         ab_btn.click(ui.handler(svc.sd.compare, views.sd_lockstep), [ab_mode, prompt, ab_prompt, negative, sd_scale,
                      ab_scale, sd_sampler, sd_steps, sd_seed, size], [*ab_pics, ab_status], api_name="sd_compare")
 
