@@ -114,6 +114,7 @@ def test_bad_input_is_answered_and_the_app_keeps_serving(sd_client):
         sd_client.predict("x" * 501, *ARGS[1:], api_name="/sd_step")
     with pytest.raises(AppError, match="No chain yet"):
         sd_client.predict(2, "latent channels", api_name="/sd_scrub")
+    assert "No chain yet" in sd_client.predict(0, 3.0, "latent channels", api_name="/sd_guidance")[6]   # no error
     assert "Step 1 / 4" in sd_client.predict(*ARGS, api_name="/sd_step")[6]
 
 

@@ -123,8 +123,11 @@ def test_bad_input_is_refused_with_a_message(monkeypatch, change, match):
 
 
 def test_scrub_without_a_chain_says_what_to_do(monkeypatch):
+    s = make(monkeypatch, None)
     with pytest.raises(InputError, match="No chain yet: press New chain"):
-        make(monkeypatch, None).scrub(None, 2, "latent channels")
+        s.scrub(None, 2, "latent channels")
+    quiet = views.sd_shown(s.guidance(None, 0, 3.0, "latent channels"), [])   # s moved before any step: no error
+    assert quiet[:7] == (None,) * 7 and "No chain yet" in quiet[7]
 
 
 # --- the tiny model through the service -----------------------------------------------------------

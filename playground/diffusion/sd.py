@@ -1,7 +1,7 @@
 """Stable Diffusion (Rombach et al. 2022), one step at a time, over diffusers' components: the same
 classifier-free guidance as the bundled U-Net, in the latent space of an autoencoder, conditioned on text.
 
-    c   = CLIP_text(prompt),  c0 = CLIP_text(negative prompt, "" by default)      once per prompt, (1, 77, D)
+    c   = CLIP_text(prompt),  c0 = CLIP_text(negative prompt, "" by default)      once per prompt, (1, L, D)
     x_T ~ N(0, I) * init_noise_sigma                                               latents (1, 4, H/f, W/f)
     per step t (the scheduler's timesteps):
         x_in          = scale_model_input(x_t, t)                                   (identity for DDIM/DDPM/PNDM)
@@ -19,8 +19,13 @@ takes some steps and brings it back to the CPU. The start noise and any step noi
 generator seeded with the seed, drawn in the pipeline's order, so that a chain taken in any chunks equals
 the pipeline's output for the same prompt, seed, steps and guidance (tests/test_sd_model.py).
 
+L is the tokenizer's model_max_length: longer prompts are cut there (as the pipeline does). For a
+v-prediction model `eps_x0` turns the output into e and x0_hat.
+
 At s = 1 (and s = 0) the guided e is one of the two passes; they then run as two batches of one, as the
 pipeline runs its single pass, so that e is computed exactly as there; the other pass is for the eye.
+s = 0 is the unconditional prediction e_u, as in the bundled model (the pipeline itself treats any s <= 1
+as s = 1, so it is compared with ours at s = 1 and above).
 """
 from __future__ import annotations
 

@@ -127,7 +127,7 @@ class SDShown:
     """A chain (Stable Diffusion, or the bundled model's when it stood in) and the step on screen.
     `pictures` maps x_t, x0, eps_u, eps_c, eps, final to uint8 images (3, H, W) or latents (4, h, w)."""
 
-    chain: SDChain | Chain
+    chain: SDChain | Chain | None      # None: no chain yet
     k: int
     scale: float | None = None       # the s the pictures show when it is not the step's own
     pictures: dict = field(default_factory=dict)
@@ -399,6 +399,8 @@ class SDService:
         """The live guidance slider: step k's guided noise and x0_hat recomputed at s from the two network
         outputs kept for that step (no network call); later steps use s when the chain goes on."""
         scale = float(validate.number("Guidance scale s", scale, 0.0, MAX_SCALE))
+        if chain is None:                     # moved before any step: nothing to re-mix yet, and no error
+            return SDShown(None, 0)
         shown = self.scrub(chain, k, eps_view)
         if not isinstance(shown.chain, SDChain) or shown.k == 0:
             return shown

@@ -95,7 +95,7 @@ def status(chain, k: int, classes: list[str]) -> str:
 
 def length(chain) -> int:
     """Steps in a chain: a Stable Diffusion chain's timesteps (a multistep sampler may add one), else its steps."""
-    return getattr(chain, "total", None) or chain.steps
+    return 1 if chain is None else getattr(chain, "total", None) or chain.steps
 
 
 def shown(r, classes: list[str]) -> tuple:
@@ -288,6 +288,9 @@ def sd_shown(r, classes: list[str]) -> tuple:
     when it stood in."""
     from playground.diffusion.pipeline import Chain
 
+    if r.chain is None:
+        return (None,) * 7 + ("No chain yet: type a prompt and press **New chain**, **Step** or **Play**; $s$ "
+                              "applies from the next step on.",)
     if isinstance(r.chain, Chain):
         x_t, x0, eps, x_prev, eps_u, eps_c, eps_g = step_pictures(r.chain, r.k)
         return (r.chain, x_t, x0, x_prev, eps_u, eps_c, eps_g,
