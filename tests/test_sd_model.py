@@ -9,12 +9,17 @@ guidance. Everything on the CPU, on one thread (tiny models are faster so on a s
 from __future__ import annotations
 
 import pickle
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from playground.diffusion import sd, sd_tiny
-from playground.diffusion.schedulers import guide
+if __name__ == "__main__":   # run as a script to print the differences: import from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from playground.diffusion import sd, sd_tiny  # noqa: E402
+from playground.diffusion.schedulers import guide  # noqa: E402
 
 PROMPT, STEPS, SEED = "a watercolor painting of a lighthouse", 6, 3
 
@@ -144,7 +149,7 @@ def test_tiny_tokenizer_is_clip_bpe():
                                                                    "<|endoftext|>"]
 
 
-if __name__ == "__main__":   # the max abs differences, for the report
+if __name__ == "__main__":   # the max abs differences: python tests/test_sd_model.py
     import tempfile
 
     torch.set_num_threads(1)
