@@ -4,7 +4,8 @@ guidance trade-off from the card. Every method validates its raw arguments (core
 plain data (a Chain and the step on screen, tensors in model range [-1, 1], file paths, dicts).
 
 The bundled checkpoint (assets/diffusion/fashion_unet) is loaded once, lazily, through core.cache and
-shared by all users; each user's chain is a `pipeline.Chain` the tab keeps in gr.State.
+shared by all users; each user's chain is a `pipeline.Chain` the tab keeps in gr.State. Text-to-image
+with Stable Diffusion is `Service.sd` (sd_service.py), which falls back to this model when it cannot run.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from playground.core.settings import Settings
 from playground.diffusion import pipeline
 from playground.diffusion.pipeline import Chain
 from playground.diffusion.schedulers import SCHEDULES, NoiseSchedule
+from playground.diffusion.sd_service import SDService
 from playground.diffusion.unet import UNetConfig
 
 CHECKPOINT = paths.assets("diffusion", "fashion_unet")
@@ -112,6 +114,7 @@ class Tradeoff:
 class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.sd = SDService(settings, fallback=self)     # text-to-image: Stable Diffusion (sd_service.py)
 
     # --- the model and its card ------------------------------------------------------------------
 

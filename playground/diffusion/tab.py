@@ -1,5 +1,5 @@
-"""Diffusion tab: the reverse chain of a class-conditional U-Net, step by step, with classifier-free
-guidance; two chains in lockstep; the forward process and its schedule; the guidance trade-off.
+"""Diffusion tab: a class-conditional U-Net's reverse chain step by step with classifier-free guidance, two
+chains in lockstep, text-to-image with Stable Diffusion stepped alike, the forward process, the trade-off.
 
 Layout and wiring only: what each button does is in service.py, what it shows in views.py. The chain
 being stepped is per user (gr.State); the model is loaded once, on first use, and shared.
@@ -10,10 +10,14 @@ import gradio as gr
 
 from playground.core import ui, validate
 from playground.diffusion import service, views
+from playground.diffusion import sd_service as sds
 from playground.diffusion.schedulers import SCHEDULES
 
 TICK_SECONDS = 0.25            # Play: one timer tick every TICK_SECONDS, each taking one or more steps
 DEFAULT_STEPS = 50
+DEFAULT_SD_STEPS, DEFAULT_SD_SCALE = 25, 7.5
+DEFAULT_PROMPTS = ("a watercolor painting of a lighthouse at sunset", "a watercolor painting of a lighthouse at night")
+BUTTONS = (("New chain", "new"), ("▶ Play", "play"), ("⏸ Pause", "pause"), ("Step ⏭", "step"))
 
 
 def build(svc: service.Service) -> None:
@@ -22,11 +26,31 @@ def build(svc: service.Service) -> None:
     examples = svc.forward_examples()
     gr.Markdown(views.INTRO.format(source=svc.model_source().markdown()), latex_delimiters=ui.LATEX)
 
-    def shown(r):  # a chain's state, pictures and status, and the scrub slider at the step shown
-        return (*views.shown(r, classes), gr.Slider(value=r.k, maximum=r.chain.steps))
+    def shown(render):  # a chain's state, pictures and status, and the scrub slider at the step shown
+        return lambda r: (*render(r, classes), gr.Slider(value=r.k, maximum=views.length(r.chain)))
 
     def pictures(*names):  # (label, elem_id) -> large crisp images
         return [gr.Image(label=label, elem_id=eid, height=200, **ui.IMAGE) for label, eid in names]
+
+    def buttons(p):  # New / Play / Pause / Step in a row, elem_ids p-new ...
+        with gr.Row():
+            return [gr.Button(t, elem_id=f"{p}-{k}", variant="primary" if k == "play" else "secondary")
+                    for t, k in BUTTONS]
+
+    def wire(api, actions, render, ctrls, outs, btns, scrub, scrub_in):  # the same events for both families
+        (new_b, play_b, pause_b, step_b), timer = btns, gr.Timer(TICK_SECONDS, active=False)
+        off = lambda: gr.Timer(active=False)  # noqa: E731
+        new_b.click(ui.handler(actions.new_chain, lambda r: (*render(r), off())), ctrls[1:], [*outs, timer],
+                    api_name=f"{api}_new")
+        step_b.click(ui.handler(actions.step, render), ctrls, outs, api_name=f"{api}_step", concurrency_limit=4)
+        play_b.click(ui.handler(actions.play, lambda r: (*render(r), gr.Timer(active=True))), ctrls, [*outs, timer],
+                     api_name=f"{api}_play")
+        pause_b.click(off, None, timer, api_name=f"{api}_pause")
+        # a tick only ever switches the timer off: switching it on would undo a Pause pressed during the tick
+        timer.tick(ui.handler(actions.tick, lambda r: (*render(r), off() if r.chain.done else gr.skip())),
+                   ctrls, [*outs, timer], api_name=False, show_progress="hidden")
+        scrub.input(ui.handler(actions.scrub, lambda r: render(r)[1:]), scrub_in, outs[1:], api_name=f"{api}_scrub",
+                    show_progress="hidden")
 
     chain = gr.State(None)
     with gr.Tab("Step by step"):
@@ -41,11 +65,7 @@ def build(svc: service.Service) -> None:
                 with gr.Row():
                     steps = gr.Slider(1, T, value=DEFAULT_STEPS, step=1, label="Steps", elem_id="diff-steps")
                     seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=validate.MAX_SEED)
-                with gr.Row():
-                    new_btn = gr.Button("New chain", elem_id="diff-new")
-                    play_btn = gr.Button("▶ Play", variant="primary", elem_id="diff-play")
-                    pause_btn = gr.Button("⏸ Pause", elem_id="diff-pause")
-                    step_btn = gr.Button("Step ⏭", elem_id="diff-step")
+                btns = buttons("diff")
                 shown_k = gr.Slider(0, DEFAULT_STEPS, value=0, step=1, elem_id="diff-scrub",
                                     label="Step shown (scrub back through the steps taken)")
                 gr.Markdown(views.EQ_GUIDE + views.EQ_STEP, latex_delimiters=ui.LATEX, elem_classes=["equation"])
@@ -69,20 +89,9 @@ def build(svc: service.Service) -> None:
                     once_img, = pictures(("final image", "diff-once-img"))
                 plot = gr.Plot(label="Guidance trade-off (from the model card)", elem_id="diff-tradeoff")
                 gr.Markdown(views.tradeoff_table(facts))
-        timer = gr.Timer(TICK_SECONDS, active=False)
         ctrls = [chain, label, scale, sampler, steps, eta, seed]
-        outs = [chain, *pics, status, shown_k]
-        new_btn.click(ui.handler(svc.new_chain, lambda r: (*shown(r), gr.Timer(active=False))), ctrls[1:],
-                      [*outs, timer], api_name="diffusion_new")
-        step_btn.click(ui.handler(svc.step, shown), ctrls, outs, api_name="diffusion_step", concurrency_limit=4)
-        play_btn.click(ui.handler(svc.play, lambda r: (*shown(r), gr.Timer(active=True))), ctrls, [*outs, timer],
-                       api_name="diffusion_play")
-        pause_btn.click(lambda: gr.Timer(active=False), None, timer, api_name="diffusion_pause")
-        # a tick only ever switches the timer off: switching it on would undo a Pause pressed during the tick
-        timer.tick(ui.handler(svc.tick, lambda r: (*shown(r), gr.Timer(active=False) if r.chain.done else gr.skip())),
-                   ctrls, [*outs, timer], api_name=False, show_progress="hidden")
-        shown_k.input(ui.handler(svc.scrub, lambda r: shown(r)[1:]), [chain, shown_k], outs[1:],
-                      api_name="diffusion_scrub", show_progress="hidden")
+        wire("diffusion", svc, shown(views.shown), ctrls, [chain, *pics, status, shown_k], btns, shown_k,
+             [chain, shown_k])
         gif_btn.click(ui.handler(svc.export_gif), chain, gif_file, api_name="diffusion_gif")
         png_btn.click(ui.handler(svc.export_png), chain, png_file, api_name="diffusion_png")
         # triggers=None: on page load and whenever s changes (no model is loaded for this)
@@ -111,6 +120,56 @@ def build(svc: service.Service) -> None:
                                     ("B: predicted x̂_0", None))
         c_btn.click(ui.handler(svc.compare, views.lockstep), [c_mode, c_label, c_sa, c_sb, c_sampler, c_steps, c_seed],
                     [*c_pics, c_status], api_name="diffusion_compare")
+
+    sd_chain, info, cap = gr.State(None), svc.sd.info(), sds.MAX_PROMPT_CHARS
+    with gr.Tab("Text-to-image (Stable Diffusion)"):
+        gr.Markdown(views.sd_info(info), elem_id="sd-info")
+        with gr.Row():
+            with gr.Column(scale=2, min_width=320):
+                prompt = gr.Textbox(DEFAULT_PROMPTS[0], label="Prompt", max_length=cap, elem_id="sd-prompt")
+                negative = gr.Textbox("", label="Negative prompt (for ε_u; empty: no text)", max_length=cap)
+                sd_scale = gr.Slider(0, sds.MAX_SCALE, value=DEFAULT_SD_SCALE, step=0.5, elem_id="sd-scale",
+                                     label="Guidance scale s (live: re-mixes the step shown; 1 = no guidance)")
+                with gr.Row():
+                    sd_sampler = gr.Radio(list(sds.SAMPLERS), value="DDIM", label="Sampler", elem_id="sd-sampler")
+                    size = gr.Radio(list(sds.SIZES), value=info.default_size, label="Size (of the model's own)")
+                with gr.Row():
+                    sd_steps = gr.Slider(1, sds.MAX_STEPS, DEFAULT_SD_STEPS, step=1, label="Steps", elem_id="sd-steps")
+                    sd_seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=validate.MAX_SEED)
+                eps_view = gr.Radio(list(sds.EPS_VIEWS), value=sds.EPS_VIEWS[0], label="ε shown as", elem_id="sd-eps")
+                sd_btns = buttons("sd")
+                sd_k = gr.Slider(0, DEFAULT_SD_STEPS, value=0, step=1, elem_id="sd-scrub", label="Step shown")
+                gr.Markdown(views.SD_EQ, latex_delimiters=ui.LATEX, elem_classes=["equation"])
+            with gr.Column(scale=3):
+                sd_status = gr.Markdown(elem_id="sd-status", latex_delimiters=ui.LATEX)
+                with gr.Row():
+                    sd_pics = pictures(("z_t (decoded)", "sd-xt"), ("predicted ẑ_0 (decoded)", "sd-x0"),
+                                     ("final image (full VAE)", "sd-final"))
+                with gr.Row():
+                    sd_pics += pictures(("ε_u (negative prompt)", "sd-eps-u"), ("ε_c (your prompt)", "sd-eps-c"),
+                                      ("ε_u + s (ε_c − ε_u)", "sd-eps-g"))
+                with gr.Row(equal_height=True):
+                    sd_once = gr.Button("Or: the whole chain in one call", elem_id="sd-once")
+                    sd_once_out = pictures(("final image", "sd-once-img"))
+                sd_once_out.append(gr.Markdown())
+                with gr.Accordion("Same seed, A / B: two guidance scales or two prompts", open=False):
+                    with gr.Row():
+                        ab_mode = gr.Radio(list(sds.COMPARE_MODES), value=sds.COMPARE_MODES[0], label="Compare")
+                        ab_scale = gr.Slider(0, sds.MAX_SCALE, value=1.0, step=0.5, label="Scale B")
+                        ab_prompt = gr.Textbox(DEFAULT_PROMPTS[1], label="Prompt B", max_length=cap)
+                    ab_btn = gr.Button("Run A (the settings above) and B in lockstep", elem_id="sd-compare")
+                    ab_status = gr.Markdown(latex_delimiters=ui.LATEX)
+                    with gr.Row():
+                        ab_pics = pictures(("A: z_t", None), ("A: ẑ_0", None), ("B: z_t", None), ("B: ẑ_0", None))
+        sd_ctrls, sd_outs, sd_render = ([sd_chain, prompt, negative, sd_scale, sd_sampler, sd_steps, sd_seed, size,
+                                         eps_view], [sd_chain, *sd_pics, sd_status, sd_k], shown(views.sd_shown))
+        wire("sd", svc.sd, sd_render, sd_ctrls, sd_outs, sd_btns, sd_k, [sd_chain, sd_k, eps_view])
+        gr.on([sd_scale.input, eps_view.input], ui.handler(svc.sd.guidance, lambda r: sd_render(r)[1:]),
+              [sd_chain, sd_k, sd_scale, eps_view], sd_outs[1:], api_name="sd_guidance", show_progress="hidden",
+              trigger_mode="always_last")
+        sd_once.click(ui.handler(svc.sd.sample, views.sd_final), sd_ctrls[1:-1], sd_once_out, api_name="sd_sample")
+        ab_btn.click(ui.handler(svc.sd.compare, views.sd_lockstep), [ab_mode, prompt, ab_prompt, negative, sd_scale,
+                     ab_scale, sd_sampler, sd_steps, sd_seed, size], [*ab_pics, ab_status], api_name="sd_compare")
 
     with gr.Tab("Forward process"):
         with gr.Row():

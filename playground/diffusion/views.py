@@ -4,6 +4,7 @@ comparison, the forward process and its schedule, the guidance trade-off and the
 from __future__ import annotations
 
 import torch
+from PIL import Image
 
 from playground.core import images
 from playground.diffusion.schedulers import NoiseSchedule
@@ -90,6 +91,11 @@ def status(chain, k: int, classes: list[str]) -> str:
             + f"Class *{classes[f.label]}*, $s={f.scale:g}$, {chain.sampler}"
             f"{f', eta={chain.eta:g}' if chain.sampler == 'DDIM' else ''}, seed {chain.seed}."
             + (" **Finished.**" if chain.done and k == len(chain.frames) else ""))
+
+
+def length(chain) -> int:
+    """Steps in a chain: a Stable Diffusion chain's timesteps (a multistep sampler may add one), else its steps."""
+    return 1 if chain is None else getattr(chain, "total", None) or chain.steps
 
 
 def shown(r, classes: list[str]) -> tuple:
@@ -211,3 +217,95 @@ def card_markdown(facts) -> str:
              f"{c.get('p_uncond')}, EMA {c.get('ema')}; {c.get('bytes', 0) / 1e6:.1f} MB, sha256 `{c.get('sha256', '')[:16]}…`",
              f"**Held-out eps-MSE:** {c.get('metrics', {}).get('heldout_eps_mse')}", "", tradeoff_table(facts)]
     return "\n\n".join(lines)
+
+
+# --- text-to-image (Stable Diffusion) ----------------------------------------------------------------
+
+PREVIEW_SIDE = 256   # small pictures (latent channels, tiny models) are enlarged to at least this many pixels
+SD_EQ = r"""
+**Stable Diffusion** runs the same reverse chain on **latents** $z$ (an autoencoder's code of the image), with a
+text embedding $c$ of your prompt and $c_\varnothing$ of the negative prompt (empty by default), computed once:
+
+$$\hat\varepsilon=\varepsilon_\theta(z_t,t,c_\varnothing)+s\,\big(\varepsilon_\theta(z_t,t,c)-\varepsilon_\theta(z_t,t,c_\varnothing)\big)$$
+
+Per step the U-Net sees the batch $[z_t, z_t]$ with $[c_\varnothing, c]$; the sampler takes $\hat\varepsilon$ to
+$z_{t'}$, and $\hat z_0=\big(z_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon\big)/\sqrt{\bar\alpha_t}$. Pictures of $z_t$ and
+$\hat z_0$ come from a tiny decoder (TAESD); the final image from the full VAE.
+Moving $s$ re-mixes the shown step's two predictions at once (no network call); later steps use it.
+"""
+
+
+def sd_info(info) -> str:
+    """Which Stable Diffusion model the tab runs and where, or why there is none and how to get one."""
+    from playground.diffusion import sd_service as ss
+
+    if not info.available:
+        return (f"**Stable Diffusion is not available here**: {info.source.reason}. Every button below runs the "
+                f"bundled class-conditional model instead (the class is read from your prompt) and says so.\n\n"
+                f"To enable it, either set `{ss.ENV_MODEL}` to a Stable Diffusion folder (diffusers' layout, "
+                f"safetensors) before starting the app, or run it where the hub is reachable (it then loads "
+                f"`{ss.HUB_ID}`). `python -m playground.diffusion.sd_tiny DIR` writes a tiny untrained one "
+                "that shows the mechanics (its pictures are noise).")
+    where = {"ZeroGPU": f"on a ZeroGPU GPU, up to {info.chunk_steps} steps per GPU call; the chain waits on the "
+                        "CPU between calls",
+             "cuda": "on the GPU", "mps": "on the Apple GPU"}.get(info.where, "on the CPU (no GPU here: expect "
+                                                                         "seconds per step; smaller sizes are faster)")
+    return f"{info.source.markdown()}. Runs {where}."
+
+
+def _enlarge(img):
+    s = max(1, -(-PREVIEW_SIDE // max(img.size)))      # rounded up
+    return img.resize((img.width * s, img.height * s), Image.NEAREST) if s > 1 else img
+
+
+def sd_picture(x):
+    """A decoded image (uint8 (3, H, W)) as PIL; a latent (4, h, w) as its channels, 2 x 2, over ±EPS_RANGE."""
+    if x is None:
+        return None
+    if x.dtype == torch.uint8:
+        return _enlarge(Image.fromarray(x.permute(1, 2, 0).numpy()))
+    g = images.grid(x.float()[:, None], nrow=2, lo=-EPS_RANGE, hi=EPS_RANGE)
+    return _enlarge(images.to_pil(g))
+
+
+def sd_status(r) -> str:
+    c, k = r.chain, r.k
+    head = f"**Step {k} / {c.total}** (taken: {len(c.frames)}): "
+    where = (f"{c.sampler_name}, {c.total} steps, seed {c.seed}, {c.width}×{c.height}, on {c.where}"
+             + (f", {c.seconds_per_step:.2f} s per step" if c.seconds_per_step else ""))
+    if k == 0:
+        return head + f"pure noise $z_T$. {where}." + (f" {r.notice}" if r.notice else "")
+    f = c.frames[k - 1]
+    s = f.scale if r.scale is None else r.scale
+    shown_at = "" if r.scale is None else f" **Shown at your $s={r.scale:g}$**; this step ran with $s={f.scale:g}$."
+    return (head + f"U-Net at $t={f.t}$ ($\\sqrt{{\\bar\\alpha_t}}={f.abar ** 0.5:.3f}$), prompt “{f.prompt}”"
+            + (f", negative “{f.negative}”" if f.negative else "") + f", $s={s:g}$. {where}.{shown_at}"
+            + (" **Finished.**" if c.done and k == len(c.frames) else "") + (f" {r.notice}" if r.notice else ""))
+
+
+def sd_shown(r, classes: list[str]) -> tuple:
+    """(chain, x_t, x0_hat, final, eps_u, eps_c, eps, status) of an SDShown; the bundled model's pictures
+    when it stood in."""
+    from playground.diffusion.pipeline import Chain
+
+    if r.chain is None:
+        return (None,) * 7 + ("No chain yet: type a prompt and press **New chain**, **Step** or **Play**; $s$ "
+                              "applies from the next step on.",)
+    if isinstance(r.chain, Chain):
+        x_t, x0, eps, x_prev, eps_u, eps_c, eps_g = step_pictures(r.chain, r.k)
+        return (r.chain, x_t, x0, x_prev, eps_u, eps_c, eps_g,
+                (f"{r.notice}\n\n" if r.notice else "") + status(r.chain, r.k, classes))
+    p = r.pictures
+    return (r.chain, *(sd_picture(p.get(n)) for n in ("x_t", "x0", "final", "eps_u", "eps_c", "eps")), sd_status(r))
+
+
+def sd_final(result) -> tuple:
+    """(image, notice) of SDService.sample: a decoded image, or the bundled model's in model range."""
+    img, notice = result
+    return (sd_picture(img) if img.dtype == torch.uint8 else final_picture(img)), notice
+
+
+def sd_lockstep(r) -> tuple:
+    pics = [sd_picture(x) if x.dtype == torch.uint8 else picture(x.clamp(-1, 1)) for x in r.pictures]
+    return (*pics, f"Step {r.step} / {r.total}, same start noise (seed {r.seed}). Left: **{r.names[0]}**; right: "
+                   f"**{r.names[1]}**. {r.seconds:.1f} s" + (f"\n\n{r.notice}" if r.notice else ""))
