@@ -401,6 +401,9 @@ def test_zerogpu_stand_in(monkeypatch):
         with pytest.raises(RuntimeError) as e:
             list(stream(1))
         assert device.gpu_failure(e.value) and not device.gpu_failure(ValueError("bad prompt"))
+        worker = RuntimeError("OutOfMemoryError")
+        worker.title = "ZeroGPU worker error"                 # how the package re-raises a worker's failure
+        assert device.gpu_failure(worker)
     finally:
         for name in ("spaces", "spaces.config"):
             sys.modules.pop(name, None)

@@ -2,12 +2,13 @@
 
 A tiny Stable Diffusion is built here from configs (random weights: playground/diffusion/sd_tiny.py),
 saved with save_pretrained to a temporary folder and loaded through our loader exactly as a hub id would
-be; then our loop, taken in chunks with a pickle round trip between them (as a ZeroGPU worker receives
+be; then our loop, taken in chunks with the state copied between them (checked picklable) (as a ZeroGPU worker receives
 and returns the state), must give the pipeline's final latents for the same prompt, seed, steps and
 guidance. Everything on the CPU, on one thread (tiny models are faster so on a shared machine).
 """
 from __future__ import annotations
 
+import copy
 import pickle
 import sys
 from pathlib import Path
@@ -43,11 +44,12 @@ def model(folder):
 
 
 def ours(m, prompt, s, sampler, steps=STEPS, seed=SEED, negative="", chunk=4, size=None):
-    """Final latents of our loop, taken `chunk` steps per call with the state pickled between calls."""
+    """Final latents of our loop, taken `chunk` steps per call with the state copied between calls (and checked picklable)."""
     side = size or m.native_size
     run = sd.start(m, prompt, negative, sampler, steps, seed, side, side)
     while not run.done:
-        run = pickle.loads(pickle.dumps(run))
+        assert pickle.dumps(run)        # it can cross a worker boundary
+        run = copy.deepcopy(run)        # and a copy is what arrives (the project never unpickles)
         sd.advance(m, [run], chunk, [s], previews=False)
     return run.latents
 

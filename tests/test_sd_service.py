@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import copy
 import pickle
 import sys
 from pathlib import Path
@@ -204,7 +205,7 @@ def test_compare_two_scales_from_the_same_noise(svc):
 
 @pytest.fixture()
 def spaces(monkeypatch):
-    """The stand-in spaces package, and _on_gpu behind a pickle round trip both ways, as the real
+    """The stand-in spaces package, and _on_gpu behind a copy both ways (checked picklable), as the real
     package's forked worker gets its arguments and returns its result (and so the chain's tensors are
     checked to be on the CPU when they cross)."""
     monkeypatch.syspath_prepend(str(ROOT / "tests" / "stand_in"))
@@ -218,9 +219,11 @@ def spaces(monkeypatch):
     @functools.wraps(real)
     def on_gpu(*args):
         crossed.append({t.device.type for run in args[1] for t in (run.latents, run.gen_state)})
-        out = real(*pickle.loads(pickle.dumps(args)))
+        assert pickle.dumps(args)           # what the worker receives can be sent...
+        out = real(*copy.deepcopy(args))    # ...and arrives as a copy (we never unpickle)
         crossed.append({t.device.type for run in out[0] for t in (run.latents, run.cond)})
-        return pickle.loads(pickle.dumps(out))
+        assert pickle.dumps(out)
+        return copy.deepcopy(out)
 
     monkeypatch.setattr(sd_service, "_on_gpu", on_gpu)
     stand_in.CALLS.clear()

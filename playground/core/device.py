@@ -76,7 +76,7 @@ def for_bundled() -> torch.device:
 
 # What the spaces package says when no GPU can be had for a call (its own wording; see spaces/zero/client.py).
 GPU_FAILURES = ("exceeded your GPU quota", "GPU quota", "No GPU is currently available", "ZeroGPU",
-                "GPU task aborted")
+                "GPU task aborted", "OutOfMemoryError")
 
 
 def gpu_failure(exc: BaseException) -> bool:
@@ -84,12 +84,16 @@ def gpu_failure(exc: BaseException) -> bool:
     the caller then falls back to its CPU / bundled model and says so, instead of failing."""
     if isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
         return True
-    return any(m in str(exc) for m in GPU_FAILURES)
+    # the package re-raises a worker's failure as gr.Error(message, title="ZeroGPU worker error")
+    text = f"{exc} {getattr(exc, 'title', '')}"
+    return any(m in text for m in GPU_FAILURES)
 
 
-def gpu(fn=None, *, duration: int = 60):
-    """Decorator for GPU work: `spaces.GPU(duration=...)` on ZeroGPU, unchanged elsewhere. A generator
-    function stays a generator function (Gradio streams only those), on ZeroGPU and off it."""
+def gpu(fn=None, *, duration=60):
+    """Decorator for GPU work: `spaces.GPU(duration=...)` on ZeroGPU, unchanged elsewhere. `duration` is
+    seconds, or a function of the call's arguments that returns them (spaces accepts both), so that each
+    call asks for what its work needs. A generator function stays a generator function (Gradio streams
+    only those), on ZeroGPU and off it."""
 
     def wrap(f):
         if has_spaces():
