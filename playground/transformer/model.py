@@ -138,7 +138,8 @@ def rope_tables(model, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return cos[0].float().cpu(), sin[0].float().cpu()
 
 
-def rope_score(model, q: torch.Tensor, k: torch.Tensor, m: torch.Tensor, n: torch.Tensor, scaling: float) -> torch.Tensor:
+def rope_score(model, q: torch.Tensor, k: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
+               scaling: float) -> torch.Tensor:
     """(R_m q) . (R_n k) * scaling for pairs of positions. q, k: (d_k,) before RoPE; m, n: (P,) -> (P,)."""
     cm, sm = rope_tables(model, m)
     cn, sn = rope_tables(model, n)

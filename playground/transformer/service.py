@@ -35,11 +35,14 @@ SINUSOID_BASE = 10000.0    # the base of the original transformer's sinusoidal e
 CACHED_PROMPTS = 4         # traces kept per process (each a few MB)
 CACHED_ABLATIONS = 32      # next-token logits of switched-off runs kept
 ABLATIONS = ("nothing", "this head", "all heads of this layer")
-DEFAULT_PROMPT = "The Eiffel Tower is located in the city of"
-DEFAULT = dict(layer=0, head=0, shift=100, ablation="this head", temperature=1.0, top_k=0, top_p=1.0)
+# The first view: a prompt whose answer one head of SmolLM2 fetches (layer 23, head 4 reads "France" from
+# "is"; switching it off takes most of the probability from "Paris": tests/test_transformer_real.py).
+DEFAULT_PROMPT = "The capital of France is"
+DEFAULT = dict(layer=23, head=4, shift=100, ablation="this head", temperature=1.0, top_k=0, top_p=1.0)
 BENCH_PROMPT = ("The Eiffel Tower is located in the city of Paris, the capital of France. It was built for "
                 "the World's Fair of 1889 and was at first criticised by artists. Today it is one of the most "
-                "visited monuments in the world, and")   # 64 tokens for SmolLM2's tokenizer (demos/bench)
+                "visited monuments in the world, and every year millions of people climb it to see Paris from")
+# (64 tokens for SmolLM2's tokenizer: the benchmark's prompt, and the text the previous-token head is measured on)
 
 
 class LRU:
@@ -231,12 +234,15 @@ class Service:
     @device.gpu(duration=60)
     def inspect_prompt(self, prompt, layer, head, shift, ablation, temperature, top_k, top_p) -> Inspection:
         """A new prompt: the query is its last token, the key the one that query attends to most."""
-        return self.inspect(prompt, layer, head, MAX_TOKENS, None, shift, ablation, temperature, top_k, top_p)
+        return self._inspect(prompt, layer, head, MAX_TOKENS, None, shift, ablation, temperature, top_k, top_p)
 
     @device.gpu(duration=60)
     def inspect(self, prompt, layer, head, query, key, shift, ablation, temperature, top_k, top_p) -> Inspection:
         """Everything the tab shows for one prompt and one choice of layer, head and query token
         (key None: the key the query attends to most)."""
+        return self._inspect(prompt, layer, head, query, key, shift, ablation, temperature, top_k, top_p)
+
+    def _inspect(self, prompt, layer, head, query, key, shift, ablation, temperature, top_k, top_p) -> Inspection:
         t0 = time.perf_counter()
         backend = self._backend()
         ids = self._ids(backend, prompt)

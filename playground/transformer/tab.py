@@ -7,11 +7,14 @@ from __future__ import annotations
 import gradio as gr
 
 from playground.core import ui
+from playground.prompting.service import MAX_TOP_K, TEMPERATURE, TOP_P
 from playground.transformer import views
 from playground.transformer.service import ABLATIONS, DEFAULT, DEFAULT_PROMPT, MAX_CHARS, MAX_TOKENS, SHIFT
 
+D = DEFAULT
+
 EQ = dict(elem_classes=["equation"], latex_delimiters=ui.LATEX)
-LIVE = dict(trigger_mode="always_last", show_progress="minimal")
+LIVE = dict(trigger_mode="always_last", show_progress="minimal", preprocess=False)   # the service clamps raw values
 
 
 def _render(r):
@@ -32,8 +35,9 @@ def build(svc) -> None:
     info = gr.Markdown(elem_id="transformer-info", latex_delimiters=ui.LATEX)
     tokens = gr.HTML(elem_id="transformer-tokens")
     with gr.Row():
-        layer = gr.Slider(0, 1, value=DEFAULT["layer"], step=1, label="Layer", elem_id="transformer-layer")
-        head = gr.Slider(0, 1, value=DEFAULT["head"], step=1, label="Head", elem_id="transformer-head")
+        # the maxima follow the model's config once it has read the first prompt (_render)
+        layer = gr.Slider(0, D["layer"], value=D["layer"], step=1, label="Layer", elem_id="transformer-layer")
+        head = gr.Slider(0, D["head"], value=D["head"], step=1, label="Head", elem_id="transformer-head")
         query = gr.Slider(0, MAX_TOKENS - 1, value=MAX_TOKENS - 1, step=1, label="Query token (position)",
                           elem_id="transformer-query")
     notes = gr.Markdown(elem_id="transformer-notes")
@@ -50,7 +54,7 @@ def build(svc) -> None:
             with gr.Row():
                 key = gr.Slider(0, MAX_TOKENS - 1, value=0, step=1, label="Key token (position)",
                                 elem_id="transformer-key")
-                shift = gr.Slider(*SHIFT, value=DEFAULT["shift"], step=1, label="Shift both positions by s",
+                shift = gr.Slider(*SHIFT, value=D["shift"], step=1, label="Shift both positions by s",
                                   elem_id="transformer-shift")
             rope = gr.Plot(label="RoPE score under shifts", elem_id="transformer-rope")
             rope_md = gr.Markdown(elem_id="transformer-rope-md", **EQ)
@@ -58,21 +62,21 @@ def build(svc) -> None:
         with gr.Tab("Layers (logit lens)", id="transformer-lens-tab"):
             lens_md = gr.Markdown(elem_id="transformer-lens-md", **EQ)
             lens = gr.Plot(label="logit lens", elem_id="transformer-lens")
-            lens_table = gr.Dataframe(headers=views.LENS_HEADERS, interactive=False, wrap=True,
-                                      elem_id="transformer-lens-table")
+            lens_table = gr.Dataframe(headers=views.LENS_HEADERS, interactive=False, wrap=True, max_height=1400,
+                                      elem_id="transformer-lens-table")   # tall enough for every layer at once
         with gr.Tab("Switch off", id="transformer-ablation-tab"):
-            ablation = gr.Radio(list(ABLATIONS), value=DEFAULT["ablation"],
+            ablation = gr.Radio(list(ABLATIONS), value=D["ablation"],
                                 label="Switch off (the layer and head chosen above)", elem_id="transformer-ablation")
             ablated = gr.Plot(label="intact against switched off", elem_id="transformer-ablated")
             ablation_md = gr.Markdown(elem_id="transformer-ablation-md", **EQ)
         with gr.Tab("Next token", id="transformer-next-tab"):
             gr.Markdown(views.NEXT_TOKEN, **EQ)
             with gr.Row():
-                temperature = gr.Slider(0.0, 2.0, value=DEFAULT["temperature"], step=0.05, label="Temperature T",
+                temperature = gr.Slider(*TEMPERATURE, value=D["temperature"], step=0.05, label="Temperature T",
                                         elem_id="transformer-temp")
-                top_k = gr.Slider(0, 100, value=DEFAULT["top_k"], step=1, label="Top-k (0 = off)",
+                top_k = gr.Slider(0, MAX_TOP_K, value=D["top_k"], step=1, label="Top-k (0 = off)",
                                   elem_id="transformer-topk")
-                top_p = gr.Slider(0.05, 1.0, value=DEFAULT["top_p"], step=0.05, label="Top-p",
+                top_p = gr.Slider(*TOP_P, value=D["top_p"], step=0.05, label="Top-p",
                                   elem_id="transformer-topp")
             next_plot = gr.Plot(label="next-token distribution", elem_id="transformer-next")
 

@@ -11,6 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from playground.prompting import views as prompt_views
+from playground.transformer.service import SINUSOID_BASE
 
 MASKED = "#d9d9d9"        # cells above the diagonal: the future, never attended to
 SCALE = "Blues"
@@ -23,8 +24,8 @@ ATTENTION_EQ = ("$s_{ij} = \\dfrac{q_i \\cdot k_j}{\\sqrt{d_k}}, \\quad a_{ij} =
 ROPE_EQ = ("RoPE rotates each pair of coordinates of $q$ and $k$ by an angle that grows with the position: "
            "$R_m x = x \\cos(m\\theta) + \\text{rot}(x) \\sin(m\\theta)$, $\\theta_i = b^{-2i/d_k}$. "
            "Rotations compose, so $(R_m q) \\cdot (R_n k) = q \\cdot R_{n-m} k$: the score depends on the offset "
-           "$n - m$ only. The original transformer instead adds $PE(p, 2i) = \\sin(p / 10000^{2i/d})$, "
-           "$PE(p, 2i{+}1) = \\cos(p / 10000^{2i/d})$ to the token's vector.")
+           "$n - m$ only. The original transformer instead adds $PE(p, 2i) = \\sin(p / B^{2i/d})$, "
+           f"$PE(p, 2i{{+}}1) = \\cos(p / B^{{2i/d}})$, $B$ = {SINUSOID_BASE:g}, to the token's vector.")
 LENS_EQ = ("The logit lens reads the residual stream $h_\\ell$ after layer $\\ell$ with the model's own final norm "
            "and unembedding: $p_\\ell = \\text{softmax}(W_U\\, \\text{RMSNorm}(h_\\ell))$. After the last layer this "
            "is the model's output.")
@@ -84,7 +85,8 @@ def attention_figure(r) -> go.Figure:
                    showscale=False, hoverinfo="skip", name="masked"),
         go.Heatmap(z=z, x=lab, y=lab, colorscale=SCALE, zmin=0, zmax=1, colorbar=dict(title="a_ij"),
                    hovertemplate="query %{y}<br>key %{x}<br>a = %{z:.3f}<extra></extra>", name="weights")])
-    fig.add_shape(type="rect", x0=-0.5, x1=t - 0.5, y0=a.query - 0.5, y1=a.query + 0.5, line=dict(color=CHOSEN, width=2))
+    fig.add_shape(type="rect", x0=-0.5, x1=t - 0.5, y0=a.query - 0.5, y1=a.query + 0.5,
+                  line=dict(color=CHOSEN, width=2))
     fig.update_layout(title=f"Layer {a.layer}, head {a.head}: attention weights (grey = masked future)",
                       xaxis=dict(title="key j", type="category", tickangle=-60),
                       yaxis=dict(title="query i", type="category", autorange="reversed"),
@@ -112,14 +114,14 @@ def overview_figure(r) -> go.Figure:
             masked[y0:y0 + t, x0:x0 + t][future] = 1.0
             who[y0:y0 + t, x0:x0 + t] = h
             notes.append(dict(x=x0 + t / 2, y=y0 - 0.5, yanchor="bottom", showarrow=False, font=dict(size=11),
-                              text=f"{'<b>' if h == a.head else ''}head {h} · kv {groups[gi]} · prev "
+                              text=f"{'<b>' if h == a.head else ''}head {h} · kv {groups[gi]} · prev-token "
                                    f"{a.prev[h]:.0%}{'</b>' if h == a.head else ''}"))
     fig = go.Figure([go.Heatmap(z=masked, colorscale=[[0, MASKED], [1, MASKED]], showscale=False, hoverinfo="skip"),
                      go.Heatmap(z=z, customdata=who, colorscale=SCALE, zmin=0, zmax=1, showscale=False,
                                 hovertemplate="head %{customdata}: a = %{z:.3f}<extra></extra>")])
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
-    fig.update_layout(title=f"Layer {a.layer}: every head (prev = mean attention to the previous token)",
+    fig.update_layout(title=f"Layer {a.layer}: all {len(a.kv_of)} heads, a row per key/value head",
                       annotations=notes, height=170 * len(rows) + 90, margin=dict(t=70, l=10, r=10, b=10),
                       plot_bgcolor="white")
     return fig
@@ -127,7 +129,8 @@ def overview_figure(r) -> go.Figure:
 
 def _side_by_side(left: list, right: list, titles: tuple[str, str], height: int) -> go.Figure:
     """Two panels on their own axes (what make_subplots does, written out: it is slow to build)."""
-    fig = go.Figure([*(t.update(xaxis="x", yaxis="y") for t in left), *(t.update(xaxis="x2", yaxis="y2") for t in right)])
+    fig = go.Figure([*(t.update(xaxis="x", yaxis="y") for t in left),
+                     *(t.update(xaxis="x2", yaxis="y2") for t in right)])
     fig.update_layout(xaxis=dict(domain=[0, 0.46]), xaxis2=dict(domain=[0.54, 1]), yaxis2=dict(anchor="x2"),
                       height=height, margin=dict(t=70, b=10),
                       annotations=[dict(text=t, x=x, y=1.0, xref="paper", yref="paper", yanchor="bottom",
@@ -153,7 +156,9 @@ def scores_markdown(r) -> str:
     a, s = r.attention, r.info.shape
     w = a.weights[a.head, a.query]
     j = int(np.argmax(w))
-    return (f"{ATTENTION_EQ}\n\nFor query {a.query} and its strongest key {j} `{r.tokens[j]}`: "
+    return (f"{ATTENTION_EQ}\n\nIn the overview, *prev-token* is a head's mean attention to the token just before "
+            f"each query (a previous-token head comes close to 100%). For query {a.query} and its strongest key {j} "
+            f"`{r.tokens[j]}`: "
             f"$q \\cdot k$ = {a.dots[j]:.3f}, divided by $\\sqrt{{{s.head_dim}}}$ (×{s.scaling:.4g}) gives "
             f"$s$ = {a.scores[j]:.3f}; the softmax over the {a.query + 1} visible keys gives $a$ = {w[j]:.3f}.\n\n"
             f"**Check:** our $\\text{{softmax}}(QK^T/\\sqrt{{d_k}})V$ for all {s.heads} heads, through the layer's "
@@ -189,12 +194,14 @@ def rope_figure(r) -> go.Figure:
 
 
 def rope_markdown(r) -> str:
-    p = r.rope
+    p, theta = r.rope, r.info.shape.rope_theta
     both, alone, added = p.at_shift
+    base = f" (base $b$ = {theta:,.0f})" if theta else ""
     return (f"{ROPE_EQ}\n\nAt shift $s$ = {p.shift}: the score with both moved is {both:.4f} (the original "
             f"positions give {p.both[0]:.4f}); with only the query moved it is {alone:.4f}; with the sinusoidal "
-            f"code added it is {added:.4f}. This model's rotation speeds run from $\\theta_0$ = {p.thetas[0]:.3g} "
-            f"to $\\theta_{{{len(p.thetas) - 1}}}$ = {p.thetas[-1]:.3g} radians per position.")
+            f"code added it is {added:.4f}. This model's RoPE{base} turns pair $i$ by $\\theta_i$ radians per "
+            f"position, from $\\theta_0$ = {p.thetas[0]:.3g} to "
+            f"$\\theta_{{{len(p.thetas) - 1}}}$ = {p.thetas[-1]:.3g}.")
 
 
 def positions_figure(r) -> go.Figure:
