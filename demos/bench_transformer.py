@@ -33,7 +33,7 @@ def main(argv=None) -> dict:
     from playground.core import settings, timing
     from playground.transformer import model as tm
     from playground.transformer import views
-    from playground.transformer.service import BENCH_PROMPT, DEFAULT, Service
+    from playground.transformer.service import DEFAULT, Service
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()], help="torch thread counts")
@@ -43,7 +43,8 @@ def main(argv=None) -> dict:
 
     svc = Service(settings.from_env())
     backend = svc._backend()
-    ids = backend.tokenizer(BENCH_PROMPT)["input_ids"]
+    text = svc.bench_prompt()                       # BENCH_PROMPT, at most MAX_TOKENS of this model's tokens
+    ids = backend.tokenizer(text)["input_ids"]
     x = torch.tensor([ids], device=backend.device)
     d = DEFAULT
     load0 = os.getloadavg()[0]
@@ -56,7 +57,7 @@ def main(argv=None) -> dict:
         def run():
             if new:
                 svc.forget()
-            r = svc.inspect(BENCH_PROMPT, layer, head, query, None, d["shift"], ablation, 1.0, 0, 1.0)
+            r = svc.inspect(text, layer, head, query, None, d["shift"], ablation, 1.0, 0, 1.0)
             return views.outputs(r)
         return run
 

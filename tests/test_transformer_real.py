@@ -49,7 +49,7 @@ def test_our_weights_equal_the_real_models_eager_attention(svc):
     path = models.resolve_path(models.OFFLINE_REF, svc.settings.cache_dir)
     eager = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager").eval()
     ids = svc._backend().tokenizer(BENCH_PROMPT)["input_ids"]
-    assert len(ids) == MAX_TOKENS
+    assert len(ids) == MAX_TOKENS and svc.bench_prompt() == BENCH_PROMPT      # the benchmark's prompt, whole
     with torch.inference_mode():
         out = eager(input_ids=torch.tensor([ids]), output_attentions=True)
     tr, s = tm.trace(eager, ids), tm.shape_of(eager)

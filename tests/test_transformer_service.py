@@ -215,3 +215,9 @@ def test_load_calls_name_the_tab_endpoints(svc, llama):
     (api, args), = svc.load_calls()
     assert api == "transformer_prompt"
     assert svc.inspect_prompt(*args).tokens
+
+
+def test_speed_probe_times_a_whole_new_view(svc, llama):
+    probe = svc.speed_probe()
+    assert probe["family"] == "Transformer" and "tiny-random-llama" in probe["what"]
+    assert 0 < probe["seconds"] < 60

@@ -186,8 +186,8 @@ class Service:
 
     # ---- validation ---------------------------------------------------------------------------
 
-    def _ids(self, backend, prompt) -> list[int]:
-        prompt = validate.text("Prompt", prompt, max_chars=MAX_CHARS)
+    def _ids(self, backend, prompt: str) -> list[int]:
+        """The prompt's token ids (the tokenizer's own special tokens included), at most MAX_TOKENS."""
         ids = backend.tokenizer(prompt)["input_ids"]
         if len(ids) > MAX_TOKENS:
             raise InputError(f"The prompt is {len(ids)} tokens; shorten it to at most {MAX_TOKENS} tokens.")
@@ -244,6 +244,9 @@ class Service:
 
     def _inspect(self, prompt, layer, head, query, key, shift, ablation, temperature, top_k, top_p) -> Inspection:
         t0 = time.perf_counter()
+        prompt = validate.text("Prompt", prompt, max_chars=MAX_CHARS)       # what needs no model, first
+        shift = validate.integer("Shift", shift, *SHIFT)
+        ablation = validate.choice("Switch off", ablation, ABLATIONS)
         backend = self._backend()
         ids = self._ids(backend, prompt)
         shape = tm.shape_of(backend.model)
@@ -251,8 +254,6 @@ class Service:
         layer = self._index("Layer", layer, shape.layers - 1, "layers", notes)
         head = self._index("Head", head, shape.heads - 1, "heads", notes)
         query = validate.integer("Query token", query, 0, len(ids) - 1)   # past the end: the last token
-        shift = validate.integer("Shift", shift, *SHIFT)
-        ablation = validate.choice("Switch off", ablation, ABLATIONS)
         tr, cached = self._trace(backend, ids)
 
         att = self._attention(backend.model, tr, shape, layer, head, query)
@@ -328,17 +329,23 @@ class Service:
 
     # ---- the benchmarks -----------------------------------------------------------------------
 
+    def bench_prompt(self) -> str:
+        """BENCH_PROMPT, cut at a word so that this model's tokenizer reads at most MAX_TOKENS tokens."""
+        tok, words = self._backend().tokenizer, BENCH_PROMPT.split(" ")
+        while len(tok(" ".join(words))["input_ids"]) > MAX_TOKENS:
+            words.pop()
+        return " ".join(words)
+
     def speed_probe(self) -> dict:
         """The whole view for the benchmark prompt, its forward pass not cached (median seconds)."""
-        backend = self._backend()
+        backend, text, d = self._backend(), self.bench_prompt(), DEFAULT
 
         def fresh():
             self.forget()
-            d = DEFAULT
-            return self.inspect_prompt(BENCH_PROMPT, d["layer"], d["head"], d["shift"], d["ablation"],
-                                       d["temperature"], d["top_k"], d["top_p"])
+            return self.inspect_prompt(text, d["layer"], d["head"], d["shift"], d["ablation"], d["temperature"],
+                                       d["top_k"], d["top_p"])
 
-        return {"family": "Transformer", "what": f"whole view, {len(self._ids(backend, BENCH_PROMPT))} tokens, "
+        return {"family": "Transformer", "what": f"whole view, {len(self._ids(backend, text))} tokens, "
                 f"{backend.name}", "seconds": timing.median_seconds(fresh)}
 
     def load_calls(self) -> list:
