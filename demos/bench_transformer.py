@@ -5,9 +5,10 @@ same model, in the same run, on this machine.
     python -m demos.bench_transformer --threads 1 2 --repeat 3
 
 Rows (each a median from `core.timing`, after a warm-up call):
-- plain forward: model(input_ids) on the prompt, what the Prompt lab's next-token view costs;
-- recorded forward: the same pass with the lab's hooks (model.trace), every layer's q, k, v, attention
-  output and residual kept;
+- plain forward: model(input_ids) on the prompt, what the Prompt lab's next-token view costs (logits for
+  every position); and the same pass computing the last position's logits only (logits_to_keep=1);
+- recorded forward: the pass the lab makes, with its hooks (model.trace), every layer's q, k, v, attention
+  output and residual kept, the last position's logits only;
 - whole view, new prompt: Service.inspect_prompt with the per-prompt cache emptied first, plus every figure
   and table of views.outputs; the head switched off is the default one (its layer and the later ones rerun);
 - whole view, layer 0 switched off: the worst case of the rerun (every layer);
@@ -53,6 +54,10 @@ def main(argv=None) -> dict:
         with torch.inference_mode():
             return backend.model(input_ids=x).logits
 
+    def plain_last():
+        with torch.inference_mode():
+            return backend.model(input_ids=x, logits_to_keep=1).logits
+
     def view(new: bool, layer: int, head: int, query, ablation: str):
         def run():
             if new:
@@ -61,7 +66,8 @@ def main(argv=None) -> dict:
             return views.outputs(r)
         return run
 
-    rows = {"plain forward": plain, "recorded forward (hooks)": lambda: tm.trace(backend.model, ids),
+    rows = {"plain forward": plain, "plain forward, last position's logits only": plain_last,
+            "recorded forward (hooks; last position's logits)": lambda: tm.trace(backend.model, ids),
             f"whole view, new prompt (layer {d['layer']} head {d['head']} off)":
                 view(True, d["layer"], d["head"], len(ids), "this head"),
             "whole view, new prompt (layer 0 off: rerun all)": view(True, 0, 0, len(ids), "all heads of this layer"),

@@ -221,3 +221,10 @@ def test_speed_probe_times_a_whole_new_view(svc, llama):
     probe = svc.speed_probe()
     assert probe["family"] == "Transformer" and "tiny-random-llama" in probe["what"]
     assert 0 < probe["seconds"] < 60
+
+
+def test_a_one_token_prompt_still_gives_every_view(svc, llama):
+    r = fresh(svc, prompt="7")
+    assert len(r.ids) == 1 and r.attention.weights[:, 0, 0].tolist() == [1.0] * 4     # a token sees itself only
+    assert r.rope.key == 0 and r.attention.prev.tolist() == [0.0] * 4
+    assert all(o is not None for o in views.outputs(r))
