@@ -197,11 +197,13 @@ def rope_markdown(r) -> str:
     p, theta = r.rope, r.info.shape.rope_theta
     both, alone, added = p.at_shift
     base = f" (base $b$ = {theta:,.0f})" if theta else ""
-    return (f"{ROPE_EQ}\n\nAt shift $s$ = {p.shift}: the score with both moved is {both:.4f} (the original "
-            f"positions give {p.both[0]:.4f}); with only the query moved it is {alone:.4f}; with the sinusoidal "
-            f"code added it is {added:.4f}. This model's RoPE{base} turns pair $i$ by $\\theta_i$ radians per "
-            f"position, from $\\theta_0$ = {p.thetas[0]:.3g} to "
-            f"$\\theta_{{{len(p.thetas) - 1}}}$ = {p.thetas[-1]:.3g}.")
+    last = len(p.thetas) - 1
+    said = [f"At shift $s$ = {p.shift}: the score with both moved is {both:.4f} (the original positions give "
+            f"{p.both[0]:.4f});", f"with only the query moved it is {alone:.4f};",
+            f"with the sinusoidal code added it is {added:.4f}.",
+            f"This model's RoPE{base} turns pair $i$ by $\\theta_i$ radians per position, from "
+            f"$\\theta_0$ = {p.thetas[0]:.3g} to $\\theta_{{{last}}}$ = {p.thetas[-1]:.3g}."]
+    return ROPE_EQ + "\n\n" + " ".join(said)
 
 
 def positions_figure(r) -> go.Figure:
