@@ -29,6 +29,7 @@ LABS: tuple[Lab, ...] = (
     Lab("gan", "GAN", "playground.gan"),
     Lab("diffusion", "Diffusion", "playground.diffusion"),
     Lab("prompt", "Prompt lab", "playground.prompting"),
+    Lab("transformer", "Transformer", "playground.transformer"),
     Lab("clip", "CLIP", "playground.clip"),
     Lab("fewshot", "Few-shot (MAML)", "playground.fewshot"),
 )

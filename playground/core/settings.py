@@ -1,13 +1,13 @@
 """Settings: environment variables, overridden by the command line (`python app.py --help`).
 
-| variable              | flag         | default                                          |
-|-----------------------|--------------|--------------------------------------------------|
-| PLAYGROUND_HOST       | --host       | 127.0.0.1 locally, 0.0.0.0 on a Space            |
-| PLAYGROUND_PORT       | --port       | 7860 (GRADIO_SERVER_PORT is honoured)            |
-| PLAYGROUND_DEVICE     | --device     | auto: cuda, then mps, then cpu                   |
-| PLAYGROUND_OFFLINE    | --offline    | auto: offline when the hub is unreachable        |
-| PLAYGROUND_TABS       | --tabs       | all: home,vae,gan,diffusion,prompt,clip,fewshot  |
-| PLAYGROUND_CACHE      | --cache-dir  | ~/.cache/genai-playground                        |
+| variable              | flag         | default                                                      |
+|-----------------------|--------------|--------------------------------------------------------------|
+| PLAYGROUND_HOST       | --host       | 127.0.0.1 locally, 0.0.0.0 on a Space                        |
+| PLAYGROUND_PORT       | --port       | 7860 (GRADIO_SERVER_PORT is honoured)                        |
+| PLAYGROUND_DEVICE     | --device     | auto: cuda, then mps, then cpu                               |
+| PLAYGROUND_OFFLINE    | --offline    | auto: offline when the hub is unreachable                    |
+| PLAYGROUND_TABS       | --tabs       | all: home,vae,gan,diffusion,prompt,transformer,clip,fewshot  |
+| PLAYGROUND_CACHE      | --cache-dir  | ~/.cache/genai-playground                                    |
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-ALL_TABS = ("home", "vae", "gan", "diffusion", "prompt", "clip", "fewshot")
+ALL_TABS = ("home", "vae", "gan", "diffusion", "prompt", "transformer", "clip", "fewshot")
 
 
 def on_space() -> bool:

@@ -109,6 +109,23 @@ class Status:
     problem: str = ""          # why no local model can run here ("" when it can)
 
 
+def distribution(logits, tokenizer, temperature, top_k, top_p) -> NextToken:
+    """The next-token view of logits (V,): the TOP_TOKENS likeliest tokens, their probabilities under the
+    model (T = 1) and after temperature / top-k / top-p (clamped by the one policy). Shared with the
+    Transformer lab, which reads its logits from its own forward pass."""
+    from playground.prompting import sampling
+
+    temperature, top_k, top_p = Service._filters(temperature, top_k, top_p)
+    logits = logits[None]                                                        # (1, V)
+    raw = sampling.filtered_probs(logits, 1.0)[0]                                # (V,)
+    after = sampling.filtered_probs(logits, temperature, top_k, top_p)[0]        # (V,)
+    ids, _ = sampling.top_tokens(after if temperature > 0 else raw, TOP_TOKENS)
+    names = [repr(tokenizer.decode([i]))[1:-1].replace(" ", "␣") or "(empty)" for i in ids]
+    return NextToken([f"{s} #{i}" for s, i in zip(names, ids)],               # ids keep same-looking tokens apart
+                     [float(raw[i]) for i in ids], [float(after[i]) for i in ids], int((after > 0).sum()),
+                     temperature, top_k, top_p)
+
+
 class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -344,18 +361,15 @@ class Service:
     @device.gpu(duration=60)
     def next_token(self, choice, task_name, question, system, technique, temperature, top_k, top_p) -> NextToken:
         """The next-token distribution for the current prompt: the model's own (T = 1) and after the filters."""
-        from playground.prompting import sampling
-
         temperature, top_k, top_p = self._filters(temperature, top_k, top_p)
         backend, chat = self._sampling_prompt(choice, task_name, question, system, technique)
-        logits = backend.next_token_logits(backend.render(chat))[None]              # (1, V)
-        raw = sampling.filtered_probs(logits, 1.0)[0]                                # (V,)
-        after = sampling.filtered_probs(logits, temperature, top_k, top_p)[0]        # (V,)
-        ids, _ = sampling.top_tokens(after if temperature > 0 else raw, TOP_TOKENS)
-        names = [repr(backend.tokenizer.decode([i]))[1:-1].replace(" ", "␣") or "(empty)" for i in ids]
-        return NextToken([f"{s} #{i}" for s, i in zip(names, ids)],           # ids keep same-looking tokens apart
-                         [float(raw[i]) for i in ids], [float(after[i]) for i in ids], int((after > 0).sum()),
-                         temperature, top_k, top_p)
+        return distribution(backend.next_token_logits(backend.render(chat)), backend.tokenizer,
+                            temperature, top_k, top_p)
+
+    def default_backend(self):
+        """The default local model (the first model choice), loaded once and shared with every lab that
+        reads the LLM (the Transformer lab); Unavailable says what to install when none can run."""
+        return self._local_backend(self.model_choices()[0])
 
     @device.gpu(duration=60)
     def continuations(self, choice, task_name, question, system, technique, temperature, top_k, top_p,
