@@ -29,7 +29,7 @@ def build_app(cfg: settings_mod.Settings | None = None):
 
     cfg = cfg or settings_mod.from_env()
     device.configure(cfg.device)
-    with gr.Blocks(title="GenAI Playground", analytics_enabled=False) as demo:
+    with ui.Blocks(title="GenAI Playground", analytics_enabled=False) as demo:
         gr.Markdown("# GenAI Playground\nThe core ideas of generative AI, live, on real models. "
                     f"Running on **{device.describe()}**, hub **{'online' if hub.online() else 'offline'}**.")
         with gr.Tabs():

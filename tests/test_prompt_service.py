@@ -90,7 +90,7 @@ def test_compare_clamps_numbers_and_refuses_bad_input(svc, tiny_model, monkeypat
     for change, message in [(dict(temperature=math.nan), "Temperature must be a number"),
                             (dict(n="many"), "N \\(paths\\) must be a whole number"),
                             (dict(task_name="poetry"), "Task must be one of"),
-                            (dict(techniques=["telepathy"]), "Technique must be one of"),
+                            (dict(techniques=["telepathy"]), "Techniques must be one of"),
                             (dict(techniques=[]), "Tick at least one technique"),
                             (dict(question=" "), "Question is empty"),
                             (dict(choice="some/model"), "Model must be one of"),

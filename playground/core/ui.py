@@ -2,7 +2,7 @@
 
 - `handler(fn, render)`: how every tab wires a service call to an event. It keeps `fn`'s signature
   (Gradio reads it to count inputs), turns the user-facing errors of `core.errors` into a gr.Error with
-  the same message, applies `render` (plain data -> component values) to the result or to each value a
+  the same message (not logged: a user's mistake is not the server's error), applies `render` (plain data -> component values) to the result or to each value a
   generator yields, keeps generator functions generators (Gradio streams only those), and injects a
   gr.Progress when `fn` has a `progress` parameter (the service sees a plain `progress(frac, desc)`).
 - `LATEX`, `IMAGE`: the settings every tab uses for equations and for pictures of small images.
@@ -12,6 +12,9 @@
   refused by the component, a string where a number belongs gets a message naming the field, and
   an upload arrives as its file reference ({"path": ...}, which Gradio has already checked is an
   upload) for `validate.image`. app.py and `standalone` apply it after building the tabs.
+- `Blocks`: gr.Blocks that answers a malformed file reference (`7` or `"x"` sent where an upload
+  belongs, which Gradio's own payload model refuses before any preprocessing) with a gr.Error that
+  names the field, instead of an unhandled exception.
 - `standalone(lab_key)`: serve one lab alone, `python -m playground.<lab>.tab`.
 
 Importing this module also makes Gradio's result-file cache safe for a class: Gradio names a cached
@@ -32,6 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
+from pydantic import ValidationError
 
 from playground.core.errors import PlaygroundError
 
@@ -108,20 +112,43 @@ def handler(fn: Callable, render: Callable[[Any], Any] | None = None) -> Callabl
                 for value in call(args, kwargs):
                     yield render(value) if render else value
             except PlaygroundError as e:
-                raise gr.Error(str(e)) from None
+                raise gr.Error(str(e), print_exception=False) from None
     else:
         @functools.wraps(fn)
         def wrapped(*args, **kwargs):
             try:
                 value = call(args, kwargs)
             except PlaygroundError as e:
-                raise gr.Error(str(e)) from None
+                raise gr.Error(str(e), print_exception=False) from None
             return render(value) if render else value
 
     if has_progress:  # Gradio injects a tracker into a parameter whose default is a gr.Progress
         params = [p.replace(default=gr.Progress()) if p.name == "progress" else p for p in sig.parameters.values()]
         wrapped.__signature__ = sig.replace(parameters=params)
     return wrapped
+
+
+class Blocks(gr.Blocks):
+    """The app's Blocks (see the module docstring)."""
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call: bool = False):
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except ValidationError:
+            for block, value in zip(block_fn.inputs, inputs):
+                model = getattr(block, "data_model", None)
+                try:
+                    if model is not None and value is not None:
+                        model.model_validate(value, context={"validate_meta": True})
+                except ValidationError:
+                    name = getattr(block, "label", None) or type(block).__name__
+                    files = (gr.Image, gr.File, gr.Gallery, gr.ImageEditor, gr.Audio, gr.Video)
+                    want = ('an uploaded file ({"path": ...} from the upload endpoint)' if isinstance(block, files)
+                            else "a table {\"headers\": [...], \"data\": [[...], ...]}" if isinstance(block, gr.Dataframe)
+                            else f"a value of a {type(block).__name__}")
+                    raise gr.Error(f"{name}: expected {want}, not {str(value)[:40]!r}.",
+                                   print_exception=False) from None
+            raise
 
 
 def raw_payloads(blocks: gr.Blocks) -> gr.Blocks:
@@ -142,7 +169,7 @@ def standalone(lab_key: str, port: int | None = None) -> None:
     hub.decide(cfg.offline)
     device.configure(cfg.device)
     lab = labs.by_key(lab_key)
-    with gr.Blocks(title=f"GenAI Playground: {lab.title}", analytics_enabled=False) as demo:
+    with Blocks(title=f"GenAI Playground: {lab.title}", analytics_enabled=False) as demo:
         labs.tab(lab).build(labs.service(lab, cfg))
     raw_payloads(demo)
     demo.queue(default_concurrency_limit=4).launch(server_name=cfg.host, server_port=port or cfg.port, share=False)

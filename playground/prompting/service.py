@@ -193,7 +193,7 @@ class Service:
 
     @staticmethod
     def _techniques(techniques) -> list[str]:
-        chosen = validate.choices("Technique", techniques, prompts.TECHNIQUES)
+        chosen = validate.choices("Techniques", techniques, prompts.TECHNIQUES)
         if not chosen:
             raise InputError("Tick at least one technique.")
         return chosen

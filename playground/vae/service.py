@@ -319,10 +319,14 @@ class Service:
 
     def _z(self, m: Loaded, values: Sequence) -> torch.Tensor:
         """Slider i drives latent dimension m.order[i]; sliders past the model's D are ignored. -> (1, D)."""
-        vals = validate.numbers("Latent sliders", values, -Z_LIMIT, Z_LIMIT, count=self.n_sliders)
+        if not isinstance(values, (list, tuple)) or len(values) != self.n_sliders:
+            raise InputError(f"Send exactly {self.n_sliders} latent slider values.")
         z = torch.zeros(1, m.dim)
-        for i, v in enumerate(vals[: m.dim]):
-            z[0, m.order[i]] = v
+        for i, v in enumerate(values):     # each named as its slider is labelled: z[j], most KL first
+            name = f"Slider {i + 1} (z[{m.order[i]}])" if i < m.dim else f"Slider {i + 1}"
+            v = validate.number(name, v, -Z_LIMIT, Z_LIMIT)
+            if i < m.dim:
+                z[0, m.order[i]] = v
         return z
 
     def _slider_values(self, m: Loaded, z: torch.Tensor) -> list[float]:
@@ -438,6 +442,7 @@ class Service:
     def map_to_encoded(self, dataset, n, state) -> MapAll:
         """Move the map's z to the encoded image's mean under the map model."""
         key = self._key(dataset)
+        validate.integer("Grid size", n, GRID[0], GRID[1])   # the request's own fields first, then the session
         mark = self._mark(key, state)
         if mark is None:
             raise InputError("Encode an image (Encode tab) with this data set first.")
