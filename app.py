@@ -13,11 +13,13 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from playground.core import hub, settings as settings_mod  # noqa: E402  (no heavy imports yet)
 
-CSS = """
-.equation { font-size: 1.05em; }
-.big-image img { image-rendering: pixelated; }
-.placeholder { border: 2px dashed #bbb; border-radius: 8px; padding: 1.5em; }
-"""
+
+
+def _tours(cfg) -> dict:
+    """The guided tours of the labs being served (assets/tours/<lab>.json), in tab order."""
+    from playground.core import lesson
+
+    return {key: lesson.load_tour(lesson.tour_path(key)) for key in cfg.tabs if lesson.tour_path(key).exists()}
 
 
 def build_app(cfg: settings_mod.Settings | None = None):
@@ -32,16 +34,20 @@ def build_app(cfg: settings_mod.Settings | None = None):
     with ui.Blocks(title="GenAI Playground", analytics_enabled=False) as demo:
         gr.Markdown("# GenAI Playground\nThe core ideas of generative AI, live, on real models. "
                     f"Running on **{device.describe()}**, hub **{'online' if hub.online() else 'offline'}**.")
-        with gr.Tabs():
+        room = ui.Classroom(_tours(cfg))
+        with gr.Tabs() as main:
             for lab in labs.LABS:
                 if lab.key not in cfg.tabs:
                     continue
-                with gr.Tab(lab.title, id=lab.key, elem_id=f"tab-{lab.key}"):
-                    labs.tab(lab).build(labs.service(lab, cfg))
+                with gr.Tab(lab.title, id=lab.key, elem_id=f"tab-{lab.key}") as item:
+                    room.add(lab.key, item, labs.tab(lab).build(labs.service(lab, cfg)))
+        room.wire(demo, main)
     return ui.raw_payloads(demo)
 
 
 def main(argv: list[str] | None = None) -> None:
+    from playground.core import ui
+
     cfg = settings_mod.from_args(argv)
     hub.decide(cfg.offline)  # before transformers / open_clip are imported anywhere
     demo = build_app(cfg)
@@ -50,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         server_name=cfg.host,
         server_port=cfg.port,
         share=False,
-        css=CSS,
+        css=ui.CSS,
         max_file_size="10mb",
         footer_links=["api", "settings"],
     )

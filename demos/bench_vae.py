@@ -82,7 +82,7 @@ def wait_result(page, timeout_s: float = 20.0) -> float:
 
 def serve(tabs: str):
     import app as app_module
-    from playground.core import hub, settings
+    from playground.core import hub, settings, ui
 
     hub.decide("yes")
     cfg = settings.from_env({"PLAYGROUND_TABS": tabs, "HF_HUB_OFFLINE": "1"})
@@ -90,7 +90,7 @@ def serve(tabs: str):
     demo.queue(default_concurrency_limit=4)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                share=False, css=app_module.CSS, max_file_size="10mb")
+                share=False, css=ui.CSS, max_file_size="10mb")
     return demo, f"http://127.0.0.1:{port}/"
 
 

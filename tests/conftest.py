@@ -30,7 +30,7 @@ def free_port() -> int:
 def app_url():
     """The whole app, every tab, served in this process on a free loopback port."""
     import app as app_module
-    from playground.core import hub, settings
+    from playground.core import hub, settings, ui
 
     hub.decide("yes")  # tests never wait for the hub
     cfg = settings.from_env()
@@ -38,7 +38,7 @@ def app_url():
     demo.queue(default_concurrency_limit=4)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                share=False, css=app_module.CSS, max_file_size="10mb")
+                share=False, css=ui.CSS, max_file_size="10mb")
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 

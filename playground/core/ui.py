@@ -37,6 +37,7 @@ from typing import Any
 import gradio as gr
 from pydantic import ValidationError
 
+from playground.core import lesson
 from playground.core.errors import PlaygroundError
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -79,6 +80,28 @@ def _atomic_cache_writes() -> None:
 
 
 _atomic_cache_writes()
+
+# The page's style (Gradio keeps each rule as written and adds a copy scoped to the app; inside @media
+# only the scoped copy is kept, so rules for the page itself stay outside media queries): equations, crisp small images, presenter mode (body.presenter: projector-sized type and
+# images, advanced controls folded) and phones (a lab's result column, .result-sticky, comes first and
+# stays in view while its controls scroll under it).
+CSS = """
+.equation { font-size: 1.05em; }
+.big-image img { image-rendering: pixelated; }
+#classroom-bar { align-items: center; }
+#copy-link { max-height: 44px; }
+body.presenter .gradio-container { font-size: 130%; max-width: 100% !important; }
+body.presenter .advanced { display: none !important; }
+body.presenter .big-image img, body.presenter .vae-live img { min-height: 40vh; min-width: 40vh; }
+body.presenter .equation { font-size: 1.25em; }
+.gradio-container { overflow: clip !important; }   /* Gradio's 'hidden' would make it the sticky's scroller */
+@media (max-width: 700px) {
+  .result-sticky { order: -1; position: sticky; top: 0; z-index: 1000; isolation: isolate;
+                   background: var(--body-background-fill, #fff); box-shadow: 0 2px 6px rgba(0, 0, 0, 0.15); }
+  .result-sticky img { max-height: 30vh; width: auto; object-fit: contain; }
+  .result-sticky .equation { display: none; }
+}
+"""
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 # Small generated images (28-32 px) shown large with crisp pixels (CSS .big-image in app.py).
@@ -172,4 +195,369 @@ def standalone(lab_key: str, port: int | None = None) -> None:
     with Blocks(title=f"GenAI Playground: {lab.title}", analytics_enabled=False) as demo:
         labs.tab(lab).build(labs.service(lab, cfg))
     raw_payloads(demo)
-    demo.queue(default_concurrency_limit=4).launch(server_name=cfg.host, server_port=port or cfg.port, share=False)
+    demo.queue(default_concurrency_limit=4).launch(server_name=cfg.host, server_port=port or cfg.port, share=False,
+                                                   css=CSS)
+
+
+# --- the classroom layer: lesson links, exports, presenter mode, tours ------------------------------
+# The plain half (parsing, checking, tours as data) is core/lesson.py; this is its Gradio wiring.
+
+def param_of(name: str, comp) -> lesson.Param:
+    """How a control's value travels in a link, read from the control itself (range, choices, cap)."""
+    def options(c):
+        return tuple(v for _, v in (c.choices or []))
+    if isinstance(comp, gr.Slider):
+        whole = float(comp.step or 1).is_integer() and float(comp.minimum).is_integer()
+        return lesson.Param(name, "int" if whole else "number", comp.minimum, comp.maximum)
+    if isinstance(comp, gr.Number):
+        return lesson.Param(name, "int" if comp.precision == 0 else "number", comp.minimum, comp.maximum)
+    if isinstance(comp, gr.Checkbox):
+        return lesson.Param(name, "flag")
+    if isinstance(comp, gr.CheckboxGroup) or (isinstance(comp, gr.Dropdown) and comp.multiselect):
+        return lesson.Param(name, "choices", options=options(comp))
+    if isinstance(comp, (gr.Dropdown, gr.Radio)):
+        return lesson.Param(name, "choice", options=options(comp))
+    if isinstance(comp, gr.Textbox):
+        return lesson.Param(name, "text", max_chars=min(comp.max_length or lesson.MAX_TEXT, lesson.MAX_TEXT))
+    raise TypeError(f"{name}: a {type(comp).__name__} cannot be part of a lesson link")
+
+
+def _unique(comps: list) -> list:
+    out = []
+    for c in comps:
+        if all(c is not o for o in out):
+            out.append(c)
+    return out
+
+
+def _merge(comps: list, values: list, into: dict | None = None) -> dict[int, Any]:
+    """{id(component): value}, later values merged into earlier updates of the same component (a
+    show may update a control's choices or label while the link sets its value)."""
+    upd = {} if into is None else into
+    for comp, value in zip(comps, values):
+        old = upd.get(id(comp))
+        upd[id(comp)] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+    return upd
+
+
+class LessonLink:
+    """A lab's part of the classroom layer, made by its tab.py and returned from `build`:
+
+        link = ui.LessonLink("vae")
+        link.control("dataset", dataset)                       # every control a learner sets
+        link.views(tabs, {"sliders": sliders_tab, ...})        # its sub-tabs, by short names
+        link.shows(fn, inputs, outputs)                        # what the state shows: fn(view, *values)
+        link.checks(svc.tour_check)                            # tour reveals: (check, args, values) -> Reveal
+    """
+
+    def __init__(self, lab: str):
+        self.lab = lab
+        self.controls: dict[str, Any] = {}
+        self.params: dict[str, lesson.Param] = {}
+        self.tabs = None
+        self.view_tabs: dict[str, Any] = {}
+        self.show_fn, self.show_inputs, self.show_outputs = None, [], []
+        self.check_fn = None
+
+    def control(self, name: str, comp, param: lesson.Param | None = None):
+        self.controls[name], self.params[name] = comp, param or param_of(name, comp)
+        return comp
+
+    def views(self, tabs, named: dict[str, Any]) -> None:
+        self.tabs, self.view_tabs = tabs, dict(named)
+
+    def shows(self, fn: Callable, inputs: list, outputs: list) -> None:
+        self.show_fn, self.show_inputs, self.show_outputs = fn, list(inputs), list(outputs)
+
+    def checks(self, fn: Callable) -> None:
+        self.check_fn = fn
+
+
+PRESENT_JS = """
+(on) => {
+  document.body.classList.toggle('presenter', !!on);
+  const u = new URL(window.location.href);
+  if (on) { u.searchParams.set('present', '1'); } else { u.searchParams.delete('present'); }
+  history.replaceState(null, '', u);
+  if (!window.__tourKeys) {
+    window.__tourKeys = true;
+    document.addEventListener('keydown', (e) => {
+      if (!document.body.classList.contains('presenter')) return;
+      const t = e.target, tag = (t && t.tagName || '').toLowerCase();
+      if (tag === 'input' || tag === 'textarea' || (t && t.isContentEditable)) return;
+      const click = (id) => { const b = document.querySelector('#' + id); if (b) { b.click(); e.preventDefault(); } };
+      if (e.key === 'ArrowRight' || e.key === 'PageDown') click('tour-next');
+      else if (e.key === 'ArrowLeft' || e.key === 'PageUp') click('tour-prev');
+      else if (e.key === 'Enter' || e.key === 'r' || e.key === 'R') click('tour-reveal');
+      else if (/^[1-9]$/.test(e.key)) {
+        const opts = document.querySelectorAll('#tour-choice input[type=radio]');
+        const o = opts[Number(e.key) - 1];
+        if (o) { o.click(); e.preventDefault(); }
+      }
+    });
+  }
+  return on;
+}
+"""
+LINK_JS = """
+(qs) => {
+  if (!qs) return '';
+  const u = window.location.origin + window.location.pathname + '?' + qs;
+  history.replaceState(null, '', u);
+  if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(u).catch(() => {}); }
+  return u;
+}
+"""
+
+
+class Classroom:
+    """The page's classroom bar (create it above the lab tabs), then `add` each lab, then `wire`."""
+
+    def __init__(self, tours: dict[str, lesson.Tour]):
+        self.tours = tours
+        self.labs: dict[str, tuple[Any, LessonLink]] = {}
+        with gr.Row(elem_id="classroom-bar", equal_height=True):
+            self.copy = gr.Button("🔗 Copy link to this view", size="sm", scale=0, min_width=200, elem_id="copy-link")
+            self.link = gr.Textbox(label="Lesson link", show_label=False, interactive=False, buttons=["copy"],
+                                   placeholder="press Copy link: the address of what you see", scale=4,
+                                   elem_id="lesson-link")
+            self.present = gr.Checkbox(label="Presenter mode", value=False, scale=0, min_width=160,
+                                       elem_id="presenter-toggle")
+        self.notice = gr.Markdown(visible=False, elem_id="lesson-notice")
+        with gr.Accordion("Make an exercise · export · open saved parameters", open=False, elem_id="lesson-tools",
+                          elem_classes=["advanced"]):
+            with gr.Row():
+                self.hide = gr.CheckboxGroup([], label="Hide these controls in the link", elem_id="lesson-hide")
+                self.lock = gr.CheckboxGroup([], label="Lock these controls (shown, not changeable)",
+                                             elem_id="lesson-lock")
+            with gr.Row():
+                self.export = gr.Button("Export parameters (JSON)", size="sm", elem_id="lesson-export")
+                self.exported = gr.File(label="Parameters file", interactive=False, elem_id="lesson-json")
+                self.opened = gr.File(label="Open a parameters file (.json)", file_types=[".json"],
+                                      elem_id="lesson-open")
+        with gr.Accordion("Guided tour: predict, then see what the model does", open=False,
+                          elem_id="tour") as self.tour_box:
+            with gr.Row():
+                first = next(iter(tours), None)
+                self.tour = gr.Dropdown([(t.title, k) for k, t in tours.items()], value=first,
+                                        label="Tour", elem_id="tour-select", scale=3)
+                self.prev = gr.Button("◀ Previous", size="sm", elem_id="tour-prev", scale=0, min_width=110)
+                self.next = gr.Button("Next ▶", size="sm", variant="primary", elem_id="tour-next", scale=0,
+                                      min_width=110)
+            self.question = gr.Markdown("Pick a tour and press **Next** (in presenter mode: → next, ← back, "
+                                        "1-9 to answer, Enter to reveal).", elem_id="tour-question",
+                                        latex_delimiters=LATEX)
+            self.choice = gr.Radio([], label="Your answer", elem_id="tour-choice")
+            self.reveal = gr.Button("Reveal what the model does", elem_id="tour-reveal")
+            self.answer = gr.Markdown(elem_id="tour-answer", latex_delimiters=LATEX)
+        self.query = gr.Textbox(visible=False)
+        self.current = gr.State("home")
+        self.view = gr.State({})
+        self.step = gr.State(-1)
+        self.seen = gr.State([])
+
+    def add(self, key: str, item, link: LessonLink | None) -> None:
+        if link is not None:
+            self.labs[key] = (item, link)
+
+    # -- applying a lesson -----------------------------------------------------------------------
+    def _controls(self) -> list:
+        return [c for _, ln in self.labs.values() for c in ln.controls.values()]
+
+    def _extras(self) -> list:
+        """Show inputs that are not controls (per-user state): passed in so a show can use them."""
+        ctrl = {id(c) for c in self._controls()}
+        out = []
+        for _, ln in self.labs.values():
+            out += [c for c in ln.show_inputs if id(c) not in ctrl and all(c is not o for o in out)]
+        return out
+
+    def _outputs(self) -> list:
+        """Every component a lesson can change, each once: the page's, then per lab its sub-tabs, its
+        controls and what its show returns (which may update a control too, e.g. a dropdown's choices)."""
+        outs = [self.main, self.current, self.view, self.seen, self.notice, self.present, self.hide, self.lock]
+        for _, ln in self.labs.values():
+            outs += ([ln.tabs] if ln.tabs is not None else []) + list(ln.controls.values()) + ln.show_outputs
+        return _unique(outs)
+
+    def _split(self, values) -> tuple[dict[str, dict], dict[int, Any]]:
+        """Flat input values -> {lab: {control: value}} and {id(extra component): value}."""
+        values, per_lab, i = list(values), {}, 0
+        for key, (_, ln) in self.labs.items():
+            per_lab[key] = dict(zip(ln.controls, values[i:i + len(ln.controls)]))
+            i += len(ln.controls)
+        return per_lab, {id(c): v for c, v in zip(self._extras(), values[i:])}
+
+    def _show(self, ln: LessonLink, view, current: dict, extras: dict) -> list:
+        if ln.show_fn is None:
+            return []
+        by_comp = {id(c): current[n] for n, c in ln.controls.items()}
+        args = [by_comp.get(id(c), extras.get(id(c))) for c in ln.show_inputs]
+        try:
+            out = ln.show_fn(view, *args)
+        except gr.Error as e:                     # a show that cannot run (a missing model) says why
+            gr.Warning(str(e.message))
+            return [gr.skip()] * len(ln.show_outputs)
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+    def _apply(self, les: lesson.Lesson, views: dict, seen: list, values) -> list:
+        per_lab, extras = self._split(values)
+        views, seen = dict(views or {}), list(seen or [])
+        upd: dict[int, Any] = {}
+
+        def put(comp, value):                 # a show's update of a control merges into the control's
+            _merge([comp], [value], upd)
+
+        if les.lab in self.labs:
+            ln = self.labs[les.lab][1]
+            if ln.tabs is not None and les.view:
+                put(ln.tabs, gr.Tabs(selected=ln.view_tabs[les.view].id))
+            # a lesson is a whole state: what the link does not name is at its default (not the page's)
+            current = {n: c.value for n, c in ln.controls.items()} | les.values
+            for name, comp in ln.controls.items():
+                put(comp, gr.update(value=current[name], visible=name not in les.hide,
+                                    interactive=name not in les.lock))
+            view = les.view or views.get(les.lab)
+            views[les.lab] = view
+            seen = sorted(set(seen) | {les.lab})
+            for comp, value in zip(ln.show_outputs, self._show(ln, view, current, extras)):
+                put(comp, value)
+        names = list(self.labs[les.lab][1].controls) if les.lab in self.labs else []
+        notice = "**Link:** " + " ".join(les.notices) if les.notices else ""
+        head = [gr.Tabs(selected=les.lab), les.lab, views, seen, gr.update(value=notice, visible=bool(notice)),
+                les.present, gr.update(choices=names, value=les.hide), gr.update(choices=names, value=les.lock)]
+        return head + [upd.get(id(c), gr.skip()) for c in self._outputs()[len(head):]]
+
+    def _params(self) -> dict[str, dict[str, lesson.Param]]:
+        return {k: ln.params for k, (_, ln) in self.labs.items()} | {"home": {}}
+
+    def _view_names(self) -> dict[str, tuple[str, ...]]:
+        return {k: tuple(ln.view_tabs) for k, (_, ln) in self.labs.items()}
+
+    # -- the events --------------------------------------------------------------------------------
+    def wire(self, demo, main) -> None:
+        self.main = main
+        controls, extras, outputs = self._controls(), self._extras(), self._outputs()
+        params, view_names = self._params(), self._view_names()
+        state_in = [self.view, self.seen]
+
+        def on_load(query, views, seen, *values):
+            return self._apply(lesson.parse(query or "", params, view_names), views, seen, values)
+
+        demo.load(on_load, [self.query, *state_in, *controls, *extras], outputs, show_progress="hidden",
+                         js="(q, ...rest) => [window.location.search, ...rest]", api_name=False)
+        self.present.change(None, self.present, None, js=PRESENT_JS, api_name=False)
+
+        for key, (item, ln) in self.labs.items():
+            item.select(lambda k=key: k, None, self.current, api_name=False, show_progress="hidden")
+            first, outs = self._first_show(key, ln)
+            item.select(first, [self.seen, *ln.show_inputs], [self.seen, *outs], api_name=False,
+                        show_progress="hidden")
+            for name, tab in ln.view_tabs.items():
+                tab.select(lambda views, k=key, n=name: {**(views or {}), k: n}, self.view, self.view,
+                           api_name=False, show_progress="hidden")
+        main.select(self._names, self.current, [self.hide, self.lock], api_name=False, show_progress="hidden")
+
+        def link_query(current, views, hide, lock, *values):
+            defaults = {n: c.value for n, c in self.labs[current][1].controls.items()} if current in self.labs else {}
+            return self._lesson_now(current, views, hide, lock, values).query(params.get(current, {}), defaults)
+
+        self.copy.click(link_query, [self.current, self.view, self.hide, self.lock, *controls], self.query,
+                        api_name="lesson_link").then(None, self.query, self.link, js=LINK_JS, api_name=False)
+
+        def export(current, views, hide, lock, *values):
+            les = self._lesson_now(current, views, hide, lock, values)
+            path = Path(tempfile.mkdtemp(prefix="lesson-")) / f"{current}-parameters.json"
+            path.write_text(les.as_json(), encoding="utf-8")
+            return str(path)
+
+        self.export.click(export, [self.current, self.view, self.hide, self.lock, *controls], self.exported,
+                          api_name="lesson_export")
+
+        def open_file(file, views, seen, *values):
+            if not file:
+                return [gr.skip()] * len(outputs)
+            path = file if isinstance(file, str) else file.get("path") if isinstance(file, dict) else None
+            if not path or not Path(path).is_file():
+                raise gr.Error("Parameters file: upload a .json file exported by this app.", print_exception=False)
+            raw = Path(path).read_bytes()[: lesson.MAX_JSON_BYTES + 1]
+            try:
+                les = lesson.from_json(raw, params, view_names)
+            except PlaygroundError as e:
+                raise gr.Error(str(e), print_exception=False) from None
+            return self._apply(les, views, seen, values)
+
+        self.opened.upload(open_file, [self.opened, *state_in, *controls, *extras], outputs, api_name="lesson_open")
+        self._wire_tour(controls, extras, outputs, params, view_names, state_in)
+
+    def _first_show(self, key: str, ln: LessonLink):
+        """A lab shows its first result when its tab is first opened in a session."""
+        outs = _unique(ln.show_outputs)
+
+        def first(seen, *values):
+            if key in (seen or []) or ln.show_fn is None:
+                return [gr.skip()] * (1 + len(outs))
+            by_comp = {id(c): v for c, v in zip(ln.show_inputs, values)}
+            current = {n: by_comp.get(id(c), c.value) for n, c in ln.controls.items()}
+            merged = _merge(ln.show_outputs, self._show(ln, None, current, by_comp))
+            return [sorted(set(seen or []) | {key}), *(merged.get(id(c), gr.skip()) for c in outs)]
+        return first, outs
+
+    def _names(self, current):
+        names = list(self.labs[current][1].controls) if current in self.labs else []
+        return gr.update(choices=names, value=[]), gr.update(choices=names, value=[])
+
+    def _lesson_now(self, current, views, hide, lock, values) -> lesson.Lesson:
+        if current not in self.labs:
+            return lesson.Lesson(lab=current or "home")
+        per_lab, _ = self._split(list(values) + [None] * len(self._extras()))
+        ln = self.labs[current][1]
+        vals = {}
+        for name, v in per_lab[current].items():
+            try:
+                vals[name] = ln.params[name].check(v)
+            except PlaygroundError:
+                pass                                  # a control in an odd state is left out of the link
+        names = set(ln.controls)
+        return lesson.Lesson(lab=current, view=(views or {}).get(current), values=vals,
+                             hide=[n for n in hide or [] if n in names], lock=[n for n in lock or [] if n in names])
+
+    def _wire_tour(self, controls, extras, outputs, params, view_names, state_in) -> None:
+        tour_out = [self.step, self.question, self.choice, self.answer, *outputs]
+
+        def go(tour_key, step, delta, views, seen, *values):
+            t = self.tours.get(tour_key)
+            if t is None:
+                raise gr.Error("Tour: pick one of the listed tours.", print_exception=False)
+            n = len(t.steps)
+            k = max(0, min(n - 1, int(step if isinstance(step, int) else -1) + delta))
+            s = t.steps[k]
+            les = lesson.parse(f"lab={t.lab}&{s.link.lstrip('?')}", params, view_names)
+            head = (f"**{t.title}: step {k + 1} of {n}. {s.title}**\n\n{s.question}"
+                    + ("" if k < n - 1 else "\n\n*Last step of this tour.*"))
+            return [k, head, gr.update(choices=list(s.choices), value=None), "", *self._apply(les, views, seen, values)]
+
+        for btn, delta in ((self.next, 1), (self.prev, -1)):
+            btn.click(lambda t, k, views, seen, *v, d=delta: go(t, k, d, views, seen, *v),
+                      [self.tour, self.step, *state_in, *controls, *extras], tour_out, api_name=False)
+        self.tour.change(lambda: [-1, "Press **Next** to begin.", gr.update(choices=[], value=None), ""], None,
+                         [self.step, self.question, self.choice, self.answer], api_name=False)
+
+        def reveal(tour_key, step, picked, *values):
+            t = self.tours.get(tour_key)
+            if t is None or not isinstance(step, int) or not 0 <= step < len(t.steps):
+                raise gr.Error("Tour: press Next to open a step first.", print_exception=False)
+            s = t.steps[step]
+            if picked not in s.choices:
+                raise gr.Error("Your answer: choose one of the answers first (predict, then look).",
+                               print_exception=False)
+            ln = self.labs[t.lab][1]
+            per_lab, _ = self._split(list(values) + [None] * len(extras))
+            try:
+                r = ln.check_fn(s.check, s.args, per_lab[t.lab])
+            except PlaygroundError as e:
+                raise gr.Error(str(e), print_exception=False) from None
+            verdict = "✅ You predicted it." if picked == r.answer else f"❌ You said *{picked}*."
+            return f"{verdict} **The model: {r.answer}.**\n\n{r.shown}\n\n{s.explain}"
+
+        self.reveal.click(reveal, [self.tour, self.step, self.choice, *controls], self.answer, api_name="tour_reveal")

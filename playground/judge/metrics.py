@@ -16,37 +16,34 @@ The real train statistics (mu, S) ship beside each classifier, so FD needs no da
 from __future__ import annotations
 
 import math
-import threading
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from playground.core import checkpoint
+from playground.core import cache, checkpoint, paths
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "judge"
 DOMAINS = ("fashion", "digits")
-_lock = threading.Lock()
-_models: dict[str, tuple[torch.nn.Module, dict]] = {}
 
 
 def path(domain: str) -> Path:
     if domain not in DOMAINS:
         raise ValueError(f"domain must be one of {DOMAINS}")
-    return ASSETS / f"{domain}_classifier"
+    return paths.assets("judge", f"{domain}_classifier")
+
+
+def _loaded(domain: str) -> tuple[torch.nn.Module, dict]:
+    p = path(domain)
+    return cache.once(("judge", str(p)), lambda: checkpoint.load(p))
 
 
 def classifier(domain: str = "fashion") -> torch.nn.Module:
-    """The bundled classifier for a domain, loaded once (thread-safe)."""
-    with _lock:
-        if domain not in _models:
-            _models[domain] = checkpoint.load(path(domain))
-        return _models[domain][0]
+    """The bundled classifier for a domain, loaded once (core.cache)."""
+    return _loaded(domain)[0]
 
 
 def card(domain: str = "fashion") -> dict:
-    classifier(domain)
-    return _models[domain][1]
+    return _loaded(domain)[1]
 
 
 @torch.inference_mode()
@@ -107,7 +104,7 @@ def class_entropy_bits(pred: torch.Tensor, n_classes: int = 10) -> float:
 
 
 def stats_path(domain: str) -> Path:
-    return ASSETS / f"{domain}_train_stats.safetensors"
+    return paths.assets("judge", f"{domain}_train_stats.safetensors")
 
 
 def save_train_stats(domain: str, feats: torch.Tensor) -> None:
@@ -120,20 +117,17 @@ def train_stats(domain: str = "fashion") -> tuple[torch.Tensor, torch.Tensor]:
     return t["mu"].double(), t["cov"].double()
 
 
-_floors: dict[tuple[str, int], float] = {}
-
-
 def real_floor(domain: str = "fashion", n: int = 10000) -> float:
     """FD of n real test images (a fixed random subset) against the train statistics.
     FD is biased upwards for small n, so a generator's FD is compared with this floor at the same n."""
-    key = (domain, n)
-    if key not in _floors:
+    def measure() -> float:
         from playground.core import data
 
         x = data.load(domain, "test").float01()
         idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[: min(n, len(x))]
-        _floors[key] = frechet_distance(*gaussian(features(x[idx], domain)), *train_stats(domain))
-    return _floors[key]
+        return frechet_distance(*gaussian(features(x[idx], domain)), *train_stats(domain))
+
+    return cache.once(("judge", "real-floor", domain, n), measure)
 
 
 def evaluate(images: torch.Tensor, domain: str = "fashion", labels: torch.Tensor | None = None) -> dict:

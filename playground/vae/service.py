@@ -43,6 +43,8 @@ STEPS = (3, 16, 8)      # interpolation steps: min, max, default
 GRID = (4, 20, 12)      # manifold grid cells per side: min, max, default
 GIF_PATHS = ("spherical", "linear")
 PROBE_SECONDS = 0.3     # speed probe: torch.utils.benchmark's minimum run time
+VISIBLE = 0.02          # tour: a mean absolute pixel change below this (of 1) is "nothing you can see"
+CONFIDENT = 0.5         # tour: a prior sample counts as recognisable when the judge gives its class >= this
 
 # A fixed list of test images per data set (three of each class, classes in order), so the pickers
 # need no data at start-up. Indices into data.load(key, "test"); the class of PICKS[k][i] is i % 10.
@@ -509,6 +511,76 @@ class Service:
             betas=(main["config"]["beta"], cards["beta"]["config"]["beta"]) if main and cards["beta"] else None,
             map_dim=cards["map"]["config"]["latent_dim"] if cards["map"] else None,
             picks=picks, interp=(picks[ia], picks[ib]), figures=figures)
+
+    # --- the lesson link and the guided tour ---
+
+    def all_picks(self) -> list[str]:
+        """Every data set's test-image labels: what a link may name in a picker."""
+        return [label for key in self.keys.values() for label in pick_labels(key)]
+
+    def _judge(self, key: str, x: torch.Tensor) -> tuple[list[str], list[float]]:
+        """The domain classifier's class and probability for images (N, 1, H, W) in [0, 1]."""
+        from playground.judge import metrics
+
+        with torch.inference_mode():
+            p = metrics.classifier(key)(x.float().clamp(0, 1)).softmax(-1)            # (N, classes)
+        conf, cls = p.max(-1)
+        return [CLASSES[key][int(c)] for c in cls], conf.tolist()
+
+    def tour_check(self, check: str, args: dict, values: dict):
+        """A tour step's answer, computed on the live model (core.lesson.Reveal)."""
+        from playground.core.lesson import Reveal
+
+        key = self._key(values.get("dataset", self.default))
+        m = self.loaded(key, "main")
+        if check == "slider_effect":                 # move one slider from `lo` to `hi`, the others at 0
+            raw = int(args.get("slider", 1))              # 1 = most KL; -1 = the last (least KL)
+            i = max(0, m.dim + raw) if raw < 0 else min(max(raw, 1), m.dim) - 1
+            lo, hi = float(args.get("lo", -2)), float(args.get("hi", 2))
+            z = torch.zeros(2, m.dim)
+            z[0, m.order[i]], z[1, m.order[i]] = lo, hi
+            x = self._decode(m, z)
+            names, conf = self._judge(key, x)
+            change = float((x[0] - x[1]).abs().mean())
+            answer = args["choices"][0] if names[0] != names[1] else (
+                args["choices"][1] if change >= VISIBLE else args["choices"][2])
+            kl = m.card["metrics"]["kl_per_dim_nats"][m.order[i]]
+            return Reveal(answer, f"Slider {i + 1} drives z[{m.order[i]}] (held-out KL {kl:.2f} nats). At z = {lo:g} "
+                                  f"the judge reads *{names[0]}* ({conf[0]:.0%}), at z = {hi:g} *{names[1]}* "
+                                  f"({conf[1]:.0%}); the mean pixel change is {change:.3f} (of 1).")
+        if check == "prior_samples":                 # decode z ~ N(0, I): how many look like a class?
+            n = validate.integer("Samples", args.get("n", 64), 8, 512)
+            x = self._decode(m, torch.randn((n, m.dim), generator=torch.Generator().manual_seed(int(args.get("seed", 0)))))
+            _, conf = self._judge(key, x)
+            share = sum(c >= CONFIDENT for c in conf) / n
+            answer = args["choices"][0] if share >= 0.5 else args["choices"][1]
+            return Reveal(answer, f"{n} draws of z ~ N(0, I), decoded: the judge is at least {CONFIDENT:.0%} sure of "
+                                  f"a class for {share:.0%} of them (mean confidence {sum(conf) / n:.0%}).")
+        if check == "blur":                           # decode(mu) against the input: edge strength
+            idx = pick_labels(key).index(values["pick"]) if values.get("pick") in pick_labels(key) else 0
+            x = self._test_images(key, [PICKS[key][idx]])
+            mu, _ = self._encode(m, x)
+            r = self._decode(m, mu)
+
+            def edges(t):
+                return float((t[..., 1:, :] - t[..., :-1, :]).abs().mean() + (t[..., 1:] - t[..., :-1]).abs().mean())
+            e_in, e_out = edges(x), edges(r)
+            answer = args["choices"][0] if e_out < 0.9 * e_in else args["choices"][2] if e_out > 1.1 * e_in \
+                else args["choices"][1]
+            return Reveal(answer, f"Edge strength (mean absolute difference of neighbouring pixels): the input "
+                                  f"{e_in:.3f}, decode(mu) {e_out:.3f} ({e_out / e_in:.0%} of the input's).")
+        if check == "beta_blur":                      # reconstruction error of both models on test images
+            lo_m, hi_m = m, self.loaded(key, "beta")
+            x = self._test_images(key, list(range(int(args.get("n", 256)))))
+            errs = [float(torch.nn.functional.binary_cross_entropy(self._decode(mm, self._encode(mm, x)[0]), x,
+                                                                    reduction="sum")) / len(x) for mm in (lo_m, hi_m)]
+            betas = (lo_m.model.config.beta, hi_m.model.config.beta)
+            answer = args["choices"][1] if errs[1] > errs[0] else args["choices"][0]
+            return Reveal(answer, f"Reconstruction error of decode(mu) on {len(x)} test images (nats per image): "
+                                  f"beta = {betas[0]:g}: {errs[0]:.1f}; beta = {betas[1]:g}: {errs[1]:.1f}. "
+                                  f"Held-out KL: {lo_m.card['metrics']['kl_nats']:.1f} against "
+                                  f"{hi_m.card['metrics']['kl_nats']:.1f} nats.")
+        raise InputError(f"Tour: this lab has no check called {str(check)[:40]!r}.")
 
     # --- for the Home tab, the load script and the benchmarks ---
 

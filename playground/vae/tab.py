@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground.core import ui
+from playground.core import lesson, ui
 from playground.vae import views
 from playground.vae.service import GIF_PATHS, GRID, SLIDER_MAX, STEPS
 
@@ -17,7 +17,7 @@ RAW = dict(preprocess=False)
 LIVE = dict(trigger_mode="always_last", show_progress="hidden", preprocess=False, queue=False)
 
 
-def build(svc) -> None:
+def build(svc) -> ui.LessonLink:
     info = svc.dataset_info(svc.default)
     n, h = svc.n_sliders, ui.handler
 
@@ -39,8 +39,8 @@ def build(svc) -> None:
                       elem_id="vae-figures-box"):
         figures = gr.Markdown(views.figures_table(info), elem_id="vae-figures", latex_delimiters=ui.LATEX)
 
-    with gr.Tabs():
-        with gr.Tab("Latent sliders", id="vae-sliders-tab"):
+    with gr.Tabs() as sub:
+        with gr.Tab("Latent sliders", id="vae-sliders-tab") as sliders_tab:
             with gr.Row():
                 with gr.Column(scale=3):
                     labels, half, sliders = views.slider_labels(info, n), (n + 1) // 2, []
@@ -55,7 +55,7 @@ def build(svc) -> None:
                         sample_btn = gr.Button("Sample z ~ N(0, I)", variant="primary", elem_id="vae-sample")
                         prior_seed = gr.Number(0, label="seed of the next sample", precision=0, minimum=0,
                                                elem_id="vae-prior-seed")
-                with gr.Column(scale=2):
+                with gr.Column(scale=2, elem_classes=["result-sticky"]):
                     decoded = gr.HTML(views.blank(info.image_size), html_template=views.live_template(info.image_size),
                                       label="decoded: sigma(f(z))", elem_id="vae-decoded", container=True)
                     gr.Markdown(views.EQ_DECODER, **EQ)
@@ -68,7 +68,7 @@ def build(svc) -> None:
             sample_btn.click(h(svc.sample_prior, views.sliders), [dataset, prior_seed], [*sliders, decoded, prior_seed],
                              api_name="vae_sample", show_progress="hidden", **RAW)
 
-        with gr.Tab("Encode an image", id="vae-encode-tab"):
+        with gr.Tab("Encode an image", id="vae-encode-tab") as encode_tab:
             enc_state = gr.State(None)
             with gr.Row():
                 with gr.Column(scale=2):
@@ -129,7 +129,7 @@ def build(svc) -> None:
             mark_btn.click(h(svc.map_to_encoded, views.map_to_encoded), [dataset, grid_n, enc_state],
                            [z1, z2, map_plot, map_img, grid_img], api_name="vae_map_to_encoded", **RAW)
 
-        with gr.Tab("Interpolate", id="vae-interp-tab"):
+        with gr.Tab("Interpolate", id="vae-interp-tab") as interp_tab:
             gr.Markdown(views.EQ_INTERP, **EQ)
             with gr.Row():
                 ia = gr.Dropdown(info.picks, value=info.interp[0], label="image A", elem_id="vae-interp-a")
@@ -147,7 +147,7 @@ def build(svc) -> None:
             interp_btn.click(h(svc.interpolate, views.interpolation), [dataset, ia, ib, steps, gif_path],
                              [strip, gif_view, gif_file], api_name="vae_interpolate", **RAW)
 
-        with gr.Tab(views.beta_title(info), id="vae-beta-tab"):
+        with gr.Tab(views.beta_title(info), id="vae-beta-tab") as beta_tab:
             beta_eq = gr.Markdown(views.beta_equation(info), **EQ)
             with gr.Row():
                 beta_seed = gr.Number(0, label=views.BETA_SEED_LABEL, precision=0, minimum=0, elem_id="vae-beta-seed")
@@ -157,12 +157,39 @@ def build(svc) -> None:
             beta_btn.click(h(svc.compare_beta, views.beta), [dataset, beta_seed], [beta_img, beta_plot],
                            api_name="vae_compare_beta", **RAW)
 
-    dataset.change(h(svc.dataset_info, dataset_changed), dataset, [*sliders, pick, ia, ib, figures],
+    dataset.input(h(svc.dataset_info, dataset_changed), dataset, [*sliders, pick, ia, ib, figures],
                    api_name="vae_dataset", **RAW).then(
         h(svc.reset, views.sliders), dataset, [*sliders, decoded], show_progress="hidden", api_visibility="private",
         **RAW).then(
         h(svc.dataset_info, texts), dataset, [intro, map_eq, beta_eq, beta_img], show_progress="hidden",
         api_visibility="private", **RAW)
+
+    # --- the lesson link: every control, the sub-tabs, and what a link's state shows without a click ---
+    link, picks = ui.LessonLink("vae"), lesson.Param("pick", "choice", options=svc.all_picks())
+    for name, comp in (("dataset", dataset), *((f"z{i + 1}", s) for i, s in enumerate(sliders)), ("seed", prior_seed),
+                       ("x", z1), ("y", z2), ("grid", grid_n), ("steps", steps), ("path", gif_path),
+                       ("beta_seed", beta_seed)):
+        link.control(name, comp)
+    for name, comp in (("pick", pick), ("a", ia), ("b", ib)):
+        link.control(name, comp, picks)
+    link.views(sub, {"sliders": sliders_tab, "encode": encode_tab, "map": map_tab, "interp": interp_tab,
+                     "beta": beta_tab})
+
+    def show(view, dataset, *rest):
+        zs, (pk, x, y, gn, a, b, st, path, bs, state) = rest[:n], rest[n:]
+        i, skip = svc.dataset_info(dataset), gr.skip()
+        out = [*(gr.update(label=t) for t in views.slider_labels(i, n)), *[gr.update(choices=i.picks)] * 3,
+               views.figures_table(i), *texts(i), views.data_url(svc.decode_sliders(dataset, *zs))]
+        out += views.encoded(svc.encode_pick(dataset, pk)) if pk else [skip] * len(enc_out)
+        out += views.map_all(svc.map_all(dataset, x, y, gn, state)) if view == "map" else [skip] * 3
+        out += views.interpolation(svc.interpolate(dataset, a, b, st, path)) if view == "interp" else [skip] * 3
+        return out + (list(views.beta(svc.compare_beta(dataset, bs))) if view == "beta" else [skip] * 2)
+
+    link.shows(h(show), [dataset, *sliders, pick, z1, z2, grid_n, ia, ib, steps, gif_path, beta_seed, enc_state],
+               [*sliders, pick, ia, ib, figures, intro, map_eq, beta_eq, beta_img, decoded, *enc_out,
+                map_plot, map_img, grid_img, strip, gif_view, gif_file, beta_img, beta_plot])
+    link.checks(svc.tour_check)
+    return link
 
 
 if __name__ == "__main__":
