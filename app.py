@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         server_name=cfg.host,
         server_port=cfg.port,
         share=False,
-        css=ui.CSS,
+        **ui.LAUNCH,
         max_file_size="10mb",
         footer_links=["api", "settings"],
     )

@@ -90,7 +90,7 @@ def serve(tabs: str):
     demo.queue(default_concurrency_limit=4)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                share=False, css=ui.CSS, max_file_size="10mb")
+                share=False, **ui.LAUNCH, max_file_size="10mb")
     return demo, f"http://127.0.0.1:{port}/"
 
 

@@ -38,7 +38,7 @@ def app_url():
     demo.queue(default_concurrency_limit=4)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                share=False, css=ui.CSS, max_file_size="10mb")
+                share=False, **ui.LAUNCH, max_file_size="10mb")
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 

@@ -152,8 +152,9 @@ def parse(query: str | Mapping[str, Any], labs: Mapping[str, Mapping[str, Param]
             notices.append(f"Ignored {key}: {e}")
             continue
         if params[key].kind in ("number", "int"):
+            lo, hi = params[key].lo, params[key].hi
             try:
-                clamped = float(value) != float(lesson.values[key])
+                clamped = (lo is not None and float(value) < lo) or (hi is not None and float(value) > hi)
             except (TypeError, ValueError):
                 clamped = False
             if clamped:

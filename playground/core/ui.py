@@ -103,9 +103,43 @@ body.presenter .equation { font-size: 1.25em; }
 }
 """
 
+# Contrast for a projector and for axe-core's WCAG AA check: a darker primary and darker secondary text
+# than Gradio's defaults (whose orange buttons and grey slider limits fall below 4.5:1 on white).
+THEME = gr.themes.Default(primary_hue="indigo").set(
+    body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_300",
+    button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+    button_primary_background_fill_dark="*primary_600", button_primary_text_color="white",
+    slider_color="*primary_700", checkbox_background_color_selected="*primary_700",
+    link_text_color="*primary_700", link_text_color_visited="*primary_800")
+
+# Repairs of Gradio's own markup, for screen readers (and axe-core): an empty image box carries an
+# aria-label without a role; a gallery thumbnail is labelled "Thumbnail i of n" while it shows a
+# caption; the upload area's button is labelled otherwise than its visible text. Applied on load and
+# whenever the page changes.
+PAGE_JS = """
+() => {
+  const fix = () => {
+    document.querySelectorAll('.empty[aria-label]:not([role])').forEach(e => e.setAttribute('role', 'img'));
+    document.querySelectorAll('.thumbnail-item[aria-label]').forEach(e => {
+      const cap = (e.innerText || '').trim();
+      if (cap && !e.getAttribute('aria-label').includes(cap)) e.setAttribute('aria-label', cap);
+    });
+    document.querySelectorAll('button[aria-label="Click to upload or drop files"], [aria-dropeffect][aria-label]').forEach(e => {
+      const t = (e.innerText || '').replace(/\s+/g, ' ').trim();
+      if (t) e.setAttribute('aria-label', t);
+    });
+  };
+  fix();
+  new MutationObserver(fix).observe(document.body, {subtree: true, childList: true, attributes: false});
+}
+"""
+
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 # Small generated images (28-32 px) shown large with crisp pixels (CSS .big-image in app.py).
 IMAGE = dict(type="pil", format="png", interactive=False, elem_classes=["big-image"])
+
+
+LAUNCH = dict(css=CSS, theme=THEME, js=PAGE_JS)     # every launch of the app: app.py, standalone, tests
 
 
 def _plain_progress(gr_progress):
@@ -196,7 +230,7 @@ def standalone(lab_key: str, port: int | None = None) -> None:
         labs.tab(lab).build(labs.service(lab, cfg))
     raw_payloads(demo)
     demo.queue(default_concurrency_limit=4).launch(server_name=cfg.host, server_port=port or cfg.port, share=False,
-                                                   css=CSS)
+                                                   **LAUNCH)
 
 
 # --- the classroom layer: lesson links, exports, presenter mode, tours ------------------------------
