@@ -11,6 +11,7 @@ Setup, each step skipped when it is already done (so the second start is instant
    requirements-dev.txt. A stamp in the environment records what was installed.
 3. Data: on Debian or Ubuntu as root, the packages in packages.txt through apt (for the tests also
    Chromium and its driver); elsewhere Fashion-MNIST through torchvision's downloader when online.
+   For the tests, axe-core from npm (tests/package.json) for the accessibility check.
    Whatever is still missing is listed; each tab says what it lacks and keeps working.
 Arguments after the command go to app.py (`python3 run.py --port 8000 --offline`) or to pytest
 (`python3 run.py test -m "not slow and not browser"`). Standard library only: it runs before anything
@@ -86,6 +87,20 @@ def apt_install(tests: bool) -> None:
         say("apt-get failed; the tabs that need these packages will say so")
 
 
+def npm_install() -> None:
+    """axe-core for the accessibility test (tests/package.json, locked): once, with the machine's npm."""
+    tests = ROOT / "tests"
+    if (tests / "node_modules" / "axe-core" / "axe.min.js").exists():
+        say("npm packages: already installed")
+        return
+    npm = shutil.which("npm")
+    if not npm:
+        say("npm not found: install Node.js (its npm) for the accessibility test")
+        return
+    say("npm packages: npm ci (axe-core)")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=tests, check=True)
+
+
 def data_report(py: str) -> None:
     """Fetch Fashion-MNIST when it is not installed and the network allows; list what is missing."""
     say("data sets")
@@ -103,6 +118,7 @@ def main(argv: list[str]) -> int:
     apt_install(tests)
     env = dict(os.environ, **ENV)
     if tests:
+        npm_install()
         say("tests: pytest " + " ".join(rest))
         return subprocess.run([py, "-m", "pytest", *rest], cwd=ROOT, env=env).returncode
     data_report(py)

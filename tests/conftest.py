@@ -83,3 +83,41 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# --- what a person does on a page (shared by the browser tests) ------------------------------------
+
+def drag(page, sel: str, frac_from: float, frac_to: float, steps: int = 6) -> None:
+    """Press on a slider's track (the first range input under `sel`) and drag the mouse along it."""
+    track = page.locator(f"{sel} input[type=range]").first
+    track.scroll_into_view_if_needed()
+    bb = track.bounding_box()
+    y = bb["y"] + bb["height"] / 2
+    page.mouse.move(bb["x"] + bb["width"] * frac_from, y)
+    page.mouse.down()
+    page.mouse.move(bb["x"] + bb["width"] * frac_to, y, steps=steps)
+    page.mouse.up()
+
+
+def image_src(page, sel: str) -> str:
+    loc = page.locator(f"{sel} img")
+    return (loc.first.get_attribute("src") or "") if loc.count() else ""
+
+
+def wait_new_src(page, sel: str, old: str, timeout: int = 60_000) -> str:
+    """Wait until the image under `sel` shows something other than `old`, fully loaded."""
+    page.wait_for_function(
+        """([sel, old]) => { const i = document.querySelector(sel + ' img');
+                             return i && i.src && i.getAttribute('src') !== old && i.complete; }""",
+        arg=[sel, old], timeout=timeout)
+    return image_src(page, sel)
+
+
+def new_page(browser, url: str, width: int = 1400, height: int = 1000, **kw):
+    """A fresh browser context (no state shared with another page) opened at `url`."""
+    ctx = browser.new_context(viewport={"width": width, "height": height}, **kw)
+    pg = ctx.new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(url)
+    pg.wait_for_selector("button[role=tab]")
+    return pg

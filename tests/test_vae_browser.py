@@ -3,7 +3,7 @@ an upload, a drawing on the sketchpad, dropdowns), asserting on what appears on 
 from __future__ import annotations
 
 import pytest
-from conftest import open_tab, screenshot
+from conftest import drag, image_src, open_tab, screenshot, wait_new_src
 from PIL import Image, ImageDraw
 
 from playground.core import settings
@@ -11,31 +11,6 @@ from playground.vae.service import Service
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 N = Service(settings.from_env()).n_sliders      # one slider per latent dimension of the bundled models
-
-
-def _src(page, sel: str) -> str:
-    loc = page.locator(f"{sel} img")
-    return loc.first.get_attribute("src") if loc.count() else ""
-
-
-def _wait_new_src(page, sel: str, old: str, timeout: int = 60_000) -> str:
-    page.wait_for_function(
-        """([sel, old]) => { const i = document.querySelector(sel + ' img');
-                             return i && i.src && i.getAttribute('src') !== old && i.complete; }""",
-        arg=[sel, old], timeout=timeout)
-    return _src(page, sel)
-
-
-def _drag(page, sel: str, frac_from: float, frac_to: float, steps: int = 6) -> None:
-    """Press on a slider's track at one place and drag the mouse to another."""
-    track = page.locator(f"{sel} input[type=range]").first
-    track.scroll_into_view_if_needed()
-    bb = track.bounding_box()
-    y = bb["y"] + bb["height"] / 2
-    page.mouse.move(bb["x"] + bb["width"] * frac_from, y)
-    page.mouse.down()
-    page.mouse.move(bb["x"] + bb["width"] * frac_to, y, steps=steps)
-    page.mouse.up()
 
 
 def _number(page, sel: str) -> float:
@@ -54,13 +29,13 @@ def _vae(page):
 
 def test_sliders_reset_sample_and_data_set(page):
     _vae(page)
-    old = _src(page, "#vae-decoded")
-    _drag(page, "#vae-z0", 0.5, 0.9)
-    new = _wait_new_src(page, "#vae-decoded", old)
+    old = image_src(page, "#vae-decoded")
+    drag(page, "#vae-z0", 0.5, 0.9)
+    new = wait_new_src(page, "#vae-decoded", old)
     assert new.startswith("data:image/png")
     assert _number(page, "#vae-z0") > 1.0
-    _drag(page, "#vae-z7", 0.5, 0.15)
-    _wait_new_src(page, "#vae-decoded", new)
+    drag(page, "#vae-z7", 0.5, 0.15)
+    wait_new_src(page, "#vae-decoded", new)
     assert _number(page, "#vae-z7") < -1.0
 
     page.click("#vae-reset")
@@ -69,16 +44,16 @@ def test_sliders_reset_sample_and_data_set(page):
 
     seed = page.locator("#vae-prior-seed input").first
     seed.fill("41")
-    old = _src(page, "#vae-decoded")
+    old = image_src(page, "#vae-decoded")
     page.click("#vae-sample")
-    _wait_new_src(page, "#vae-decoded", old)
+    wait_new_src(page, "#vae-decoded", old)
     page.wait_for_function("() => document.querySelector('#vae-prior-seed input').value == '42'")
     assert any(_number(page, f"#vae-z{i}") != 0 for i in range(N))
 
     label_before = page.locator("#vae-z0 label, #vae-z0 [data-testid=block-info]").first.inner_text()
-    old = _src(page, "#vae-decoded")
+    old = image_src(page, "#vae-decoded")
     _choose(page, "#vae-dataset", "Digits (opencv, 5,000)")
-    _wait_new_src(page, "#vae-decoded", old)
+    wait_new_src(page, "#vae-decoded", old)
     page.wait_for_function(
         "(before) => !document.querySelector('#vae-z0').innerText.includes(before)", arg=label_before.strip())
     assert "nats" in page.locator("#vae-z0").inner_text()
@@ -96,14 +71,14 @@ def test_encode_pick_upload_draw_resample_and_to_sliders(page, tmp_path):
     page.wait_for_selector("#vae-recon img")
     page.wait_for_selector("#vae-musig .js-plotly-plot")
     assert "ELBO" in page.locator("#vae-terms").inner_text()
-    old = _src(page, "#vae-samples")
+    old = image_src(page, "#vae-samples")
     page.click("#vae-resample")
-    _wait_new_src(page, "#vae-samples", old)
+    wait_new_src(page, "#vae-samples", old)
 
-    old_live = _src(page, "#vae-decoded")
+    old_live = image_src(page, "#vae-decoded")
     page.click("#vae-to-sliders")
     page.get_by_role("tab", name="Latent sliders").click()
-    _wait_new_src(page, "#vae-decoded", old_live)
+    wait_new_src(page, "#vae-decoded", old_live)
     assert any(_number(page, f"#vae-z{i}") != 0 for i in range(N))
 
     page.get_by_role("tab", name="Encode an image").click()
@@ -111,9 +86,9 @@ def test_encode_pick_upload_draw_resample_and_to_sliders(page, tmp_path):
     img = Image.new("L", (120, 120), 255)
     ImageDraw.Draw(img).ellipse([20, 15, 100, 105], outline=0, width=10)
     img.save(png)
-    old = _src(page, "#vae-seen")
+    old = image_src(page, "#vae-seen")
     page.locator("#vae-upload input[type=file]").set_input_files(str(png))
-    _wait_new_src(page, "#vae-seen", old)
+    wait_new_src(page, "#vae-seen", old)
 
     # draw a stroke with the brush, then encode it
     page.locator("#vae-sketch button[aria-label=Brush]").click()
@@ -124,9 +99,9 @@ def test_encode_pick_upload_draw_resample_and_to_sliders(page, tmp_path):
     page.mouse.down()
     page.mouse.move(cx, cy + bb["height"] * 0.3, steps=12)
     page.mouse.up()
-    old = _src(page, "#vae-seen")
+    old = image_src(page, "#vae-seen")
     page.click("#vae-encode-draw")
-    _wait_new_src(page, "#vae-seen", old)
+    wait_new_src(page, "#vae-seen", old)
     screenshot(page, "vae_encode")
 
 
@@ -138,14 +113,14 @@ def test_latent_map_sliders_grid_and_mark(page):
     page.get_by_role("tab", name="Latent map (2-D model)").click()
     page.wait_for_selector("#vae-map .js-plotly-plot", timeout=90_000)
     page.wait_for_selector("#vae-grid img")
-    old = _src(page, "#vae-map-decoded")
-    _drag(page, "#vae-map-z1", 0.5, 0.8)
-    old = _wait_new_src(page, "#vae-map-decoded", old)
-    _drag(page, "#vae-map-z2", 0.5, 0.2)
-    _wait_new_src(page, "#vae-map-decoded", old)
-    old_grid = _src(page, "#vae-grid")
-    _drag(page, "#vae-grid-n", 0.5, 0.1)
-    _wait_new_src(page, "#vae-grid", old_grid)
+    old = image_src(page, "#vae-map-decoded")
+    drag(page, "#vae-map-z1", 0.5, 0.8)
+    old = wait_new_src(page, "#vae-map-decoded", old)
+    drag(page, "#vae-map-z2", 0.5, 0.2)
+    wait_new_src(page, "#vae-map-decoded", old)
+    old_grid = image_src(page, "#vae-grid")
+    drag(page, "#vae-grid-n", 0.5, 0.1)
+    wait_new_src(page, "#vae-grid", old_grid)
     page.click("#vae-map-mark")
     page.wait_for_function("() => document.querySelector('#vae-map').innerText.includes('encoded image')")
     screenshot(page, "vae_map")
@@ -156,7 +131,7 @@ def test_interpolation_and_beta_comparison(page):
     page.get_by_role("tab", name="Interpolate").click()
     _choose(page, "#vae-interp-a", "test #2: Trouser")
     _choose(page, "#vae-interp-b", "test #1: Pullover")
-    _drag(page, "#vae-interp-steps", 0.5, 0.9)
+    drag(page, "#vae-interp-steps", 0.5, 0.9)
     page.locator("#vae-interp-mode").get_by_text("linear").click()
     page.click("#vae-interp-go")
     page.wait_for_selector("#vae-interp-strip img")

@@ -409,7 +409,8 @@ class Classroom:
     def _outputs(self) -> list:
         """Every component a lesson can change, each once: the page's, then per lab its sub-tabs, its
         controls and what its show returns (which may update a control too, e.g. a dropdown's choices)."""
-        outs = [self.main, self.current, self.view, self.seen, self.notice, self.present, self.hide, self.lock]
+        outs = [self.main, self.current, self.view, self.seen, self.notice, self.present, self.hide, self.lock,
+                self.tour, self.tour_box]
         for _, ln in self.labs.values():
             outs += ([ln.tabs] if ln.tabs is not None else []) + list(ln.controls.values()) + ln.show_outputs
         return _unique(outs)
@@ -458,8 +459,10 @@ class Classroom:
                 put(comp, value)
         names = list(self.labs[les.lab][1].controls) if les.lab in self.labs else []
         notice = "**Link:** " + " ".join(les.notices) if les.notices else ""
+        tour = les.tour if les.tour in self.tours else None          # a link can open a tour: press Next
         head = [gr.Tabs(selected=les.lab), les.lab, views, seen, gr.update(value=notice, visible=bool(notice)),
-                les.present, gr.update(choices=names, value=les.hide), gr.update(choices=names, value=les.lock)]
+                les.present, gr.update(choices=names, value=les.hide), gr.update(choices=names, value=les.lock),
+                tour or gr.skip(), gr.Accordion(open=True) if tour else gr.skip()]
         return head + [upd.get(id(c), gr.skip()) for c in self._outputs()[len(head):]]
 
     def _params(self) -> dict[str, dict[str, lesson.Param]]:
