@@ -120,6 +120,7 @@ def pooled_features(model, tokenizer, captions: list[str], batch: int = 256) -> 
     """The locked tower's mean-pooled output for each caption (C, width): what `model.text` computes
     before its projection, so that model.text.proj(pooled) equals model.encode_text(tokens)."""
     tower, out = model.text, []
+    tower.transformer.eval()                                                       # no dropout
     runner = cm.ClipRunner(model, None, tokenizer, "features")
     for i in range(0, len(captions), batch):
         tok = runner.tokens(captions[i:i + batch])                                 # (B, longest)
@@ -149,6 +150,12 @@ def cached_features(model, tokenizer, captions: list[str], tower: dict, folder: 
 def trainable(model) -> list[tuple[str, torch.nn.Parameter]]:
     """Every parameter but the locked tower's."""
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+
+def train_mode(model) -> None:
+    """Training mode for what is trained; the locked tower stays in eval mode (no dropout)."""
+    model.train()
+    model.text.transformer.eval()
 
 
 def make_optimizer(model, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -385,8 +392,7 @@ def main(argv=None) -> dict:
     weights = [int(v) for v in a.mix.split(",")]
     mix = dict(zip(("emoji", "fashion", "shapes", "photos"), [a.batch * w // sum(weights) for w in weights]))
     mix["emoji"] += a.batch - sum(mix.values())
-    model.train()
-    model.text.transformer.eval()
+    train_mode(model)
     opt = make_optimizer(model, a.lr, a.weight_decay)
     log, step, t0 = [], 0, time.time()
     for step in range(1, a.steps + 1):
