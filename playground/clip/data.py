@@ -1,16 +1,25 @@
 """Image-caption pairs that can be had offline, for training and evaluating the small CLIP.
 
-- emoji: the Noto colour emoji with their Unicode names, plus templated paraphrases;
+- emoji: the Noto colour emoji with their Unicode names, plus templated paraphrases, and richer captions
+  derived from Unicode's own data: the CLDR short name and keywords ("hot beverage": coffee, drink, hot,
+  steaming, tea; Debian `unicode-cldr-core`) and the emoji group and subgroup ("food-drink", "drink";
+  Debian `unicode-data`);
 - fashion: Fashion-MNIST with templated captions built from synonyms of the class names;
 - shapes: procedurally drawn coloured shapes with compositional captions
   (size, colour, shape, position), e.g. "a small blue star in the top left".
 
+- photos: the gallery's photos captioned by their titles.
+
 Held-out pairs for the card: every tenth emoji (by a seeded permutation), the Fashion-MNIST test
-split, fresh shape drawings, and shapes whose (colour, shape) pair never appears in training.
+split, fresh shape drawings, and shapes whose (colour, shape) pair never appears in training. A
+validation split (other emoji, the last Fashion-MNIST training images) is kept out of training too: it
+is what recipes are compared on, so that the held-out figures never choose a model.
 Images are uint8 (N, S, S, 3) RGB arrays. No gradio here.
 """
 from __future__ import annotations
 
+import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +129,91 @@ def fashion_caption(label: int, rng: np.random.Generator) -> str:
 
 def emoji_caption(name: str, rng: np.random.Generator) -> str:
     return EMOJI_TEMPLATES[rng.integers(len(EMOJI_TEMPLATES))].format(name)
+
+
+def emoji_splits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices (train, validation, held_out): held_out as in `emoji_split`; validation is every
+    twentieth emoji of the same permutation, offset by five (none of them held out)."""
+    perm = np.random.default_rng(seed).permutation(n)
+    held, val = np.sort(perm[::10]), np.sort(perm[5::20])
+    return np.setdiff1d(np.arange(n), np.concatenate([held, val])), val, held
+
+
+CLDR_ANNOTATIONS = Path("/usr/share/unicode/cldr/common/annotations/en.xml")   # Debian unicode-cldr-core
+EMOJI_TEST = Path("/usr/share/unicode/emoji/emoji-test.txt")                   # Debian unicode-data
+COMMON_KEYWORD = 12     # a keyword of more emoji than this ("face") is no caption on its own
+
+
+def emoji_annotations(names: list[str]) -> list[dict]:
+    """For each emoji (by lower-case Unicode name): {"short": CLDR short name, "keywords": [...],
+    "group": ..., "subgroup": ...} (empty where Unicode's data has none)."""
+    import xml.etree.ElementTree as ET
+
+    from playground.core.data import DatasetMissing
+
+    for f, pkg in ((CLDR_ANNOTATIONS, "unicode-cldr-core"), (EMOJI_TEST, "unicode-data")):
+        if not f.exists():
+            raise DatasetMissing(f"{f} not found: install it with `apt-get install {pkg}`.")
+    short, words = {}, {}
+    for a in ET.parse(CLDR_ANNOTATIONS).getroot().iter("annotation"):
+        cp = a.get("cp", "").replace("\ufe0f", "")
+        if a.get("type") == "tts":
+            short[cp] = a.text.strip()
+        else:
+            words[cp] = [w.strip() for w in a.text.split("|") if w.strip()]
+    groups, group, sub = {}, "", ""
+    for line in EMOJI_TEST.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# group:"):
+            group = line.split(":", 1)[1].strip()
+        elif line.startswith("# subgroup:"):
+            sub = line.split(":", 1)[1].strip()
+        elif line and not line.startswith("#"):
+            cps = line.split(";")[0].split()
+            ch = "".join(chr(int(c, 16)) for c in cps if c != "FE0F")
+            groups.setdefault(ch, (group, sub))
+    by_name = {}
+    for cp in set(short) | set(words) | set(groups):
+        if len(cp) == 1 and unicodedata.name(cp, ""):
+            by_name[unicodedata.name(cp).lower()] = cp
+    out = []
+    for name in names:
+        ch = by_name.get(name, "")
+        g, s = groups.get(ch, ("", ""))
+        out.append({"short": short.get(ch, ""), "keywords": words.get(ch, []), "group": g, "subgroup": s})
+    return out
+
+
+def emoji_captions(name: str, ann: dict, common: set[str]) -> list[str]:
+    """Every caption an emoji is trained with: its Unicode name and CLDR short name under the emoji
+    templates, its keywords (alone unless shared by many emoji, in twos, all together, and with the
+    name), and its name with its subgroup ("dog face, an animal-mammal emoji")."""
+    names = list(dict.fromkeys(n for n in (name, ann["short"].lower()) if n))
+    caps = [t.format(n) for n in names for t in EMOJI_TEMPLATES]
+    kws = [k.lower() for k in ann["keywords"] if k.lower() not in names]
+    caps += [k for k in kws if k not in common]
+    caps += [f"{a} {b}" if len(a + b) < 12 else f"{a}, {b}" for a, b in zip(kws, kws[1:])]
+    if kws:
+        caps += [", ".join(kws), f"{names[-1]}: {', '.join(kws)}"]
+        caps += [f"an emoji of {k}" for k in kws[:3] if k not in common]
+    if ann["subgroup"]:
+        sub = ann["subgroup"].replace("-", " ")
+        caps += [f"{names[0]}, {sub} emoji", f"{names[-1]} ({ann['group'].lower()})"]
+    return list(dict.fromkeys(caps))
+
+
+def common_keywords(anns: list[dict]) -> set[str]:
+    counts: dict[str, int] = {}
+    for a in anns:
+        for k in {k.lower() for k in a["keywords"]}:
+            counts[k] = counts.get(k, 0) + 1
+    return {k for k, c in counts.items() if c > COMMON_KEYWORD}
+
+
+def photo_caption(title: str) -> str:
+    """A gallery photo's title as its caption: the source in brackets, digits and file-name tags dropped."""
+    t = re.sub(r"\s*\(.*\)$", "", title)
+    t = re.sub(r"\bcls\b|\d+", " ", t)
+    return re.sub(r"\s+", " ", t).strip()
+
+
+PHOTO_TEMPLATES = ("{}", "a photo of {}", "a picture of {}", "{}, a photograph")

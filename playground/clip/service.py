@@ -5,7 +5,9 @@ modality gap. Every method validates its raw arguments (core.validate) and retur
 
 Shared by every user, loaded once through `core.cache.once`:
 - the model: `Service._load_model()` is the one place it is chosen and loaded (the hub open_clip tag
-  when the hub is reachable, else the bundled small CLIP); swap a tower there and nowhere else;
+  when the hub is reachable, else the bundled small CLIP, whose locked text tower comes from a pip
+  package: without it every action answers `Unavailable` with the pip line); swap a tower there and
+  nowhere else;
 - the bundled gallery and its embedding index (embeddings cached on disk per model).
 Every file this lab writes goes under `settings.cache_dir`: the rendered emoji, the open_clip config of
 the bundled architecture (`open_clip_configs/`), the gallery embeddings (`clip_embeddings/`) and, when
@@ -33,7 +35,7 @@ from playground.clip import model as cm
 from playground.clip.data import FASHION_LABELS
 from playground.clip.gallery import EmbeddingCache, Gallery, index, pixel_hash, thumbnail
 from playground.core import cache, device, hub, paths, timing, validate
-from playground.core.errors import InputError
+from playground.core.errors import InputError, Unavailable
 from playground.core.settings import Settings
 
 DEFAULT_HUB = "ViT-B-32:laion2b_s34b_b79k"
@@ -89,6 +91,17 @@ class Session:
 class Loaded:
     runner: cm.ClipRunner
     note: str | None = None  # why the hub model is not the one running, when it failed to load
+
+
+@dataclass
+class TextTower:
+    """Which text tower the offline model uses, from its card, and whether it is installed here."""
+    model: str                   # e.g. sentence-transformers/all-MiniLM-L6-v2; "" for a from-scratch tower
+    package: str
+    version: str
+    parameters: int
+    missing: str | None          # the Unavailable message when the package is not installed
+    card: dict                   # the checkpoint's card (its metrics and the baseline's)
 
 
 @dataclass
@@ -173,18 +186,34 @@ def _template(text) -> str:
 
 
 class Service:
-    def __init__(self, settings: Settings, hub_setting: str | None = None):
+    def __init__(self, settings: Settings, hub_setting: str | None = None, weights: Path | None = None):
         self.settings = settings
         self.hub_setting = hub_setting or os.environ.get(HUB_ENV, DEFAULT_HUB)   # open_clip "model:tag"
+        self.weights = Path(weights) if weights else cm.BUNDLED                # the offline model's checkpoint
 
     # --- the shared model, gallery and index -----------------------------------------------------------
 
     def source(self) -> hub.ModelSource:
-        return hub.choose(f"open_clip {self.hub_setting}", cm.BUNDLED.relative_to(paths.ROOT).as_posix())
+        ref = self.weights.relative_to(paths.ROOT).as_posix() if self.weights.is_relative_to(paths.ROOT) \
+            else str(self.weights)
+        return hub.choose(f"open_clip {self.hub_setting}", ref)
 
     def default_temperature(self) -> float:
         """The bundled model's learned temperature, from its card (the sliders start there)."""
-        return float(cm.read_card(cm.BUNDLED)["metrics"]["temperature"])
+        return float(cm.read_card(self.weights)["metrics"]["temperature"])
+
+    def text_tower(self) -> TextTower:
+        """The offline model's text tower as its card names it, and what to install when it is missing."""
+        card = cm.read_card(self.weights)
+        t = card.get("text_tower")
+        if not t:
+            return TextTower("", "", "", 0, None, card)
+        missing = None
+        try:
+            cm.text_tower_dir(t["import"], t["version"])
+        except Unavailable as e:
+            missing = str(e)
+        return TextTower(t["model"], t["package"], t["version"], int(t.get("parameters", 0)), missing, card)
 
     def _load_model(self) -> Loaded:
         """THE place the model is chosen and loaded: the hub tag when the hub is reachable, else (or when
@@ -200,11 +229,11 @@ class Service:
                 return Loaded(cm.ClipRunner(*hub_model, f"open_clip-{name}-{tag}", dev))
             except Exception as e:  # noqa: BLE001 - the hub failing means: run the bundled model
                 note = f"the hub model failed to load ({type(e).__name__}); using the bundled model"
-        model = cm.load_bundled(cm.BUNDLED, self.settings.cache_dir / "open_clip_configs", dev)
-        return Loaded(cm.ClipRunner(*model, f"bundled-{sha256(cm.BUNDLED)[:16]}", dev), note)
+        model = cm.load_bundled(self.weights, self.settings.cache_dir / "open_clip_configs", dev)
+        return Loaded(cm.ClipRunner(*model, f"bundled-{sha256(self.weights)[:16]}", dev), note)
 
     def loaded(self) -> Loaded:
-        key = ("clip", "model", self.hub_setting, str(device.get()), str(self.settings.cache_dir))
+        key = ("clip", "model", self.hub_setting, str(self.weights), str(device.get()), str(self.settings.cache_dir))
         return cache.once(key, self._load_model)
 
     def runner(self) -> cm.ClipRunner:
@@ -386,12 +415,12 @@ class Service:
     # --- Home and the load script ------------------------------------------------------------------------
 
     def speed_probe(self) -> dict:
-        """One text query over the gallery index: text encoder + matmul + top-k."""
+        """One text query over the gallery index: text encoder (a query not remembered) + matmul + top-k."""
         emb, r = self.gallery_index(), self.runner()
 
         def query():
             with r.lock:
-                return cm.topk(r.encode_texts(["a red apple"])[0], emb, K[2])
+                return cm.topk(r.encode_texts(["a red apple"], remember=False)[0], emb, K[2])
 
         return {"family": "CLIP", "what": f"a text query over {len(emb):,} images",
                 "seconds": timing.median_seconds(query)}

@@ -21,7 +21,7 @@ class _Click(gr.SelectData):
 
 
 def build(svc: cs.Service) -> None:
-    gr.Markdown(views.header_md(svc.source().markdown()))
+    gr.Markdown(views.header_md(svc.source().markdown(), svc.text_tower()))
     state = gr.State(cs.Session())
     tau = round(svc.default_temperature(), 3)
     k_min, k_max, k_default = cs.K

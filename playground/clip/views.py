@@ -40,10 +40,33 @@ $$t_y = \mathrm{normalise}\Big(\frac{1}{|T|}\sum_{\text{template} \in T} \mathrm
         "probabilities; the ranking never changes.")
 
 
-def header_md(source_md: str) -> str:
-    return ("## CLIP: one space for images and text\n" + source_md +
+def header_md(source_md: str, tower=None) -> str:
+    """The model line, then (for a model with a locked text tower) which tower, why, and what it changed,
+    every figure from the checkpoint's card; or what to install when the tower's package is missing."""
+    return ("## CLIP: one space for images and text\n" + source_md + "\n\n" + (tower_md(tower) if tower else "") +
             "\n\nTrained with a contrastive loss, CLIP maps an image and its caption to nearby unit vectors. "
             "Everything below is a dot product in that space.")
+
+
+def tower_md(t) -> str:
+    """A service.TextTower in words."""
+    if not t.model:
+        return "**Text tower:** trained from scratch with the image tower."
+    if t.missing:
+        return f"**The offline model's text tower is missing.** {t.missing}"
+    m = t.card["metrics"]
+    para, base = m.get("paraphrase"), t.card.get("baseline", {})
+    line = (f"**Text tower of the offline model:** `{t.model}` ({t.parameters / 1e6:.1f}M parameters, from the pip "
+            f"package `{t.package}` {t.version}), **locked**: only the image tower, the text projection and the "
+            "temperature were trained (LiT, Zhai et al., 2022, with the text side locked). Why: a text tower "
+            "trained from scratch on this project's few thousand captions knows only their words; a pretrained "
+            "sentence encoder already puts “a puppy” next to “dog”, so the image tower only has to meet it.")
+    if para and base.get("paraphrase"):
+        b = base["paraphrase"]
+        line += (f" On {para['queries']} everyday queries kept out of training, a right image is among the top 5 "
+                 f"for {para['top5']:.0%} of them (first: {para['top1']:.0%}); the earlier model, whose text tower "
+                 f"was trained from scratch, managed {b['top5']:.0%} (first: {b['top1']:.0%}).")
+    return line
 
 
 def _short(s: str, n: int = 28) -> str:
