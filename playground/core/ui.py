@@ -318,7 +318,7 @@ PRESENT_JS = """
     document.addEventListener('keydown', (e) => {
       if (!document.body.classList.contains('presenter')) return;
       const t = e.target, tag = (t && t.tagName || '').toLowerCase();
-      if (tag === 'input' || tag === 'textarea' || (t && t.isContentEditable)) return;
+      if ((tag === 'input' && t.type !== 'radio') || tag === 'textarea' || (t && t.isContentEditable)) return;
       const click = (id) => { const b = document.querySelector('#' + id); if (b) { b.click(); e.preventDefault(); } };
       if (e.key === 'ArrowRight' || e.key === 'PageDown') click('tour-next');
       else if (e.key === 'ArrowLeft' || e.key === 'PageUp') click('tour-prev');
@@ -460,8 +460,9 @@ class Classroom:
         names = list(self.labs[les.lab][1].controls) if les.lab in self.labs else []
         notice = "**Link:** " + " ".join(les.notices) if les.notices else ""
         tour = les.tour if les.tour in self.tours else None          # a link can open a tour: press Next
+        # a link can switch presenter mode on (present=1), never off: a tour step keeps the projector view
         head = [gr.Tabs(selected=les.lab), les.lab, views, seen, gr.update(value=notice, visible=bool(notice)),
-                les.present, gr.update(choices=names, value=les.hide), gr.update(choices=names, value=les.lock),
+                True if les.present else gr.skip(), gr.update(choices=names, value=les.hide), gr.update(choices=names, value=les.lock),
                 tour or gr.skip(), gr.Accordion(open=True) if tour else gr.skip()]
         return head + [upd.get(id(c), gr.skip()) for c in self._outputs()[len(head):]]
 

@@ -1,0 +1,30 @@
+"""Accessibility, checked by axe-core (the npm package, pinned in tests/package.json) injected into
+every tab in Chromium: no serious or critical violation of its default rule set (WCAG 2.x A/AA and
+best practices), after each tab has shown its first result."""
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT, open_tab
+
+from playground import labs
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+AXE = ROOT / "tests" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def test_no_serious_or_critical_violation_on_any_tab(page):
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `python3 run.py test` installs it (npm ci in tests/)")
+    page.add_script_tag(path=str(AXE))
+    found = {}
+    for lab in labs.LABS:
+        open_tab(page, lab.title)
+        page.locator(f"#tab-{lab.key}").wait_for(state="visible")
+        page.wait_for_timeout(1500)                      # the tab's first result
+        page.wait_for_function("() => !document.querySelector('.progress-text, .eta-bar')", timeout=120_000)
+        violations = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']}))
+            .violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => `${v.id} (${v.impact}): ${v.nodes.length} x, e.g. ${v.nodes[0].target.join(' ')}`)""")
+        if violations:
+            found[lab.key] = violations
+    assert not found, found
