@@ -25,8 +25,17 @@ def compare_args(**kw):
     return list(args.values())
 
 
+def shown(value):
+    """An output's value; a box shown only when it has something comes back as an update with it."""
+    if isinstance(value, dict) and value.get("__type__") == "update":
+        assert value["visible"] is True, value
+        return value["value"]
+    return value
+
+
 def plot_bars(value) -> list[dict]:
     """The bar traces of a gr.Plot value as gradio_client returns it ({"type": "plotly", "plot": json})."""
+    value = shown(value)
     assert value and value["type"] == "plotly", value
     return [t for t in json.loads(value["plot"])["data"] if t["type"] == "bar"]
 
@@ -78,14 +87,17 @@ def test_compare_reports_each_technique_and_the_vote(client, tiny_model):
     """The wiring; the clamps behind the sliders are tested headless in test_prompt_service.py."""
     from gradio_client.exceptions import AppError
 
-    details, summary, votes = client.predict(*compare_args(n=3), api_name="/prompt_compare")
+    details, summary, votes, answers_file = client.predict(*compare_args(n=3), api_name="/prompt_compare")
     assert [r[0] for r in summary["data"]] == list(prompts.TECHNIQUES)
+    record = json.loads(open(shown(answers_file), encoding="utf-8").read())     # the export: the run as plain data
+    assert [a["technique"] for a in record["answers"]] == list(prompts.TECHNIQUES)
+    assert [a["prompt"] for a in record["answers"]][0] in details and len(record["answers"][-1]["completions"]) == 3
     assert "<|im_start|>system" in details and "Exact text the model receives" in details
     (bars,) = plot_bars(votes)                                     # one bar per extracted answer
     assert sum(bars["y"]) == 3                                     # every path is counted once
     sc = summary["data"][-1]
     assert sc[0] == "self-consistency" and (sc[1] in bars["x"] or sc[1] == "None")
-    _, _, votes = client.predict(*compare_args(n=10_000), api_name="/prompt_compare")   # clamped to MAX_N
+    _, _, votes, _ = client.predict(*compare_args(n=10_000), api_name="/prompt_compare")   # clamped to MAX_N
     assert sum(plot_bars(votes)[0]["y"]) == MAX_N
     with pytest.raises(AppError, match="N \\(paths\\) must be a whole number from 1 to"):
         client.predict(*compare_args(n="many"), api_name="/prompt_compare")
@@ -135,7 +147,7 @@ def test_sampling_view_with_tiny_model(client, tiny_model):
 @pytest.mark.slow
 def test_offline_model_answers(client):
     """The real SmolLM2-135M-Instruct (converted on first use if the cache is empty)."""
-    details, summary, votes = client.predict(*compare_args(techniques=["zero-shot", "self-consistency"], n=4,
+    details, summary, votes, _ = client.predict(*compare_args(techniques=["zero-shot", "self-consistency"], n=4,
                                                            max_new_tokens=40), api_name="/prompt_compare")
     assert len(summary["data"]) == 2 and all(int(r[3]) > 0 for r in summary["data"])
     assert "SmolLM2" in details and "<|im_start|>assistant" in details

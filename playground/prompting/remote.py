@@ -25,6 +25,11 @@ CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 60.0
 
 
+def request_json(model: str, chat: Chat) -> str:
+    """What we send for a chat, as shown to a learner (the server applies its own chat template)."""
+    return json.dumps({"model": model, "messages": chat}, indent=1, ensure_ascii=False)
+
+
 class RemoteError(Unavailable, RuntimeError):
     """The server cannot be reached or answered with an error; the message says what to check."""
 
@@ -58,7 +63,7 @@ class RemoteBackend:
 
     def render(self, chat: Chat) -> str:
         """What we send: the messages as JSON (the server applies its own chat template)."""
-        return json.dumps({"model": self.model, "messages": chat}, indent=1, ensure_ascii=False)
+        return request_json(self.model, chat)
 
     def _body(self, chat: Chat, cfg: GenConfig, n: int, stream: bool) -> dict:
         body = {"model": self.model, "messages": chat, "n": n, "max_tokens": cfg.max_new_tokens,

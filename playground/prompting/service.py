@@ -2,6 +2,9 @@
 converted once under `settings.cache_dir`, or an OpenAI-compatible server), then ask one question
 under every technique, extract JSON, evaluate a technique over a labelled set (results shared
 between users through `core.cache`), and show the next-token distribution and sampled continuations.
+Before any of that, `preview` shows what each technique would send (the exact text, counted in the
+model's tokens) without running the model: what a lab shows when it is opened. `tour_check` answers
+the guided tour's questions by running the model at reveal time.
 
 Every method validates its raw arguments through `core.validate` and returns plain data (the small
 dataclasses below); `views.py` turns them into markdown and figures. Streaming actions are generators.
@@ -39,6 +42,10 @@ SERVER = "OpenAI-compatible server (base URL below)"
 CSV_SETS = {"my CSV (arithmetic)": "arithmetic", "my CSV (sentiment)": "sentiment"}
 EVAL_SETS = [*evaluate.SETS, *CSV_SETS]
 SPEED_PRESET = "Juggler (chain-of-thought)"
+DIRECT = ("zero-shot", "few-shot")                  # techniques that ask for the answer straight away
+REASONED = ("CoT (zero-shot)", "CoT (few-shot)")    # techniques that ask for the reasoning first
+GREEDY_TWIN = "CoT (few-shot)"     # self-consistency samples this technique's prompt; greedy, its reference
+FORMAT_ITEMS = (1, 30, 10)         # tour: items of a bundled set behind the answer-format step (min, max, default)
 
 Progress = Callable[[float, "str | None"], None]
 
@@ -65,6 +72,30 @@ class Comparison:
     waiting: str = ""                              # a technique sampling its N paths
     vote: answers.Vote | None = None               # the last self-consistency vote
     gold: str = ""                                 # the expected answer as the vote reads it
+    question: str = ""
+    task: str = ""
+    top_p: float = 1.0
+    seed: int = 0
+    finished: bool = False                         # every chosen technique has answered
+
+
+@dataclass(frozen=True)
+class PromptPreview:
+    """What one technique would send, before anything runs."""
+    technique: str
+    text: str                  # the exact text the model would receive
+    tokens: int | None         # its length in the model's tokens (None: the server counts them)
+    n: int                     # paths drawn (1: greedy)
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+
+
+@dataclass(frozen=True)
+class Preview:
+    backend: str               # what would answer
+    prompts: tuple[PromptPreview, ...]
+    problem: str = ""          # why no model can answer here ("" when one can); the texts are then plain turns
 
 
 @dataclass(frozen=True)
@@ -107,6 +138,26 @@ class Status:
     model: str                 # the default choice
     source: str                # "hub", "env" (PLAYGROUND_LLM) or "offline"
     problem: str = ""          # why no local model can run here ("" when it can)
+
+
+TOUR_CHECKS = {"techniques_right": "_check_techniques_right", "format": "_check_format", "vote": "_check_vote",
+               "twice": "_check_twice", "kept": "_check_kept", "json": "_check_json"}
+SNIPPET = 160              # characters of a completion quoted in a tour's reveal
+
+
+def _snippet(text: str) -> str:
+    """A completion quoted on one line, cut to SNIPPET characters, its markdown characters escaped."""
+    t = " ".join(text.split())
+    t = (t[:SNIPPET] + "...") if len(t) > SNIPPET else (t or "(empty)")
+    return "".join("\\" + ch if ch in "\\`*_[]<>#|" else ch for ch in t)
+
+
+def _bare(completion: str, task: prompts.Task) -> bool:
+    """The completion is the answer alone, in the asked-for form (one label, or one number)."""
+    t = completion.strip().strip(".!'\"")
+    if task.kind == "number":
+        return answers.normalise_number(t) is not None
+    return t.lower() in [lab.lower() for lab in task.labels]
 
 
 def distribution(logits, tokenizer, temperature, top_k, top_p) -> NextToken:
@@ -228,35 +279,69 @@ class Service:
 
     # ---- techniques side by side --------------------------------------------------------------
 
+    def _compare_args(self, task_name, question, gold, system, table, techniques, n, temperature, top_p,
+                      max_new_tokens, seed) -> dict:
+        """The side-by-side run's arguments, checked by the one policy (shared by compare and preview)."""
+        return dict(task=self._task(task_name), question=validate.text("Question", question, max_chars=MAX_QUESTION),
+                    gold=validate.text("Expected answer", gold, max_chars=MAX_GOLD, allow_empty=True).strip(),
+                    system=validate.text("System prompt", system, max_chars=MAX_SYSTEM, allow_empty=True),
+                    techniques=self._techniques(techniques), n=validate.integer("N (paths)", n, 1, MAX_N),
+                    temperature=validate.number("Temperature", temperature, *TEMPERATURE),
+                    top_p=validate.number("Top-p", top_p, *TOP_P),
+                    max_new_tokens=validate.integer("Max new tokens", max_new_tokens, 1, MAX_NEW_TOKENS),
+                    seed=validate.seed(seed), examples=self._examples(table))
+
+    @staticmethod
+    def _config(tech: str, a: dict) -> GenConfig:
+        """Greedy for one answer; N paths at temperature T for self-consistency."""
+        sc = tech == "self-consistency"
+        return GenConfig(n=a["n"] if sc else 1, temperature=a["temperature"] if sc else 0.0,
+                         top_p=a["top_p"] if sc else 1.0, max_new_tokens=a["max_new_tokens"], seed=a["seed"])
+
+    @staticmethod
+    def _chat(tech: str, a: dict) -> list[dict]:
+        return prompts.build(tech, a["task"], a["question"], system=a["system"],
+                             examples=a["examples"] if tech == "few-shot" else None)
+
+    @staticmethod
+    def _answer_key(backend, a: dict) -> tuple | None:
+        """The key of a finished side-by-side run in `core.cache`: a local model's run is a function of
+        its arguments (greedy, or sampled from the seed), so a run asked for by a tour step or a link
+        is made once and shared. A server's answers are not cached."""
+        if getattr(backend, "kind", "") != "local":
+            return None
+        return ("prompt-answer", backend.name, json.dumps({**a, "task": a["task"].key}, sort_keys=True, default=str))
+
     @device.gpu(duration=120)
     def compare(self, choice, url, api_model, task_name, question, gold, system, table, techniques, n, temperature,
                 top_p, max_new_tokens, seed) -> Iterator[Comparison]:
-        """Every chosen technique on one question; yields the run so far as each answer is written."""
-        task = self._task(task_name)
-        question = validate.text("Question", question, max_chars=MAX_QUESTION)
-        gold = validate.text("Expected answer", gold, max_chars=MAX_GOLD, allow_empty=True).strip()
-        system = validate.text("System prompt", system, max_chars=MAX_SYSTEM, allow_empty=True)
-        techniques = self._techniques(techniques)
-        n = validate.integer("N (paths)", n, 1, MAX_N)
-        temperature = validate.number("Temperature", temperature, *TEMPERATURE)
-        top_p = validate.number("Top-p", top_p, *TOP_P)
-        max_new_tokens = validate.integer("Max new tokens", max_new_tokens, 1, MAX_NEW_TOKENS)
-        seed = validate.seed(seed)
-        examples = self._examples(table)
+        """Every chosen technique on one question; yields the run so far as each answer is written.
+        A run already made for a tour step or a link (see `answer`) is shown at once."""
+        a = self._compare_args(task_name, question, gold, system, table, techniques, n, temperature, top_p,
+                               max_new_tokens, seed)
         backend = self._backend(choice, url, api_model)
+        key = self._answer_key(backend, a)
+        made = cache.peek(key) if key else None
+        if made is not None:
+            yield made
+            return
+        yield from self._run_compare(backend, a)
+
+    def _run_compare(self, backend, a: dict) -> Iterator[Comparison]:
+        task, gold = a["task"], a["gold"]
         shown_gold = (answers.normalise_number(gold) or "") if task.kind == "number" and gold else gold.lower()
         done: list[Answered] = []
         vote = None
 
         def snapshot(**kw) -> Comparison:
-            return Comparison(backend.describe(), n, temperature, tuple(done), vote=vote, gold=shown_gold, **kw)
+            return Comparison(backend.describe(), a["n"], a["temperature"], tuple(done), vote=vote, gold=shown_gold,
+                              question=a["question"], task=task.key, top_p=a["top_p"], seed=a["seed"], **kw)
 
-        for tech in techniques:
-            chat = prompts.build(tech, task, question, system=system, examples=examples if tech == "few-shot" else None)
+        for tech in a["techniques"]:
+            chat = self._chat(tech, a)
             text = backend.render(chat)
             sc = tech == "self-consistency"
-            cfg = GenConfig(n=n if sc else 1, temperature=temperature if sc else 0.0, top_p=top_p if sc else 1.0,
-                            max_new_tokens=max_new_tokens, seed=seed)
+            cfg = self._config(tech, a)
             if sc:
                 yield snapshot(waiting=tech)
                 gen = backend.generate([chat], cfg)
@@ -271,7 +356,62 @@ class Service:
             done.append(Answered(tech, text, gen, v, correct, sc))
             if sc:
                 vote = v
-            yield snapshot()
+            yield snapshot(finished=len(done) == len(a["techniques"]))
+
+    @device.gpu(duration=120)
+    def answer(self, choice, url, api_model, task_name, question, gold, system, table, techniques, n, temperature,
+               top_p, max_new_tokens, seed) -> Comparison:
+        """The side-by-side run to its end, made once and shared (`core.cache`) for a local model: thirty
+        students opening one link, or revealing one tour step, cost one run; pressing Ask afterwards
+        shows it at once."""
+        a = self._compare_args(task_name, question, gold, system, table, techniques, n, temperature, top_p,
+                               max_new_tokens, seed)
+        backend = self._backend(choice, url, api_model)
+
+        def run() -> Comparison:
+            *_, last = self._run_compare(backend, a)
+            return last
+        key = self._answer_key(backend, a)
+        return cache.once(key, run) if key else run()
+
+    def _renderer(self, choice, url, api_model):
+        """(render(chat) -> text, count(text) -> tokens or None, description, problem) without running a
+        model: the local model's chat template (loading it once, shared), a server's request body, or,
+        when no model is available, the plain turns and why."""
+        choice = validate.choice("Model", choice, self.model_choices())
+        if choice == SERVER:
+            from playground.prompting.remote import request_json
+
+            name = validate.text("Server model name", api_model, max_chars=MAX_URL, allow_empty=True).strip()
+            name = name or os.environ.get("PLAYGROUND_LLM_API_MODEL") or "(the first model the server lists)"
+            try:
+                where = self._server_url(url)
+            except InputError as e:
+                return (lambda chat: request_json(name, chat)), None, f"`{name}` on a server", str(e)
+            return (lambda chat: request_json(name, chat)), None, f"`{name}` (OpenAI-compatible server at {where})", ""
+        try:
+            backend = self._backend(choice)
+        except Unavailable as e:
+            from playground.prompting.engine import plain_format
+
+            return plain_format, None, f"`{choice}`", str(e)
+
+        def count(text: str) -> int:
+            return len(backend.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return backend.render, count, backend.describe(), ""
+
+    def preview(self, choice, url, api_model, task_name, question, system, techniques, n, temperature, top_p,
+                max_new_tokens, seed) -> Preview:
+        """What each technique would send, and how it would be decoded, without running the model."""
+        a = self._compare_args(task_name, question, "", system, None, techniques, n, temperature, top_p,
+                               max_new_tokens, seed)
+        render, count, describe, problem = self._renderer(choice, url, api_model)
+        out = []
+        for tech in a["techniques"]:
+            text, cfg = render(self._chat(tech, a)), self._config(tech, a)
+            out.append(PromptPreview(tech, text, count(text) if count else None, cfg.n, cfg.temperature, cfg.top_p,
+                                     cfg.max_new_tokens))
+        return Preview(describe, tuple(out), problem)
 
     # ---- structured output --------------------------------------------------------------------
 
@@ -286,6 +426,14 @@ class Service:
         gen = backend.generate([chat], GenConfig(max_new_tokens=max_new_tokens, seed=seed))
         raw = gen.texts[0][0]
         return JsonExtraction(backend.render(chat), raw, answers.parse_json(raw, prompts.JSON_SCHEMA), gen.stats())
+
+    def json_preview(self, choice, url, api_model, text, system) -> str:
+        """The exact text the structured-output request would send, without running the model."""
+        text = validate.text("Text", text, max_chars=MAX_QUESTION)
+        system = validate.text("System prompt", system, max_chars=MAX_SYSTEM, allow_empty=True)
+        render, _, _, problem = self._renderer(choice, url, api_model)
+        return render(prompts.json_chat(text, system=system)) + (f"\n\n(No model can answer here: {problem})"
+                                                                 if problem else "")
 
     # ---- evaluation ---------------------------------------------------------------------------
 
@@ -343,6 +491,17 @@ class Service:
         yield EvalProgress(f"Done: {len(rows)} items x {len(techniques)} techniques (cached for re-runs).",
                            {set_name: results}, f"{backend.name}, {len(rows)} items")
 
+    def evaluation(self, choice, url, api_model, set_name, csv_text, techniques, n, temperature, seed) -> EvalProgress:
+        """`run_eval` to its end, made once for the same arguments however many users ask at once (a
+        link that asks for an evaluation, opened by a class)."""
+        key = ("prompt-evaluation", json.dumps([choice, url, api_model, set_name, csv_text, techniques, n, temperature,
+                                                seed], default=str))
+
+        def run() -> EvalProgress:
+            *_, last = self.run_eval(choice, url, api_model, set_name, csv_text, techniques, n, temperature, seed)
+            return last
+        return cache.once(key, run)
+
     # ---- sampling -----------------------------------------------------------------------------
 
     def _sampling_prompt(self, choice, task_name, question, system, technique):
@@ -392,6 +551,124 @@ class Service:
 
     def task_examples(self, task_name) -> list[list[str]]:
         return [list(e) for e in self._task(task_name).examples]
+
+    # ---- the guided tour ------------------------------------------------------------------------
+
+    def tour_check(self, check: str, args: dict, values: dict):
+        """A tour step's answer, computed by running the model at reveal time (core.lesson.Reveal). The
+        same step revealed by a whole class runs once: results are shared through `core.cache`, keyed by
+        the check, its arguments and the lab's values."""
+        if check not in TOUR_CHECKS:
+            raise InputError(f"Tour: this lab has no check called {str(check)[:40]!r}.")
+        args, values = dict(args or {}), dict(values or {})
+        key = ("prompt-tour", check, json.dumps([args, values], sort_keys=True, default=str))
+        return cache.once(key, lambda: getattr(self, TOUR_CHECKS[check])(args, values))
+
+    def _side_by_side(self, values: dict, techniques) -> Comparison:
+        v = values
+        return self.answer(v.get("model"), v.get("url", ""), v.get("server_model", ""), v.get("task"), v.get("question"),
+                           v.get("gold", ""), v.get("system", ""), None, list(techniques), v.get("n"),
+                           v.get("temperature"), v.get("top_p"), v.get("max_tokens"), v.get("seed"))
+
+    def _check_techniques_right(self, args: dict, values: dict):
+        """Which single-answer techniques read the expected answer (greedy, as Ask shows them)."""
+        from playground.core.lesson import Reveal
+
+        if not str(values.get("gold", "")).strip():
+            raise InputError("This step needs an expected answer: type it under 'Expected answer'.")
+        techniques = validate.choices("Techniques", args.get("techniques", [*DIRECT, *REASONED]), [*DIRECT, *REASONED])
+        c = self._side_by_side(values, techniques)
+        right = {a.technique for a in c.done if a.correct == "yes"}
+        direct, reasoned = bool(right & set(DIRECT)), bool(right & set(REASONED))
+        ch = args["choices"]             # only reasoning, only direct, both kinds, none
+        answer = ch[2] if direct and reasoned else ch[0] if reasoned else ch[1] if direct else ch[3]
+        lines = [f"- **{a.technique}** read `{a.vote.winner}` ({'right' if a.correct == 'yes' else 'wrong'}): "
+                 f"*{_snippet(a.generation.texts[0][0])}*" for a in c.done]
+        return Reveal(answer, f"Greedy answers of {c.backend} (expected `{c.gold}`):\n\n" + "\n".join(lines))
+
+    def _check_format(self, args: dict, values: dict):
+        """How many answers can be read (parse rate) under two techniques, on the first items of a bundled set."""
+        from playground.core.lesson import Reveal
+
+        name = validate.choice("Set", args.get("set", "sentiment"), list(evaluate.SETS))
+        k = validate.integer("Items", args.get("items", FORMAT_ITEMS[2]), *FORMAT_ITEMS[:2])
+        first, second = validate.choices("Techniques", args.get("techniques", list(DIRECT)), prompts.TECHNIQUES)[:2]
+        rows, task = evaluate.load_set(name)[:k], prompts.TASKS[name]
+        backend = self._backend(values.get("model"), values.get("url", ""), values.get("server_model", ""))
+        found = {}
+        for tech in (first, second):
+            *_, r = evaluate.run(backend, task, rows, tech)
+            got = [it["answers"][0] for it in r["items"]]
+            found[tech] = dict(readable=sum(g is not None for g in got), accuracy=r["accuracy"],
+                               bare=sum(_bare(it["completions"][0], task) for it in r["items"]),
+                               example=r["items"][0]["completions"][0])
+        a, b = found[first]["readable"], found[second]["readable"]
+        ch = args["choices"]             # more readable, the same, fewer
+        answer = ch[0] if b > a else ch[1] if b == a else ch[2]
+        lines = [f"- **{t}**: an answer can be read in {f['readable']} of {k}; {f['bare']} of {k} are the answer "
+                 f"alone; {f['accuracy']:.0%} right. First item: *{_snippet(f['example'])}*" for t, f in found.items()]
+        return Reveal(answer, f"The first {k} items of the bundled {name} set, greedy, {backend.name}:\n\n"
+                              + "\n".join(lines))
+
+    def _check_vote(self, args: dict, values: dict):
+        """Self-consistency's vote against the greedy answer of the same prompt."""
+        from playground.core.lesson import Reveal
+
+        c = self._side_by_side(values, [GREEDY_TWIN, "self-consistency"])
+        greedy, sc = c.done
+        counts = ", ".join(f"`{k}` x{n}" for k, n in sc.vote.counts.items()) or "none readable"
+        ch = args["choices"]             # the same answer, a different answer
+        answer = ch[0] if sc.vote.winner == greedy.vote.winner else ch[1]
+        gold = f" Expected: `{c.gold}`." if c.gold else ""
+        return Reveal(answer, f"Greedy {GREEDY_TWIN}: `{greedy.vote.winner}`. Self-consistency, N = {c.n} paths at "
+                              f"T = {c.temperature:g}, top-p = {c.top_p:g}: {counts}"
+                              f"{f', {sc.vote.unreadable} unreadable' if sc.vote.unreadable else ''} -> "
+                              f"`{sc.vote.winner}` (agreement {sc.vote.agreement:.0%}).{gold}")
+
+    def _check_twice(self, args: dict, values: dict):
+        """The same prompt decoded twice, with two seeds, at the sampling view's temperature."""
+        from playground.core.lesson import Reveal
+
+        temperature, top_k, top_p = self._filters(values.get("s_temp"), values.get("s_topk"), values.get("s_topp"))
+        tokens = validate.integer("Max new tokens", values.get("s_tokens"), 1, MAX_NEW_TOKENS)
+        seeds = [validate.seed(s) for s in args.get("seeds", [0, 1])][:2]
+        backend, chat = self._sampling_prompt(values.get("model"), values.get("task"), values.get("question"),
+                                              values.get("system", ""), values.get("s_tech"))
+        texts = [backend.generate([chat], GenConfig(temperature=temperature, top_k=top_k, top_p=top_p,
+                                                    max_new_tokens=tokens, seed=s)).texts[0][0] for s in seeds]
+        ch = args["choices"]             # the same, different
+        answer = ch[0] if texts[0] == texts[1] else ch[1]
+        return Reveal(answer, f"T = {temperature:g}, {tokens} new tokens at most. Seed {seeds[0]}: *{_snippet(texts[0])}*"
+                              f"\n\nSeed {seeds[1]}: *{_snippet(texts[1])}*")
+
+    def _check_kept(self, args: dict, values: dict):
+        """How many tokens can be drawn next at a low and a high temperature, under the view's top-k / top-p."""
+        from playground.core.lesson import Reveal
+
+        low = validate.number("Low temperature", args.get("low", 0.3), *TEMPERATURE)
+        high = validate.number("High temperature", args.get("high", 1.5), *TEMPERATURE)
+        backend, chat = self._sampling_prompt(values.get("model"), values.get("task"), values.get("question"),
+                                              values.get("system", ""), values.get("s_tech"))
+        logits = backend.next_token_logits(backend.render(chat))
+        lo, hi = (distribution(logits, backend.tokenizer, t, values.get("s_topk"), values.get("s_topp"))
+                  for t in (low, high))
+        ch = args["choices"]             # grows, stays, shrinks
+        answer = ch[0] if hi.kept > lo.kept else ch[1] if hi.kept == lo.kept else ch[2]
+        return Reveal(answer, f"Top-k = {hi.top_k or 'off'}, top-p = {hi.top_p:g}: at T = {low:g}, {lo.kept} token"
+                              f"{'s' if lo.kept != 1 else ''} can be drawn (the likeliest, *{lo.tokens[0]}*, has "
+                              f"{lo.filtered_probs[0]:.0%}); at T = {high:g}, {hi.kept} (the likeliest has "
+                              f"{hi.filtered_probs[0]:.0%}).")
+
+    def _check_json(self, args: dict, values: dict):
+        """Does the structured-output answer parse, with every key and type?"""
+        from playground.core.lesson import Reveal
+
+        r = self.extract_json(values.get("model"), values.get("url", ""), values.get("server_model", ""),
+                              values.get("json_text"), values.get("system", ""), values.get("json_tokens"),
+                              values.get("seed"))
+        ch = args["choices"]             # valid with every key, JSON but wrong keys / types, no JSON object
+        answer = ch[0] if r.check.ok else ch[1] if r.check.value is not None else ch[2]
+        return Reveal(answer, f"The parser on the raw completion: {r.check.error}.\n\n```text\n{r.raw.strip()}\n```")
 
     # ---- Home and the benchmarks --------------------------------------------------------------
 

@@ -3,6 +3,10 @@ side-by-side answers and their vote, the JSON check, the accuracy figures, the n
 and the sampled continuations."""
 from __future__ import annotations
 
+import json
+import tempfile
+
+import pandas as pd
 import plotly.graph_objects as go
 
 from playground.prompting import evaluate, models, prompts
@@ -21,6 +25,7 @@ BACKENDS = ("A local model runs here (transformers; hub id or local folder via `
             "class outgrows one machine. " + models.INSTALL_HINT)
 SET_NOUNS = {"arithmetic": "word problems", "sentiment": "reviews"}   # what the items of each bundled set are
 SUMMARY_HEADERS = ["technique", "answer", "correct?", "tokens", "seconds", "tokens/s"]
+PREVIEW_HEADERS = ["technique", "decoding", "prompt tokens", "max new tokens"]
 EVAL_HEADERS = ["set", "technique", "accuracy", "items", "tokens", "seconds", "accuracy by N"]
 OK, WINNER, OTHER = "#2a9d8f", "#e76f51", "#8aa1b1"
 
@@ -53,6 +58,31 @@ def accuracy_note(sizes: dict[str, int]) -> str:
 
 
 # ---- techniques side by side ------------------------------------------------------------------
+
+def decoding(n: int, temperature: float, top_p: float, seed: int | None = None) -> str:
+    if n == 1 and temperature == 0:
+        return "greedy"
+    return f"{n} paths at T = {temperature:g}, top-p = {top_p:g}" + (f", seed {seed}" if seed is not None else "")
+
+
+def preview_details(p, button: str) -> str:
+    """Markdown of a service Preview: what each technique would send, before anything runs."""
+    head = (f"**Not run yet:** the exact text each technique would send to {p.backend}. Press **{button}** "
+            "to run the model.")
+    if p.problem:
+        head = f"**No model can answer here:** {p.problem}\n\nThe prompts below are the chat turns, without a chat template."
+    blocks = [f"### {q.technique}\n*{decoding(q.n, q.temperature, q.top_p)}, at most {q.max_new_tokens} new tokens"
+              + (f"; the prompt is {q.tokens} tokens" if q.tokens is not None else "") + f"*\n\n```text\n{q.text}\n```"
+              for q in p.prompts]
+    return head + "\n\n" + "\n\n".join(blocks)
+
+
+def preview_rows(p) -> pd.DataFrame:
+    """The summary table before a run: how each technique would decode, and its prompt's length."""
+    return pd.DataFrame([[q.technique, decoding(q.n, q.temperature, q.top_p),
+                          "" if q.tokens is None else q.tokens, q.max_new_tokens] for q in p.prompts],
+                        columns=PREVIEW_HEADERS)
+
 
 def _block(title: str, prompt_text: str, completions: list[str], stats: str, extra: str = "") -> str:
     shown = "\n\n".join(f"**path {i + 1}:** {c.strip() or '(empty)'}" if len(completions) > 1 else c.strip() or "(empty)"
@@ -101,6 +131,31 @@ def compare_outputs(c) -> tuple:
     return compare_details(c), summary_rows(c), vote_figure(c.vote, c.gold) if c.vote else None
 
 
+def comparison_record(c) -> dict:
+    """A finished side-by-side run as plain data: every exact prompt, completion and answer read."""
+    return {"backend": c.backend, "task": c.task, "question": c.question, "expected": c.gold,
+            "answers": [{"technique": a.technique, "decoding": decoding(len(a.generation.texts[0]),
+                                                                        c.temperature if a.sampled else 0.0,
+                                                                        c.top_p if a.sampled else 1.0,
+                                                                        c.seed if a.sampled else None),
+                         "prompt": a.prompt_text, "completions": a.generation.texts[0],
+                         "answer": a.vote.winner, "votes": a.vote.counts, "unreadable": a.vote.unreadable,
+                         "agreement": a.vote.agreement, "correct": a.correct, "tokens": a.generation.tokens,
+                         "seconds": round(a.generation.seconds, 3)} for a in c.done]}
+
+
+def json_file(data, prefix: str) -> str:
+    """Write an export (plain data) to a fresh JSON file and return its path."""
+    with tempfile.NamedTemporaryFile("w", prefix=prefix, suffix=".json", delete=False, encoding="utf-8") as f:
+        json.dump(data, f, indent=1, ensure_ascii=False, default=str)
+    return f.name
+
+
+def comparison_file(c) -> str | None:
+    """The download of a finished run (None while it is being written)."""
+    return json_file(comparison_record(c), "prompt-answers-") if c.finished else None
+
+
 # ---- structured output ------------------------------------------------------------------------
 
 def json_outputs(r) -> tuple:
@@ -140,6 +195,11 @@ def eval_table(results: dict[str, dict]) -> list[list]:
                 rows.append([set_name, t, f"{r['accuracy']:.1%}" + (" (partial)" if r.get("partial") else ""),
                              r["total"], r.get("tokens", ""), r.get("seconds", ""), by_n])
     return rows
+
+
+def eval_file(results: dict[str, dict] | None) -> str | None:
+    """The download of an evaluation: per set and technique, its figures and every item's completions."""
+    return json_file(results, "prompt-evaluation-") if results else None
 
 
 def eval_outputs(results: dict[str, dict], title: str, note: str) -> tuple:
