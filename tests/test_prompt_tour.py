@@ -118,7 +118,7 @@ def test_every_view_without_run_leaves_the_model_alone(svc, link, tiny_model, mo
 
 
 def test_preview_for_a_server_sends_nothing(svc, tiny_model):
-    p = svc.preview(SERVER, "", "", "arithmetic", "2 + 2?", prompts.SYSTEM, ["zero-shot"], 3, 0.7, 0.95, 32, 0)
+    p = svc.preview(SERVER, "", "", "arithmetic", "2 + 2?", prompts.SYSTEM, None, ["zero-shot"], 3, 0.7, 0.95, 32, 0)
     assert "Type the server's base URL" in p.problem and p.prompts[0].tokens is None
     assert json.loads(p.prompts[0].text)["messages"][-1]["content"].endswith("2 + 2?")
 

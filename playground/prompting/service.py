@@ -280,9 +280,10 @@ class Service:
     # ---- techniques side by side --------------------------------------------------------------
 
     def _compare_args(self, task_name, question, gold, system, table, techniques, n, temperature, top_p,
-                      max_new_tokens, seed) -> dict:
+                      max_new_tokens, seed, blank_question: bool = False) -> dict:
         """The side-by-side run's arguments, checked by the one policy (shared by compare and preview)."""
-        return dict(task=self._task(task_name), question=validate.text("Question", question, max_chars=MAX_QUESTION),
+        return dict(task=self._task(task_name),
+                    question=validate.text("Question", question, max_chars=MAX_QUESTION, allow_empty=blank_question),
                     gold=validate.text("Expected answer", gold, max_chars=MAX_GOLD, allow_empty=True).strip(),
                     system=validate.text("System prompt", system, max_chars=MAX_SYSTEM, allow_empty=True),
                     techniques=self._techniques(techniques), n=validate.integer("N (paths)", n, 1, MAX_N),
@@ -400,11 +401,12 @@ class Service:
             return len(backend.tokenizer(text, add_special_tokens=False)["input_ids"])
         return backend.render, count, backend.describe(), ""
 
-    def preview(self, choice, url, api_model, task_name, question, system, techniques, n, temperature, top_p,
+    def preview(self, choice, url, api_model, task_name, question, system, table, techniques, n, temperature, top_p,
                 max_new_tokens, seed) -> Preview:
-        """What each technique would send, and how it would be decoded, without running the model."""
-        a = self._compare_args(task_name, question, "", system, None, techniques, n, temperature, top_p,
-                               max_new_tokens, seed)
+        """What each technique would send, and how it would be decoded, without running the model (cheap
+        enough to follow every edit; a question being typed may be blank)."""
+        a = self._compare_args(task_name, question, "", system, table, techniques, n, temperature, top_p,
+                               max_new_tokens, seed, blank_question=True)
         render, count, describe, problem = self._renderer(choice, url, api_model)
         out = []
         for tech in a["techniques"]:
@@ -429,7 +431,7 @@ class Service:
 
     def json_preview(self, choice, url, api_model, text, system) -> str:
         """The exact text the structured-output request would send, without running the model."""
-        text = validate.text("Text", text, max_chars=MAX_QUESTION)
+        text = validate.text("Text", text, max_chars=MAX_QUESTION, allow_empty=True)
         system = validate.text("System prompt", system, max_chars=MAX_SYSTEM, allow_empty=True)
         render, _, _, problem = self._renderer(choice, url, api_model)
         return render(prompts.json_chat(text, system=system)) + (f"\n\n(No model can answer here: {problem})"
@@ -620,10 +622,10 @@ class Service:
         ch = args["choices"]             # the same answer, a different answer
         answer = ch[0] if sc.vote.winner == greedy.vote.winner else ch[1]
         gold = f" Expected: `{c.gold}`." if c.gold else ""
-        return Reveal(answer, f"Greedy {GREEDY_TWIN}: `{greedy.vote.winner}`. Self-consistency, N = {c.n} paths at "
+        return Reveal(answer, f"Greedy {GREEDY_TWIN}: `{greedy.vote.winner or 'no answer read'}`. Self-consistency, N = {c.n} paths at "
                               f"T = {c.temperature:g}, top-p = {c.top_p:g}: {counts}"
                               f"{f', {sc.vote.unreadable} unreadable' if sc.vote.unreadable else ''} -> "
-                              f"`{sc.vote.winner}` (agreement {sc.vote.agreement:.0%}).{gold}")
+                              f"`{sc.vote.winner or 'no answer read'}` (agreement {sc.vote.agreement:.0%}).{gold}")
 
     def _check_twice(self, args: dict, values: dict):
         """The same prompt decoded twice, with two seeds, at the sampling view's temperature."""
@@ -668,7 +670,8 @@ class Service:
                               values.get("seed"))
         ch = args["choices"]             # valid with every key, JSON but wrong keys / types, no JSON object
         answer = ch[0] if r.check.ok else ch[1] if r.check.value is not None else ch[2]
-        return Reveal(answer, f"The parser on the raw completion: {r.check.error}.\n\n```text\n{r.raw.strip()}\n```")
+        raw = f"\n\n```text\n{r.raw.strip()}\n```" if r.raw.strip() else " The completion is empty."
+        return Reveal(answer, f"The parser on the raw completion: {r.check.error}.{raw}")
 
     # ---- Home and the benchmarks --------------------------------------------------------------
 

@@ -140,7 +140,7 @@ def build(svc) -> ui.LessonLink:
                                  placeholder="question,answer\nWhat is 2 + 3?,5", elem_id="prompt-eval-csv")
             with gr.Row():
                 eval_btn = gr.Button("Evaluate", variant="primary", elem_id="prompt-eval-run")
-                stop_btn = gr.Button("Stop", variant="stop", elem_id="prompt-eval-stop")
+                stop_btn = gr.Button("Stop", variant="secondary", elem_id="prompt-eval-stop")   # AA contrast
             bundled = svc.bundled_evaluation()
             acc0, line0, rows0, note0 = views.bundled_view(bundled)
             path0 = views.eval_file(bundled and bundled["results"])
@@ -180,9 +180,18 @@ def build(svc) -> ui.LessonLink:
             cont_btn.click(h(svc.continuations, views.continuations_markdown), [*s_inputs, s_tokens, seed],
                            cont, api_name="prompt_sample")
 
+    # what each technique would send follows every edit (no model run: the chat template and a token count)
+    preview_in = [choice, url, api_model, task_name, question, system, table, techniques, n, temperature, top_p,
+                  max_new, seed]
+    live = dict(api_name=False, trigger_mode="always_last", show_progress="hidden")
+    preview = h(svc.preview, _preview_render)
+    gr.on([choice.input, question.input, system.input, table.input, techniques.input, seed.input,
+           *(s.release for s in (n, temperature, top_p, max_new))], preview, preview_in, compare_out, **live)
     preset.input(h(svc.preset, _preset_render), preset, [task_name, question, gold, json_text, tabs],
-                 api_name=False).then(h(svc.task_examples), task_name, table, api_name=False)
-    task_name.input(h(svc.task_examples), task_name, table, api_name=False)
+                 api_name=False).then(h(svc.task_examples), task_name, table, api_name=False).then(
+        preview, preview_in, compare_out, **live)
+    task_name.input(h(svc.task_examples), task_name, table, api_name=False).then(preview, preview_in, compare_out,
+                                                                                 **live)
 
     # --- the lesson link: every control (the few-shot table is not one: a link opens the task's own
     # examples), the sub-tabs, and what a link's state shows without a click ---
@@ -204,8 +213,8 @@ def build(svc) -> ui.LessonLink:
         if view == "compare":
             args = (*backend, task, question, gold, system, None, techniques, n, temperature, top_p, max_tokens, seed)
             out["compare"] = (_compare_render(svc.answer(*args)) if run else
-                              _preview_render(svc.preview(*backend, task, question, system, techniques, n, temperature,
-                                                          top_p, max_tokens, seed)))
+                              _preview_render(svc.preview(*backend, task, question, system, None, techniques, n,
+                                                          temperature, top_p, max_tokens, seed)))
         elif view == "json":
             out["json"] = (views.json_outputs(svc.extract_json(*backend, json_text, system, json_tokens, seed)) if run
                            else (svc.json_preview(*backend, json_text, system), "", None, f"Not run yet: press "
