@@ -24,12 +24,13 @@ def test_preset_then_ask_shows_every_technique(page, tiny_model):
     page.locator("#prompt-preset input").click()
     page.get_by_role("option", name="Sentiment (few-shot)").click()
     page.wait_for_function("document.querySelector('#prompt-question textarea').value.includes('Best movie')")
+    assert "correct?" not in page.locator("#prompt-summary").inner_text()     # before a run: the prompts only
     page.locator("#prompt-run").click()
-    page.wait_for_function("document.querySelector('#prompt-summary').innerText.includes('self-consistency')",
-                           timeout=120_000)
+    page.locator("#prompt-votes .js-plotly-plot").wait_for(timeout=120_000)   # self-consistency, the last, voted
+    page.wait_for_function("() => { const t = document.querySelector('#prompt-summary').innerText;"
+                           " return t.includes('correct?') && !t.includes('processing'); }")
     table = page.locator("#prompt-summary").inner_text()
-    assert all(t in table for t in ("zero-shot", "few-shot", "CoT (zero-shot)", "CoT (few-shot)"))
-    page.locator("#prompt-votes .js-plotly-plot").wait_for(timeout=60_000)
+    assert all(t in table for t in ("zero-shot", "few-shot", "CoT (zero-shot)", "CoT (few-shot)", "self-consistency"))
     assert "Exact text the model receives" in page.locator("#prompt-details").inner_text()
     screenshot(page, "prompt_side_by_side_tiny")
 

@@ -117,6 +117,21 @@ def test_every_view_without_run_leaves_the_model_alone(svc, link, tiny_model, mo
     assert rows == want[2] and note.startswith("Bundled figures")
 
 
+def test_preview_follows_the_edits_of_the_few_shot_table_and_a_blank_question(svc, tiny_model, monkeypatch):
+    """The live preview (every edit of the side-by-side controls): the table a person edited is what
+    few-shot would send; a question being typed may be blank; nothing runs the model."""
+    calls = count_calls(tiny_model, monkeypatch)
+    table = {"headers": ["input", "output"], "data": [["3 + 4?", "The answer is 7."]]}
+    p = svc.preview(svc.model_choices()[0], "", "", "arithmetic", "", "", table, ["few-shot"], 1, 0.7, 0.95, 16, 0)
+    assert p.prompts[0].text == tiny_model.render(prompts.build("few-shot", prompts.ARITHMETIC, "", system="",
+                                                                examples=[("3 + 4?", "The answer is 7.")]))
+    assert p.prompts[0].tokens == len(tiny_model.tokenizer(p.prompts[0].text, add_special_tokens=False)["input_ids"])
+    assert calls == []
+    with pytest.raises(InputError, match="An example has an input but no output"):
+        svc.preview(svc.model_choices()[0], "", "", "arithmetic", "q", "", {"data": [["x", ""]]}, ["few-shot"], 1,
+                    0.7, 0.95, 16, 0)
+
+
 def test_preview_for_a_server_sends_nothing(svc, tiny_model):
     p = svc.preview(SERVER, "", "", "arithmetic", "2 + 2?", prompts.SYSTEM, None, ["zero-shot"], 3, 0.7, 0.95, 32, 0)
     assert "Type the server's base URL" in p.problem and p.prompts[0].tokens is None
