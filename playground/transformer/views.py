@@ -20,7 +20,7 @@ SCALE = "Blues"
 CHOSEN, OTHER, OFF = "#e76f51", "#8aa1b1", "#264653"
 LENS_HEADERS = ["after", "top 1", "top 2", "top 3", "p(answer)", "rank of answer"]
 # The heatmap's height in pixels grows with the prompt (a short prompt fits beside its slider on a phone)
-HEAT_BASE, HEAT_ROW, HEAT_MAX = 220, 16, 560
+HEAT_BASE, HEAT_ROW, HEAT_MAX = 300, 20, 560
 GIF_SIZE = (640, 300)     # one frame of the logit-lens animation, pixels
 GIF_MS = 450              # per layer
 GIF_HOLD = 6              # frames the last layer is held before the loop starts again
@@ -316,7 +316,8 @@ def lens_frames(run) -> list[Image.Image]:
     for row, label in enumerate(lens.labels):
         im = Image.new("RGB", (w, h), "white")
         d = ImageDraw.Draw(im)
-        d.text((16, 10), f"Logit lens at token {lens.position} {token}: after {label}", fill="black", font=big)
+        where = "the embeddings (no layer yet)" if row == 0 else label
+        d.text((16, 10), f"Logit lens at token {lens.position} {token}: after {where}", fill="black", font=big)
         d.rectangle([16, 40, w - 16, 46], fill="#e5e5e5")                     # how deep in the model
         d.rectangle([16, 40, 16 + (w - 32) * row / max(len(lens.labels) - 1, 1), 46], fill=OFF)
         for k, (tok, p) in enumerate(zip(lens.top[row], lens.probs[row])):
