@@ -490,7 +490,7 @@ class Classroom:
             item.select(lambda k=key: k, None, self.current, api_name=False, show_progress="hidden")
             first, outs = self._first_show(key, ln)
             item.select(first, [self.seen, *ln.show_inputs], [self.seen, *outs], api_name=False,
-                        show_progress="hidden")
+                        show_progress="minimal")             # a lab whose model loads now shows it is busy
             for name, tab in ln.view_tabs.items():
                 tab.select(lambda views, k=key, n=name: {**(views or {}), k: n}, self.view, self.view,
                            api_name=False, show_progress="hidden")
