@@ -56,15 +56,17 @@ def build(svc) -> ui.LessonLink:
         with gr.Column(scale=3, elem_classes=["result-sticky"]):
             curves = gr.Plot(label="each initialisation adapting to the task", elem_id="fewshot-curves")
             with gr.Row():
-                shown = gr.Slider(0, STEPS, value=DEFAULT["step"], step=1, label=views.STEP_LABEL, scale=4,
-                                  elem_id="fewshot-step")
-                play = gr.Button(f"Play 0 → {STEPS}", variant="primary", scale=1, elem_id="fewshot-play")
-                pause = gr.Button("Pause", scale=1, elem_id="fewshot-pause")
+                shown = gr.Slider(0, STEPS, value=DEFAULT["step"], step=1, label=views.STEP_LABEL, scale=3,
+                                  min_width=200, elem_id="fewshot-step")
+                with gr.Column(scale=1, min_width=200):       # side by side under the slider on a phone
+                    with gr.Row():
+                        play = gr.Button(f"Play 0 → {STEPS}", variant="primary", min_width=90, elem_id="fewshot-play")
+                        pause = gr.Button("Pause", min_width=90, elem_id="fewshot-pause")
     with gr.Row():
-        with gr.Column(scale=1, min_width=280):
+        with gr.Column(scale=2, min_width=280):
             table = gr.Markdown(label="the step shown", elem_id="fewshot-step-table")
             gif_btn = gr.Button("Export the steps as a GIF", elem_id="fewshot-gif-go")
-            gif_file = gr.File(label=views.GIF_LABEL, interactive=False, elem_id="fewshot-gif")
+            gif_file = gr.File(label=views.GIF_LABEL, interactive=False, visible=False, elem_id="fewshot-gif")
         with gr.Column(scale=3):
             losses = gr.Plot(label="loss per step", elem_id="fewshot-losses")
     with gr.Row():
@@ -97,7 +99,8 @@ def build(svc) -> ui.LessonLink:
     play.click(h(svc.play, playing), state, [*view, shown, timer], api_name="fewshot_play", **QUIET)
     timer.tick(h(svc.advance, ticked), state, [*view, shown, timer], api_visibility="private", **QUIET)
     pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private")
-    gif_btn.click(h(svc.current, views.steps_gif), state, gif_file, api_name="fewshot_gif", **RAW)
+    gif_btn.click(h(svc.current, lambda a: gr.File(views.steps_gif(a), visible=True)), state, gif_file,
+                  api_name="fewshot_gif", **RAW)
 
     # --- the lesson link: every control; a link's state (and the tab's first opening) shows its result ---
     link = ui.LessonLink("fewshot")

@@ -16,6 +16,7 @@ COLOURS = {"maml": "#d62728", "fomaml": "#ff7f0e", "pretrained": "#1f77b4"}
 TRUTH = "#555555"
 HELDOUT_STEPS = (0, 1, -1)   # columns of the held-out table: before adapting, one step, the last step
 LOG_TICKS = [0.001, 0.01, 0.1, 0.2, 0.5, 1, 2, 5]   # where the log-scale MSE axes are labelled
+CURVES_HEIGHT = 380        # pixels: the curves plot, which on a phone stays on top while the controls scroll
 GIF_PANEL = (260, 220)     # pixels of one initialisation's panel in the exported GIF
 GIF_MS = 600               # per step
 GIF_HOLD = 3               # extra frames on the last step before the GIF loops
@@ -105,24 +106,30 @@ def curves_figure(a: Adaptation) -> go.Figure:
     k, n = a.step, len(a.task.x)
     x = a.grid.round(3).tolist()          # plain JSON lists: the page and the API read them as numbers
     fig = make_subplots(rows=1, cols=len(a.runs), shared_yaxes=True, horizontal_spacing=0.03,
-                        subplot_titles=[f"{r.label}, α = {r.alpha:g}" for r in a.runs])
+                        subplot_titles=[f"{r.label}<br>α = {r.alpha:g}" for r in a.runs])
+    fig.update_annotations(font_size=12)        # narrow panels on a phone: short lines, small type
     for c, r in enumerate(a.runs, 1):
         first = c == 1
         if a.truth is not None:
             fig.add_scatter(x=x, y=a.truth.tolist(), name="true wave", legendgroup="truth", showlegend=first,
                             line=dict(color=TRUTH, width=2), row=1, col=c)
-        fig.add_scatter(x=x, y=r.curves[0].tolist(), name=f"{r.label}: step 0", legendgroup=r.role,
+        # each panel's title names its model, so the legend keeps one key per line style (short on a phone)
+        fig.add_scatter(x=x, y=r.curves[0].tolist(), name=f"{r.label}: step 0", legendgroup=r.role, showlegend=False,
                         line=dict(color=COLOURS.get(r.role), width=1.5, dash="dot"), opacity=0.7, row=1, col=c)
-        fig.add_scatter(x=x, y=r.curves[k].tolist(), name=f"{r.label}: step {k}", legendgroup=r.role,
+        fig.add_scatter(x=x, y=r.curves[k].tolist(), name=f"{r.label}: step {k}", legendgroup=r.role, showlegend=False,
                         line=dict(color=COLOURS.get(r.role), width=3), row=1, col=c)
         fig.add_scatter(x=a.task.x, y=a.task.y, mode="markers", name=f"K = {n} support points", legendgroup="pts",
                         showlegend=first, marker=dict(color="black", size=9), row=1, col=c)
+    for name, dash, width in (("dotted: the initialisation (step 0)", "dot", 1.5), (f"solid: after step {k}", None, 3)):
+        fig.add_scatter(x=[None], y=[None], name=name, mode="lines", line=dict(color=TRUTH, dash=dash, width=width),
+                        hoverinfo="skip", row=1, col=1)
     y = _y_view(a)
     fig.update_yaxes(range=[-y, y])
     fig.update_xaxes(range=list(tasks.X_RANGE), title_text="x")
     what = f"K = {n} points of the wave" if a.truth is not None else f"the {n} typed points"
     fig.update_layout(title=f"after {_plural(k, 'gradient step')} on {what}",
-                      height=400, margin=dict(l=40, r=10, t=70, b=40), legend=dict(orientation="h", y=-0.18))
+                      height=CURVES_HEIGHT, margin=dict(l=40, r=10, t=80, b=40),
+                      legend=dict(orientation="h", yanchor="top", y=-0.22))
     return fig
 
 
