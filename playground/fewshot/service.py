@@ -12,6 +12,10 @@ a seed), so the query loss against the true curve is known, or points the learne
 steps on the support points from each initialisation, on a network this small a matter of milliseconds
 (`speed_probe` measures it), so every action runs on the CPU, whatever the device (nothing to gain from
 a host-to-GPU round trip, nothing to spend on ZeroGPU).
+
+The classroom layer: a lesson link names the controls by `CONTROLS` and carries typed points as text
+(`PointsParam`, checked like the table); `tour_check` answers the steps of assets/tours/fewshot.json by
+adapting the bundled models at reveal time, with its thresholds (`CLOSE`, `WORSE`) named here.
 """
 from __future__ import annotations
 
