@@ -92,6 +92,7 @@ class Lesson:
     tour: str | None = None
     step: int = 0
     notices: list[str] = field(default_factory=list)
+    chosen: bool = True               # False: the address named no lab (leave the page's tab as it is)
 
     def query(self, params: Mapping[str, Param], defaults: Mapping[str, Any] | None = None) -> str:
         """This lesson as a query string (without '?'), values in the order of `params`; values equal
@@ -132,7 +133,7 @@ def parse(query: str | Mapping[str, Any], labs: Mapping[str, Mapping[str, Param]
             notices.append(f"No lab called {lab[:30]!r}; opened {default_lab} instead.")
         lab = default_lab
     params = labs.get(lab, {})
-    lesson = Lesson(lab=lab, notices=notices)
+    lesson = Lesson(lab=lab, notices=notices, chosen="lab" in raw)
     view = raw.get("view")
     if view is not None:
         options = (views or {}).get(lab, ())

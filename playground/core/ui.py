@@ -226,8 +226,13 @@ def standalone(lab_key: str, port: int | None = None) -> None:
     hub.decide(cfg.offline)
     device.configure(cfg.device)
     lab = labs.by_key(lab_key)
+    tours = {lab_key: lesson.load_tour(lesson.tour_path(lab_key))} if lesson.tour_path(lab_key).exists() else {}
     with Blocks(title=f"GenAI Playground: {lab.title}", analytics_enabled=False) as demo:
-        labs.tab(lab).build(labs.service(lab, cfg))
+        room = Classroom(tours, default_lab=lab_key)        # links, tours and the first result, as in the app
+        with gr.Tabs() as main:
+            with gr.Tab(lab.title, id=lab_key) as item:
+                room.add(lab_key, item, labs.tab(lab).build(labs.service(lab, cfg)))
+        room.wire(demo, main)
     raw_payloads(demo)
     demo.queue(default_concurrency_limit=4).launch(server_name=cfg.host, server_port=port or cfg.port, share=False,
                                                    **LAUNCH)
@@ -294,6 +299,8 @@ class LessonLink:
         self.check_fn = None
 
     def control(self, name: str, comp, param: lesson.Param | None = None):
+        if name in lesson.RESERVED:
+            raise ValueError(f"{name!r} is a link word of the page ({', '.join(lesson.RESERVED)}); name the control otherwise")
         self.controls[name], self.params[name] = comp, param or param_of(name, comp)
         return comp
 
@@ -347,8 +354,8 @@ LINK_JS = """
 class Classroom:
     """The page's classroom bar (create it above the lab tabs), then `add` each lab, then `wire`."""
 
-    def __init__(self, tours: dict[str, lesson.Tour]):
-        self.tours = tours
+    def __init__(self, tours: dict[str, lesson.Tour], default_lab: str = "home"):
+        self.tours, self.default_lab = tours, default_lab
         self.labs: dict[str, tuple[Any, LessonLink]] = {}
         with gr.Row(elem_id="classroom-bar", equal_height=True):
             self.copy = gr.Button("🔗 Copy link to this view", size="sm", scale=0, min_width=200, elem_id="copy-link")
@@ -461,13 +468,16 @@ class Classroom:
         notice = "**Link:** " + " ".join(les.notices) if les.notices else ""
         tour = les.tour if les.tour in self.tours else None          # a link can open a tour: press Next
         # a link can switch presenter mode on (present=1), never off: a tour step keeps the projector view
-        head = [gr.Tabs(selected=les.lab), les.lab, views, seen, gr.update(value=notice, visible=bool(notice)),
+        # an address without lab= leaves the tab alone (a student may have opened one while the page loaded)
+        head = [gr.Tabs(selected=les.lab) if les.chosen else gr.skip(), les.lab if les.chosen else gr.skip(), views, seen, gr.update(value=notice, visible=bool(notice)),
                 True if les.present else gr.skip(), gr.update(choices=names, value=les.hide), gr.update(choices=names, value=les.lock),
                 tour or gr.skip(), gr.Accordion(open=True) if tour else gr.skip()]
         return head + [upd.get(id(c), gr.skip()) for c in self._outputs()[len(head):]]
 
     def _params(self) -> dict[str, dict[str, lesson.Param]]:
-        return {k: ln.params for k, (_, ln) in self.labs.items()} | {"home": {}}
+        params = {k: ln.params for k, (_, ln) in self.labs.items()}
+        params.setdefault(self.default_lab, {})              # Home has no controls
+        return params
 
     def _view_names(self) -> dict[str, tuple[str, ...]]:
         return {k: tuple(ln.view_tabs) for k, (_, ln) in self.labs.items()}
@@ -480,7 +490,10 @@ class Classroom:
         state_in = [self.view, self.seen]
 
         def on_load(query, views, seen, *values):
-            return self._apply(lesson.parse(query or "", params, view_names), views, seen, values)
+            les = lesson.parse(query or "", params, view_names, default_lab=self.default_lab)
+            if self.default_lab != "home":              # a lab served alone: its state shows at once
+                les.chosen = True
+            return self._apply(les, views, seen, values)
 
         demo.load(on_load, [self.query, *state_in, *controls, *extras], outputs, show_progress="hidden",
                          js="(q, ...rest) => [window.location.search, ...rest]", api_name=False)
