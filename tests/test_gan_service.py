@@ -191,11 +191,12 @@ def test_speed_probe_and_load_calls(svc):
     r = svc.speed_probe()
     assert r["family"] == "GAN" and r["what"] == "one 32x32 image, 1 generator pass" and 0 < r["seconds"] < 60
     calls = dict(svc.load_calls())
-    assert set(calls) == {"gan_mix", "gan_single"}
+    assert set(calls) == {"gan_mix", "gan_single", "gan_sweep"}
     assert svc.mix_grid(*calls["gan_mix"]).sources == svc.seeds("", DEFAULTS["src"])
     seed_a, seed_b, *rest = calls["gan_single"]
     n = svc.config().num_ws
     assert svc.single_mix(seed_a, seed_b, rest[:n], *rest[n:]).mix.size == (320, 320)
+    assert svc.truncation_sweep(*calls["gan_sweep"]).seeds == svc.seeds("", DEFAULTS["src"])
 
 
 def test_the_lab_has_its_shape():

@@ -25,7 +25,8 @@ Layers at 4x4 and 8x8 are "coarse", those between 8x8 and the output size "middl
 
 Using a trained generator (the GAN tab and demos/eval_gan.py): a seed always means the same z (`z_of`), so a
 seed typed in the tab, sent through the API or used in an evaluation gives the same image; `mixing_grid` and
-`single_mix` mix styles per layer; `mapping_projection` flattens z and w to 2-D with `torch.pca_lowrank`.
+`single_mix` mix styles per layer; `truncation_sweep` draws the same seeds at several psi;
+`mapping_projection` flattens z and w to 2-D with `torch.pca_lowrank`.
 """
 from __future__ import annotations
 
@@ -354,6 +355,16 @@ def single_mix(G: StyleGenerator, seed_a: int, seed_b: int, weights, psi: float 
                     mix(w[:1], w[1:], weights)])                          # (3, L, w_dim)
     out = to01(G.synthesize(ws, noise_mode(noise_on), noise_seed))
     return {"a": out[0], "b": out[1], "mix": out[2]}
+
+
+@torch.inference_mode()
+def truncation_sweep(G: StyleGenerator, seeds, psis, noise_on: bool = True, noise_seed: int = 0) -> torch.Tensor:
+    """The same seeds at each psi in `psis`: (len(psis), len(seeds), C, H, W) in [0, 1], one generator call.
+    Frame k shows w' = w_avg + psi_k (w - w_avg) for every seed: psi = 0 is w_avg's image for all."""
+    w = G.map(z_of(seeds, G.config.z_dim))                                # (S, w_dim)
+    ws = torch.cat([truncate(w, G.w_avg, float(p)) for p in psis])       # (F * S, w_dim)
+    out = to01(G.synthesize(ws, noise_mode(noise_on), noise_seed))
+    return out.reshape(len(psis), len(seeds), *out.shape[1:])
 
 
 @torch.inference_mode()
