@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from playground.core import cache, checkpoint, hub, images, paths, timing, validate
+from playground.core.batch import Batcher
 from playground.core.data import FASHION_CLASSES
 from playground.core.errors import InputError, Unavailable
 from playground.core.lesson import Reveal
@@ -124,6 +125,13 @@ class Service:
 
         return cache.once(("gan", str(path)), load)
 
+    def _synthesize(self, ws: torch.Tensor, mode: str, seed: int) -> torch.Tensor:
+        """G.synthesize, with concurrent students' calls merged into one synthesis pass (sg.synthesize_rows)."""
+        G = self.generator()
+        batcher = cache.once(("gan", "synthesis", id(G)),
+                             lambda: Batcher(lambda parts: sg.synthesize_rows(G, parts), name="gan synthesis"))
+        return batcher((ws, mode, seed))
+
     def source_markdown(self) -> str:
         return hub.choose(None, str(paths.assets("gan", f"{MODEL}.safetensors").relative_to(paths.ROOT))).markdown()
 
@@ -179,7 +187,7 @@ class Service:
         noise_on, noise_seed = validate.flag("Noise", noise_on), validate.seed(noise_seed, "Noise seed")
         G = self.generator()
         t0 = time.perf_counter()
-        out = sg.mixing_grid(G, src, sty, idx, psi, noise_on, noise_seed)
+        out = sg.mixing_grid(G, src, sty, idx, psi, noise_on, noise_seed, synthesize=self._synthesize)
         blank = out["sources"][:1].new_ones(1, *out["sources"].shape[1:])
         rows = [blank, out["sources"]] + [t for i in range(len(sty)) for t in (out["styles"][i:i + 1], out["mixes"][i])]
         grid = images.to_pil(images.grid(torch.cat(rows), nrow=len(src) + 1), scale=GRID_SCALE)
@@ -202,7 +210,8 @@ class Service:
         a, b = self.pair(seed_a, seed_b)
         weights = validate.numbers("Layer weights", weights, 0.0, 1.0, count=self.config().num_ws)
         psi, noise_on = self.psi(psi), validate.flag("Noise", noise_on)
-        out = sg.single_mix(self.generator(), a, b, weights, psi, noise_on, validate.seed(noise_seed, "Noise seed"))
+        out = sg.single_mix(self.generator(), a, b, weights, psi, noise_on, validate.seed(noise_seed, "Noise seed"),
+                            synthesize=self._synthesize)
         return SingleMix(images.to_pil(out["a"], scale=AB_SCALE), images.to_pil(out["b"], scale=AB_SCALE),
                          images.to_pil(out["mix"], scale=MIX_SCALE), (a, b))
 
