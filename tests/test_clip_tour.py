@@ -178,3 +178,25 @@ if __name__ == "__main__":
     for step in TOUR.steps:
         rv = s.tour_check(step.check, step.args, {})
         print(f"{step.title}: {rv.answer}\n    {rv.shown}")
+
+
+@pytest.mark.slow
+def test_every_control_of_the_tab_is_in_the_lesson_link():
+    """The tab built headless: each control a learner sets (text, slider, choice) is registered under a name,
+    uploads are not (a link cannot carry a user's file), and every default survives the link's check."""
+    import gradio as gr
+
+    from playground.clip import tab
+
+    with gr.Blocks() as demo:
+        link = tab.build(cs.Service(settings.from_env()))
+    settable = (gr.Textbox, gr.Slider, gr.Radio, gr.Dropdown, gr.Checkbox, gr.CheckboxGroup, gr.Number)
+    controls = [b for b in demo.blocks.values() if isinstance(b, settable) and b.interactive is not False]
+    registered = {id(c) for c in link.controls.values()}
+    assert [c.label for c in controls if id(c) not in registered] == []
+    assert set(link.controls) == {"q", "k", "img", "labels", "templates", "template", "tau", "texts", "images",
+                                  "mtau", "pairs"}
+    assert not any(isinstance(c, (gr.Image, gr.File)) for c in link.controls.values())
+    assert list(link.view_tabs) == ["search", "zeroshot", "matrix", "map"]
+    for name, comp in link.controls.items():
+        assert link.params[name].check(comp.value) == comp.value, name
