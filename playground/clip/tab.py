@@ -159,7 +159,7 @@ def build(svc: cs.Service) -> ui.LessonLink:
                                        elem_id="clip-matrix-temp")
                     m_btn = gr.Button("Compute the matrix", variant="primary", elem_id="clip-matrix-btn")
                     gr.Markdown(views.LOSS_MD, elem_classes=["equation"], latex_delimiters=ui.LATEX)
-                with gr.Column(scale=2, elem_classes=["result-sticky"]):
+                with gr.Column(scale=3, elem_classes=["result-sticky"]):   # the three heatmaps need the width
                     m_md = gr.Markdown(elem_id="clip-matrix-loss", latex_delimiters=ui.LATEX)
                     m_plot = gr.Plot(label="texts x images", elem_id="clip-matrix-plot")
             m_thumbs = gr.Gallery(label="The images, in column order", columns=cs.MAX_MATRIX, height=170,
