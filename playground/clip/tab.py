@@ -9,7 +9,6 @@ the search for the query at once; a link to another view shows that view's resul
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import gradio as gr
 
@@ -19,27 +18,6 @@ from playground.core import lesson, ui
 from playground.core.errors import PlaygroundError
 
 QUIET = dict(api_name=False, show_progress="hidden")
-# The theme draws a selected sub-tab's name in primary-500, 4.46:1 on white (WCAG AA asks 4.5:1); darker here.
-SELECTED_TAB_CSS = "#clip-views button[role=tab].selected { color: var(--primary-700); }"
-
-
-class _Click(gr.SelectData):
-    """gr.SelectData that also takes an API call with no click (Gradio then passes no event data, and
-    gr.SelectData itself fails before the service can say what to do)."""
-
-    def __init__(self, target, data):
-        gr.EventData.__init__(self, target, data)
-        self.index = (data or {}).get("index")
-
-
-@dataclass(frozen=True)
-class _Title(lesson.Param):
-    """A gallery image's title in a link, checked against the gallery (loaded when a link names one)."""
-
-    resolve: Callable | None = None
-
-    def check(self, value):
-        return self.resolve(value)
 
 
 def _quiet(fn: Callable, render: Callable, n: int, md: int) -> Callable:
@@ -66,7 +44,6 @@ def build(svc: cs.Service) -> ui.LessonLink:
     state = gr.State(cs.Session())
     tau = round(svc.default_temperature(), 3)
     k_min, k_max, k_default = cs.K
-    gr.HTML(f"<style>{SELECTED_TAB_CSS}</style>", container=False, padding=False)
     with gr.Tabs(elem_id="clip-views") as sub:
         with gr.Tab("Search", id="search", elem_id="clip-search-tab") as search_tab:
             with gr.Row():
@@ -97,7 +74,7 @@ def build(svc: cs.Service) -> ui.LessonLink:
                                          height=440, allow_preview=False, object_fit="contain", format="png",
                                          buttons=["download_all"], elem_id="clip-results")
 
-            def search_clicked(k, session, evt: _Click):
+            def search_clicked(k, session, evt: ui.SelectData):
                 """A click on a result: search with it (addressed by its place in the user's last results)."""
                 return svc.search_result(k, session, evt.index)
 
@@ -197,7 +174,7 @@ def build(svc: cs.Service) -> ui.LessonLink:
     for name, comp in (("q", query), ("k", k), ("labels", zs_labels), ("templates", zs_mode), ("template", zs_tpl),
                        ("tau", zs_temp), ("texts", m_texts), ("images", m_imgs), ("mtau", m_temp), ("pairs", e_n)):
         link.control(name, comp)
-    link.control("img", zs_pick, _Title("img", "choice", resolve=svc.gallery_title))
+    link.control("img", zs_pick, lesson.Resolved("img", "choice", resolve=svc.gallery_title))
     link.views(sub, {"search": search_tab, "zeroshot": zs_tab, "matrix": matrix_tab, "map": map_tab})
 
     def show(view, q, k, pick, labels, mode, tpl, tau, texts, images, mtau, pairs, session):

@@ -79,6 +79,17 @@ class Param:
         return str(value)
 
 
+@dataclass(frozen=True)
+class Resolved(Param):
+    """A link value checked by a function of the lab's (e.g. a gallery title looked up in the gallery, loaded
+    only when a link names one): `resolve(value)` returns the value or raises InputError."""
+
+    resolve: Any = None
+
+    def check(self, value: Any) -> Any:
+        return self.resolve(value)
+
+
 @dataclass
 class Lesson:
     """A link's content for one lab: values by control name, hidden and locked controls, and notices."""

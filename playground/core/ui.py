@@ -110,7 +110,8 @@ THEME = gr.themes.Default(primary_hue="indigo").set(
     button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
     button_primary_background_fill_dark="*primary_600", button_primary_text_color="white",
     slider_color="*primary_700", checkbox_background_color_selected="*primary_700",
-    link_text_color="*primary_700", link_text_color_visited="*primary_800")
+    link_text_color="*primary_700", link_text_color_visited="*primary_800",
+    color_accent="*primary_600")                    # a selected tab's name: 4.46:1 at primary_500
 
 # Repairs of Gradio's own markup, for screen readers (and axe-core): an empty image box carries an
 # aria-label without a role; a gallery thumbnail is labelled "Thumbnail i of n" while it shows a
@@ -183,6 +184,15 @@ def handler(fn: Callable, render: Callable[[Any], Any] | None = None) -> Callabl
         params = [p.replace(default=gr.Progress()) if p.name == "progress" else p for p in sig.parameters.values()]
         wrapped.__signature__ = sig.replace(parameters=params)
     return wrapped
+
+
+class SelectData(gr.SelectData):
+    """gr.SelectData that also takes an API call with no click: Gradio then passes no event data, and
+    gr.SelectData itself fails (TypeError) before the service can say what to do (`index` is None)."""
+
+    def __init__(self, target, data):
+        gr.EventData.__init__(self, target, data)
+        self.index = (data or {}).get("index")
 
 
 class Blocks(gr.Blocks):
@@ -577,7 +587,7 @@ class Classroom:
         tour_out = [self.step, self.question, self.choice, self.answer, *outputs]
 
         def go(tour_key, step, delta, views, seen, *values):
-            t = self.tours.get(tour_key)
+            t = self.tours.get(tour_key) if isinstance(tour_key, str) else None
             if t is None:
                 raise gr.Error("Tour: pick one of the listed tours.", print_exception=False)
             n = len(t.steps)
@@ -595,11 +605,11 @@ class Classroom:
                          [self.step, self.question, self.choice, self.answer], api_name=False)
 
         def reveal(tour_key, step, picked, *values):
-            t = self.tours.get(tour_key)
+            t = self.tours.get(tour_key) if isinstance(tour_key, str) else None
             if t is None or not isinstance(step, int) or not 0 <= step < len(t.steps):
                 raise gr.Error("Tour: press Next to open a step first.", print_exception=False)
             s = t.steps[step]
-            if picked not in s.choices:
+            if not isinstance(picked, str) or picked not in s.choices:
                 raise gr.Error("Your answer: choose one of the answers first (predict, then look).",
                                print_exception=False)
             ln = self.labs[t.lab][1]
