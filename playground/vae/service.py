@@ -343,9 +343,10 @@ class Service:
         return [round(max(-SLIDER_MAX, min(SLIDER_MAX, v)), 2) for v in vals]
 
     def _sliders(self, m: Loaded, z: torch.Tensor, next_seed: int | None = None) -> Sliders:
-        """z (D,) -> the slider values and the decoding of what they hold."""
+        """z (D,) -> the slider values and the decoding of what they hold (through the live decode, so the
+        image is the one the same slider values give when moved back to them)."""
         values = self._slider_values(m, z)
-        return Sliders(values, self._decode(m, self._z(m, values))[0], next_seed)
+        return Sliders(values, self._live(m)(self._z(m, values)[0]), next_seed)
 
     def decode_sliders(self, dataset, *values) -> torch.Tensor:
         """The live decode: slider values (most-KL dimension first) -> the decoded image (1, H, W)."""
