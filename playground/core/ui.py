@@ -218,6 +218,11 @@ class Blocks(gr.Blocks):
             raise
 
 
+def shown(value) -> dict:
+    """An output box that is shown only when it has something in it (no empty boxes on the page)."""
+    return gr.update(value=value, visible=value is not None)
+
+
 def raw_payloads(blocks: gr.Blocks) -> gr.Blocks:
     """Turn Gradio's preprocessing off for every event with a Python function (see the docstring)."""
     for fn in blocks.fns.values():

@@ -545,6 +545,31 @@ class Service:
                                                      top_p=top_p, max_new_tokens=max_new_tokens, seed=seed))
         return Continuations(greedy, sampled, temperature, top_k, top_p)
 
+    # ---- what a lesson link shows --------------------------------------------------------------
+
+    def link_view(self, view: str, v: dict) -> tuple[str, object]:
+        """What a lesson link's state shows without a click, as (kind, result): by default the exact prompts
+        of the view (no model run: thirty students open one link at once on a CPU); with the link's
+        `run` ticked, the view's answers, made once and shared. v: the link's values by name."""
+        backend, run = (v["model"], v["url"], v["server_model"]), bool(v["run"])
+        if view == "json":
+            if run:
+                return "json", self.extract_json(*backend, v["json_text"], v["system"], v["json_tokens"], v["seed"])
+            return "json_preview", self.json_preview(*backend, v["json_text"], v["system"])
+        if view == "eval":
+            if run:
+                return "eval", self.evaluation(*backend, v["set"], v["csv"], v["eval_tech"], v["eval_n"],
+                                               v["temperature"], v["seed"])
+            return "bundled", self.bundled_evaluation()
+        if view == "sampling":
+            s = (v["model"], v["task"], v["question"], v["system"], v["s_tech"], v["s_temp"], v["s_topk"], v["s_topp"])
+            return ("sampling", (self.next_token(*s), self.continuations(*s, v["s_tokens"], v["seed"]))) if run \
+                else ("none", None)
+        knobs = (v["techniques"], v["n"], v["temperature"], v["top_p"], v["max_tokens"], v["seed"])
+        if run:
+            return "answers", self.answer(*backend, v["task"], v["question"], v["gold"], v["system"], None, *knobs)
+        return "preview", self.preview(*backend, v["task"], v["question"], v["system"], None, *knobs)
+
     # ---- small UI helpers ---------------------------------------------------------------------
 
     def preset(self, name) -> dict:
