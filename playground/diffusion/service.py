@@ -44,7 +44,7 @@ MAX_TOUR_SAMPLES = 64
 MOSTLY = 0.5                # "most samples are the class asked for": the judge agrees for at least this share
 SAME_PIXELS = 1e-6          # "the same image, pixel for pixel": the largest difference is below this
 SLIGHT = 0.05               # "slightly different": a mean difference below this
-NOISE_LIKE = 0.5            # x0_hat "looks like noise": its edge strength is at least this share of x_t's
+NOISE_LIKE = 0.5            # x0_hat "looks like noise": its edge strength is at least this share of x_T's
 CLOSE = 0.02                # x0_hat "already the final image": a mean difference below this
 LATE = 0.9                  # the "late" step the x0_hat check also measures, as a share of the steps
 SIGNAL_MOST, SIGNAL_TRACE = 0.5, 0.05   # sqrt(abar_t) from which "most of x_0" / "a faint trace" is left
@@ -426,11 +426,12 @@ class Service:
             final = chain.frames[-1].x_prev
             fr, fl = chain.frames[k - 1], chain.frames[late - 1]
             cls, conf = self._judge(torch.stack([fr.x0, fl.x0]))
-            e_x0, e_xt, e_fin = _edges(fr.x0), _edges(fr.x_t), _edges(final)
+            e_x0, e_xt, e_noise, e_fin = _edges(fr.x0), _edges(fr.x_t), _edges(chain.x_T), _edges(final)
             d, dl = _difference(fr.x0, final)[1], _difference(fl.x0, final)[1]
-            answer = choices[0] if e_x0 >= NOISE_LIKE * e_xt else choices[2] if d < CLOSE else choices[1]
-            return Reveal(answer, f"Step {k} of {steps} ($t = {fr.t}$): $x_t$ has edge strength {e_xt:.3f} (noise), "
-                                  f"$\\hat x_0$ {e_x0:.3f}, the final image {e_fin:.3f}. The judge reads $\\hat x_0$ as "
+            answer = choices[0] if e_x0 >= NOISE_LIKE * e_noise else choices[2] if d < CLOSE else choices[1]
+            return Reveal(answer, f"Step {k} of {steps} ($t = {fr.t}$). Edge strength: the start noise $x_T$ "
+                                  f"{e_noise:.3f}, $x_t$ {e_xt:.3f}, $\\hat x_0$ **{e_x0:.3f}**, the final image "
+                                  f"{e_fin:.3f}. The judge reads $\\hat x_0$ as "
                                   f"*{f.classes[int(cls[0])]}* ({float(conf[0]):.0%}; asked: *{f.classes[label]}*). "
                                   f"Mean distance of $\\hat x_0$ to the final image: **{d:.3f}** at step {k}, {dl:.3f} "
                                   f"at step {late} ($t = {fl.t}$), where the judge reads *{f.classes[int(cls[1])]}* "
