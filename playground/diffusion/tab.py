@@ -21,7 +21,7 @@ DEFAULT_STEPS = 50
 BUTTONS = (("New chain", "new"), ("▶ Play", "play"), ("⏸ Pause", "pause"), ("Step ⏭", "step"))
 
 
-def shown(render, classes=None):
+def shown(render, classes):
     """A chain's state, pictures and status, and the scrub slider at the step shown."""
     return lambda r: (*render(r, classes), gr.Slider(value=r.k, maximum=views.length(r.chain)))
 
@@ -51,8 +51,9 @@ def wire(api, actions, render, ctrls, outs, btns, scrub, scrub_in):
     # a tick only ever switches the timer off: switching it on would undo a Pause pressed during the tick
     timer.tick(ui.handler(actions.tick, lambda r: (*render(r), off() if r.chain.done else gr.skip())),
                ctrls, [*outs, timer], api_name=False, show_progress="hidden")
-    scrub.input(ui.handler(actions.scrub, lambda r: render(r)[1:]), scrub_in, outs[1:], api_name=f"{api}_scrub",
-                show_progress="hidden")
+    # scrubbing shows the step the slider ends on, and leaves the slider alone (it is the learner's to move)
+    scrub.input(ui.handler(actions.scrub, lambda r: render(r)[1:-1]), scrub_in, outs[1:-1], api_name=f"{api}_scrub",
+                show_progress="hidden", trigger_mode="always_last")
 
 
 def build(svc: service.Service) -> ui.LessonLink:
@@ -99,14 +100,14 @@ def build(svc: service.Service) -> ui.LessonLink:
                 once_img, = pictures(("final image", "diff-once-img", views.ONCE_ALT), height=200)
             plot = gr.Plot(label="Guidance trade-off (from the model card)", elem_id="diff-tradeoff")
             gr.Markdown(views.tradeoff_table(facts))
-        ctrls = [chain, label, scale, sampler, steps, eta, seed]
-        step_outs = [chain, *pics, status, shown_k]
-        wire("diffusion", svc, shown(views.shown, classes), ctrls, step_outs, btns, shown_k, [chain, shown_k])
-        gif_btn.click(ui.handler(svc.export_gif), chain, gif_file, api_name="diffusion_gif")
-        png_btn.click(ui.handler(svc.export_png), chain, png_file, api_name="diffusion_png")
-        scale.input(ui.handler(svc.tradeoff, views.tradeoff_figure), scale, plot, api_name="diffusion_tradeoff",
-                    show_progress="hidden")
-        once_btn.click(ui.handler(svc.sample, views.final_picture), ctrls[1:], once_img, api_name="diffusion_sample")
+            ctrls = [chain, label, scale, sampler, steps, eta, seed]
+            step_outs = [chain, *pics, status, shown_k]
+            wire("diffusion", svc, shown(views.shown, classes), ctrls, step_outs, btns, shown_k, [chain, shown_k])
+            gif_btn.click(ui.handler(svc.export_gif), chain, gif_file, api_name="diffusion_gif")
+            png_btn.click(ui.handler(svc.export_png), chain, png_file, api_name="diffusion_png")
+            scale.input(ui.handler(svc.tradeoff, views.tradeoff_figure), scale, plot, api_name="diffusion_tradeoff",
+                        show_progress="hidden")
+            once_btn.click(ui.handler(svc.sample, views.final_picture), ctrls[1:], once_img, api_name="diffusion_sample")
 
         with gr.Tab("Lockstep comparison", id="diff-lockstep-tab") as lock_tab:
             gr.Markdown(views.LOCKSTEP_INTRO, latex_delimiters=ui.LATEX)

@@ -30,8 +30,9 @@ class Part:
 
 
 def build(sd: sds.SDService, kit, link: ui.LessonLink) -> Part:
-    sd_chain, info, cap = gr.State(None), sd.info(), sds.MAX_PROMPT_CHARS
+    info, cap = sd.info(), sds.MAX_PROMPT_CHARS
     with gr.Tab("Text-to-image (Stable Diffusion)", id="diff-sd-tab") as tab:
+        sd_chain = gr.State(None)
         gr.Markdown(views.sd_info(info), elem_id="sd-info")
         with gr.Row():
             with gr.Column(scale=2, min_width=320):
@@ -71,15 +72,15 @@ def build(sd: sds.SDService, kit, link: ui.LessonLink) -> Part:
             ab_status = gr.Markdown(latex_delimiters=ui.LATEX)
             with gr.Row():
                 ab_pics = kit.pictures(*views.SD_LOCKSTEP_PICTURES)
-    ctrls, outs, render = ([sd_chain, prompt, negative, scale, sampler, steps, seed, size, eps_view],
-                           [sd_chain, *pics, status, k], kit.shown(views.sd_shown))
-    kit.wire("sd", sd, render, ctrls, outs, btns, k, [sd_chain, k, eps_view])
-    gr.on([scale.input, eps_view.input], ui.handler(sd.guidance, lambda r: render(r)[1:]),
-          [sd_chain, k, scale, eps_view], outs[1:], api_name="sd_guidance", show_progress="hidden",
-          trigger_mode="always_last")
-    once.click(ui.handler(sd.sample, views.sd_final), ctrls[1:-1], once_out, api_name="sd_sample")
-    ab_btn.click(ui.handler(sd.compare, views.sd_lockstep), [ab_mode, prompt, ab_prompt, negative, scale,
-                 ab_scale, sampler, steps, seed, size], [*ab_pics, ab_status], api_name="sd_compare")
+        ctrls, outs, render = ([sd_chain, prompt, negative, scale, sampler, steps, seed, size, eps_view],
+                               [sd_chain, *pics, status, k], kit.shown(views.sd_shown, sd.fallback.facts().classes))
+        kit.wire("sd", sd, render, ctrls, outs, btns, k, [sd_chain, k, eps_view])
+        gr.on([scale.input, eps_view.input], ui.handler(sd.guidance, lambda r: render(r)[1:]),
+              [sd_chain, k, scale, eps_view], outs[1:], api_name="sd_guidance", show_progress="hidden",
+              trigger_mode="always_last")
+        once.click(ui.handler(sd.sample, views.sd_final), ctrls[1:-1], once_out, api_name="sd_sample")
+        ab_btn.click(ui.handler(sd.compare, views.sd_lockstep), [ab_mode, prompt, ab_prompt, negative, scale,
+                     ab_scale, sampler, steps, seed, size], [*ab_pics, ab_status], api_name="sd_compare")
 
     for name, comp in (("prompt", prompt), ("negative", negative), ("sd_s", scale), ("sd_sampler", sampler),
                        ("size", size), ("sd_steps", steps), ("sd_seed", seed), ("eps", eps_view), ("ab", ab_mode),
