@@ -21,40 +21,14 @@ title. `hit_rates` is the measurement the card's `paraphrase` entry records.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from playground.core import paths
+from playground.clip.queries import QUERIES, Query, is_hit, read_queries  # noqa: F401  (the set and its matching)
 
-QUERIES = paths.assets("clip", "paraphrase_queries.csv")
 KS = (1, 5)
-
-
-@dataclass(frozen=True)
-class Query:
-    text: str
-    hits: tuple[str, ...]     # words or phrases; a title containing one of them is a hit...
-    nots: tuple[str, ...]     # ...unless it also contains one of these
-
-
-def read_queries(path: Path = QUERIES) -> list[Query]:
-    with open(path, newline="") as f:
-        return [Query(r["query"], tuple(w for w in r["hits"].split("|") if w),
-                      tuple(w for w in (r.get("not") or "").split("|") if w)) for r in csv.DictReader(f)]
-
-
-def _has(title: str, phrase: str) -> bool:
-    """`phrase` occurs in `title` as whole words (a hyphen joins words: "t-rex" is one)."""
-    return re.search(r"(?<![\w-])" + re.escape(phrase.lower()) + r"(?![\w-])", title.lower()) is not None
-
-
-def is_hit(title: str, q: Query) -> bool:
-    return any(_has(title, w) for w in q.hits) and not any(_has(title, w) for w in q.nots)
 
 
 def hit_rates(query_emb: np.ndarray, index: np.ndarray, titles: list[str], queries: list[Query],

@@ -237,19 +237,48 @@ def test_two_step_golden(kind):
 
 @pytest.mark.parametrize("kind, eta", [("DDPM", 0.0), ("DDIM", 0.5)])
 def test_sample_of_one_equals_a_stepped_chain(kind, eta):
-    """pipeline.sample for one image and a Chain stepped to the end, same seed: the same image exactly,
-    for the samplers that draw step noise (DDPM, DDIM with eta > 0), and at s = 1 and s = 0 where
-    guided_eps runs one pass (the chain computes the other prediction in a pass of its own)."""
+    """The two paths the service uses, for one request: sample_rows (the one-call image) and a Chain
+    stepped to the end, same seed: the same image exactly, for the samplers that draw step noise (DDPM,
+    DDIM with eta > 0), and at s = 3, 1 and 0. The evaluation's pipeline.sample (one pass of B at s = 0
+    or 1 instead of 2B) agrees to float rounding."""
     m = tiny_unet(1)
     sched = NoiseSchedule("cosine", 1000)
     for s in (3.0, 1.0, 0.0):
         chain = pipeline.Chain(label=1, scale=s, sampler=kind, steps=5, seed=11, eta=eta).start(m)
         while chain.step(m, sched) is not None:
             pass
-        one = pipeline.sample(m, sched, torch.tensor([1]), s, sampler=kind, steps=5, eta=eta, seed=11)
+        one = pipeline.sample_rows(m, sched, [1], [s], [11], sampler=kind, steps=5, eta=eta)
         assert torch.equal(one[0], chain.frames[-1].x_prev), s
         assert [f.t for f in chain.frames] == [800, 600, 400, 200, 0]
         assert [f.t_next for f in chain.frames] == [600, 400, 200, 0, -200]
+        ev = pipeline.sample(m, sched, torch.tensor([1]), s, sampler=kind, steps=5, eta=eta, seed=11)
+        assert torch.allclose(ev[0], one[0], atol=1e-5), s
+
+
+@pytest.mark.parametrize("kind", ["DDPM", "DDIM"])
+def test_batched_requests_equal_each_request_alone(kind):
+    """Three students' requests (own class, scale, seed) in one batch, and their chains stepped together
+    while at different steps: each row equals its request alone, up to float rounding of the batched
+    convolutions."""
+    m = tiny_unet(1)
+    sched = NoiseSchedule("cosine", 1000)
+    ys, ss, seeds = [1, 0, 1], [3.0, 1.0, 0.0], [5, 6, 7]
+    together = pipeline.sample_rows(m, sched, ys, ss, seeds, sampler=kind, steps=4)
+    for i in range(3):
+        alone = pipeline.sample_rows(m, sched, ys[i:i + 1], ss[i:i + 1], seeds[i:i + 1], sampler=kind, steps=4)
+        assert torch.allclose(together[i], alone[0], atol=1e-5)
+    chains = [pipeline.Chain(label=y, scale=s, sampler=kind, steps=4, seed=d).start(m) for y, s, d in zip(ys, ss, seeds)]
+    chains[0].step(m, sched)                                   # one chain ahead of the others
+    solo = [pipeline.Chain(label=y, scale=s, sampler=kind, steps=4, seed=d).start(m) for y, s, d in zip(ys, ss, seeds)]
+    solo[0].step(m, sched)
+    while any(not c.done for c in chains):
+        pipeline.step_chains(m, sched, chains)
+    for c in solo:
+        while c.step(m, sched) is not None:
+            pass
+    for a, b in zip(chains, solo):
+        assert torch.allclose(a.frames[-1].x_prev, b.frames[-1].x_prev, atol=1e-5)
+        assert [f.t for f in a.frames] == [f.t for f in b.frames]
 
 
 def test_batched_sampling_is_deterministic_and_independent_of_the_split():

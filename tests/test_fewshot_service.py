@@ -216,7 +216,7 @@ def test_curves_figure_shows_each_model_at_the_step(svc):
     pts = [t for t in fig.data if t.name == "K = 5 support points"]
     assert len(pts) == len(a.runs) and list(pts[0].x) == a.task.x
     assert sum(t.name == "true wave" for t in fig.data) == len(a.runs)
-    assert [ann.text for ann in fig.layout.annotations] == [f"{r.label}, α = {r.alpha:g}" for r in a.runs]
+    assert [ann.text for ann in fig.layout.annotations] == [f"{r.label}<br>α = {r.alpha:g}" for r in a.runs]
 
 
 def test_loss_figure_and_step_table(svc):

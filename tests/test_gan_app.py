@@ -9,7 +9,7 @@ from PIL import Image
 
 from playground.core import settings
 from playground.core.validate import MAX_SEED
-from playground.gan.service import GRID_SCALE, MAX_SEEDS, WAVG_SCALE, Service
+from playground.gan.service import GRID_SCALE, MAX_SEEDS, SWEEP, WAVG_SCALE, Service
 
 pytestmark = pytest.mark.slow
 
@@ -89,6 +89,14 @@ def test_preset_and_mapping_endpoints(client):
         client.predict("everything", api_name="/gan_preset")
     plot, note = client.predict(0.5, api_name="/gan_mapping")
     assert "ratio 0.50" in note and "w_avg" in str(plot)
+
+
+def test_sweep_endpoint_returns_the_gif(client):
+    shown, file = client.predict("3, 4", False, 0, api_name="/gan_sweep")
+    gif = Image.open(file)
+    assert gif.format == "GIF" and gif.n_frames == 2 * SWEEP[2] - 2 and Image.open(shown).format == "GIF"
+    with pytest.raises(AppError, match="Source seeds: 'x' is not a whole number"):
+        client.predict("x", True, 0, api_name="/gan_sweep")
 
 
 def test_load_calls_run(client):

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from playground.core import settings
+from playground.core import cache, settings
 from playground.core.errors import InputError
 from playground.core.validate import MAX_SEED
 from playground.gan import stylegan as sg
@@ -191,11 +191,12 @@ def test_speed_probe_and_load_calls(svc):
     r = svc.speed_probe()
     assert r["family"] == "GAN" and r["what"] == "one 32x32 image, 1 generator pass" and 0 < r["seconds"] < 60
     calls = dict(svc.load_calls())
-    assert set(calls) == {"gan_mix", "gan_single"}
+    assert set(calls) == {"gan_mix", "gan_single", "gan_sweep"}
     assert svc.mix_grid(*calls["gan_mix"]).sources == svc.seeds("", DEFAULTS["src"])
     seed_a, seed_b, *rest = calls["gan_single"]
     n = svc.config().num_ws
     assert svc.single_mix(seed_a, seed_b, rest[:n], *rest[n:]).mix.size == (320, 320)
+    assert svc.truncation_sweep(*calls["gan_sweep"]).seeds == svc.seeds("", DEFAULTS["src"])
 
 
 def test_the_lab_has_its_shape():
@@ -208,3 +209,35 @@ def test_the_lab_has_its_shape():
         assert not {"threading", "functools"} & imported, f.name
         assert "root_block" not in f.read_text() and "Path(__file__)" not in f.read_text(), f.name
     assert len((LAB / "tab.py").read_text().splitlines()) <= 200
+
+
+def test_concurrent_grids_share_one_synthesis_pass_and_equal_each_alone():
+    """Students drawing grids at once (their own seeds, layers, psi, noise on or off): one synthesis
+    pass for all (the batcher's sizes show it), and each grid equals its request alone (up to float
+    rounding of the batched convolutions: the 8-bit pictures agree to one level)."""
+    import threading
+
+    import numpy as np
+
+    svc = Service(settings.from_env())
+    reqs = [("1, 2", "3", svc.presets()["coarse"], 0.7, True, 5), ("4", "5, 6", svc.presets()["fine"], 1.0, False, 0),
+            ("7, 8, 9", "10", [], 0.5, True, 9), ("11", "12", svc.presets()["middle"], 1.2, True, 1)]
+    alone = [np.asarray(svc.mix_grid(*r).grid, dtype=np.int16) for r in reqs]
+    G = svc.generator()
+    batcher = cache.once(("gan", "synthesis", id(G)), lambda: None)
+    before = len(batcher.sizes)
+    got, start = [None] * len(reqs), threading.Barrier(len(reqs))
+
+    def student(i):
+        start.wait()
+        got[i] = np.asarray(svc.mix_grid(*reqs[i]).grid, dtype=np.int16)
+
+    threads = [threading.Thread(target=student, args=(i,)) for i in range(len(reqs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, g in zip(alone, got):
+        assert a.shape == g.shape and np.abs(a - g).max() <= 1
+    sizes = batcher.sizes[before:]
+    assert sum(sizes) == len(reqs) and max(sizes) > 1, sizes

@@ -222,3 +222,42 @@ def test_int8_decoder_runs_and_stays_close():
     a, b = ref.next_token_logits(text), q.next_token_logits(text)
     assert torch.nn.functional.cosine_similarity(a, b, dim=0) > 0.99
     assert len(q.generate([chat("4 * 6")], GenConfig(max_new_tokens=4)).texts[0]) == 1
+
+
+def test_a_prompt_samples_the_same_whatever_its_batch_mates(tiny_backend):
+    """Prompt i draws from its own seed: alone or beside other prompts, its samples are the same."""
+    cfg = GenConfig(n=3, temperature=1.0, top_p=0.9, max_new_tokens=6, seed=7)
+    alone = tiny_backend.generate([chat("The answer is")], cfg).texts[0]
+    with_others = tiny_backend.generate([chat("Roger has 5 tennis balls and more"), chat("The answer is")], cfg)
+    assert with_others.texts[1] == alone
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_gang_merges_concurrent_requests_and_each_gets_its_own_answer(tiny_backend, temperature):
+    """Students asking at once: their requests share one decode loop (the gang's group sizes show it),
+    and each gets what it gets alone, streamed as it grows."""
+    from playground.prompting.engine import Gang
+
+    questions = [f"Question {i}: how many balls are left?" for i in range(6)]
+    cfg = lambda i: GenConfig(n=2, temperature=temperature, max_new_tokens=8, seed=100 + i)   # noqa: E731
+    alone = [tiny_backend.generate([chat(q)], cfg(i)).texts[0] for i, q in enumerate(questions)]
+    gang = Gang(tiny_backend, wait=0.2)
+    got, grew = [None] * len(questions), [0] * len(questions)
+    start = threading.Barrier(len(questions))
+
+    def student(i):
+        start.wait()
+        for part in gang.stream(chat(questions[i]), cfg(i)):
+            if isinstance(part, Generation):
+                got[i] = part.texts[0]
+            else:
+                grew[i] += 1
+
+    threads = [threading.Thread(target=student, args=(i,)) for i in range(len(questions))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == alone
+    assert max(gang.sizes) > 1 and sum(gang.sizes) == len(questions), gang.sizes
+    assert all(g >= 1 for g in grew)

@@ -22,9 +22,10 @@ from playground.vae import views
 SVC = S.Service(settings.from_env())     # the same cards the app reads (models load on first use)
 FASHION, DIGITS = SVC.labels["fashion"], SVC.labels["digits"]
 N = SVC.n_sliders
+FIRST = SVC.dataset_info(SVC.default).order[0]   # the latent dimension slider 1 drives (most KL)
 ZEROS = [0.0] * N
 SIZE = SVC.image_size
-RANGE = f"Latent sliders [1] must be a number from {-S.Z_LIMIT:g} to {S.Z_LIMIT:g}"   # core.validate's words
+RANGE = f"Slider 1 (z[{FIRST}]) must be a number from {-S.Z_LIMIT:g} to {S.Z_LIMIT:g}"   # core.validate's words
 
 
 def grid_px(n: int, scale: int) -> int:

@@ -23,6 +23,9 @@ GOLDEN_ZERO_MEAN = 0.231133              # regenerate: python tests/test_vae_ser
 GOLDEN_PICK_TERMS = (153.62, 10.671)     # regenerate: python tests/test_vae_service.py
 
 
+FIRST = S.Service(settings.from_env()).dataset_info("Fashion-MNIST").order[0]   # slider 1's latent dimension
+
+
 @pytest.fixture(scope="module")
 def svc():
     return S.Service(settings.from_env())
@@ -79,11 +82,11 @@ def test_decode_golden_and_out_of_range_latents_are_clamped(svc):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (float("nan"), re.escape(f"Latent sliders [1] must be a number from {-S.Z_LIMIT:g} to {S.Z_LIMIT:g} (got nan)")),
+    (float("nan"), re.escape(f"Slider 1 (z[{FIRST}]) must be a number from {-S.Z_LIMIT:g} to {S.Z_LIMIT:g} (got nan)")),
     (float("inf"), re.escape("(got inf)")),
     ("abc", re.escape(f"must be a number from {-S.Z_LIMIT:g} to {S.Z_LIMIT:g}, not 'abc'")),
-    (None, r"Latent sliders \[1\] must be a number"),
-    (True, r"Latent sliders \[1\] must be a number"),
+    (None, re.escape(f"Slider 1 (z[{FIRST}]) must be a number")),
+    (True, re.escape(f"Slider 1 (z[{FIRST}]) must be a number")),
 ])
 def test_decode_refuses_non_numbers(svc, bad, message):
     with pytest.raises(InputError, match=message):
@@ -91,7 +94,7 @@ def test_decode_refuses_non_numbers(svc, bad, message):
 
 
 def test_decode_refuses_wrong_counts_and_unknown_data_sets(svc):
-    with pytest.raises(InputError, match=f"must have exactly {svc.n_sliders} numbers, not 3"):
+    with pytest.raises(InputError, match=f"Send exactly {svc.n_sliders} latent slider values"):
         svc.decode_sliders(svc.default, 0.0, 0.0, 0.0)
     with pytest.raises(InputError, match="Data set must be one of: Fashion-MNIST, Digits"):
         svc.decode_sliders("CIFAR", *zeros(svc))
@@ -237,3 +240,33 @@ if __name__ == "__main__":
     t = s.encode_pick(s.default, S.pick_labels("fashion")[7]).terms
     print("GOLDEN_PICK_TERMS =", (round(t["recon"], 3), round(t["kl"], 3)))
     print(json.dumps(s.load_calls()))
+
+
+def test_concurrent_live_decodes_are_batched_and_equal_each_alone(svc):
+    """Students dragging sliders at once: their decodes share one decoder pass (the batcher's batch
+    sizes show it) and each gets its own image, equal to decoding it alone up to float rounding."""
+    import threading
+
+    m = svc.loaded("fashion", "main")
+    rng = torch.Generator().manual_seed(0)
+    values = [(torch.rand(svc.n_sliders, generator=rng) * 4 - 2).tolist() for _ in range(12)]
+    alone = [svc._decode(m, svc._z(m, v))[0] for v in values]
+    got = [None] * len(values)
+    batcher = svc._live(m)
+    before = len(batcher.sizes)
+
+    start = threading.Barrier(len(values))
+
+    def student(i):
+        start.wait()
+        got[i] = svc.decode_sliders(svc.default, *values[i])
+
+    threads = [threading.Thread(target=student, args=(i,)) for i in range(len(values))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, g in zip(alone, got):
+        assert torch.allclose(a, g, atol=1e-5)
+    sizes = batcher.sizes[before:]
+    assert sum(sizes) == len(values) and max(sizes) > 1, sizes

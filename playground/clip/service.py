@@ -17,6 +17,11 @@ Per user (kept by the tab in gr.State): a `Session`, the user's uploads and last
 names a file of the server: results are addressed by their place in the user's own last result list,
 gallery images by their title.
 
+The guided tour (assets/tours/clip.json): `tour_check` computes each step's answer on the running model
+at reveal time (zero-shot winner, what the prompt ensemble changes, what a lower temperature changes in
+the probabilities and in the InfoNCE loss, the modality gap, a paraphrase query); its thresholds are the
+TOUR_* constants below.
+
 The hub model is `Service.hub_setting`, an open_clip "model:tag": the `hub_setting` argument, else the
 environment variable PLAYGROUND_CLIP_HUB read when the service is made, else DEFAULT_HUB.
 """
@@ -34,6 +39,7 @@ from PIL import Image
 from playground.clip import model as cm
 from playground.clip.data import FASHION_LABELS
 from playground.clip.gallery import EmbeddingCache, Gallery, index, pixel_hash, thumbnail
+from playground.clip.queries import QUERIES, is_hit, read_queries
 from playground.core import cache, device, hub, paths, timing, validate
 from playground.core.errors import InputError, Unavailable
 from playground.core.settings import Settings
@@ -55,6 +61,12 @@ MAX_TEMPLATE_CHARS = 120
 MAX_MATRIX = 10                 # texts and images in the contrastive view
 MAX_LINE_CHARS = 120
 GAP_SWAPS = 200                 # random image/caption swaps the modality gap is compared with
+DEFAULT_QUERY = "a red apple"   # what the search shows when the lab opens
+DEFAULT_PICK = "jeans"          # the zero-shot view's first image: a gallery emoji no Fashion label names
+
+# The tour's thresholds (tour_check): what counts as a change, in the units shown in its answers.
+TOUR_SPREAD_NATS = 0.05         # the probabilities' entropy moved by more than this: their spread changed
+TOUR_LOSS_SAME = 0.05           # two InfoNCE losses within this relative difference are "about the same"
 
 TEMPLATE_MODES = (f"single: {cm.SINGLE_TEMPLATE}", f"ensemble of {len(cm.ENSEMBLE_TEMPLATES)} templates",
                   "my template")
@@ -130,6 +142,8 @@ class Classified:
     probs: np.ndarray            # (L,) softmax(cosines / temperature)
     templates: tuple[str, ...]
     model_temperature: float
+    image: Image.Image | None = None    # the gallery image classified (classify_pick), to show
+    title: str = ""                     # its title
 
 
 @dataclass
@@ -175,6 +189,13 @@ def _labels(text) -> list[str]:
     if any(len(lab) > MAX_LABEL_CHARS for lab in labels):
         raise InputError(f"Labels: keep each label under {MAX_LABEL_CHARS} characters.")
     return labels
+
+
+def _softmax(cos: np.ndarray, temperature: float) -> np.ndarray:
+    """p(y | x) = softmax(cos / temperature) over the labels."""
+    z = cos / temperature
+    p = np.exp(z - z.max())
+    return p / p.sum()
 
 
 def _template(text) -> str:
@@ -270,6 +291,22 @@ class Service:
         g = self.gallery()
         return g.thumb(i), g.items[i].title
 
+    def gallery_titles(self) -> list[str]:
+        """Every bundled gallery image's title, in gallery order (what the zero-shot picker offers)."""
+        return [it.title for it in self.gallery().items]
+
+    def _pick(self, title) -> int:
+        """A gallery image by its exact title (the zero-shot picker, a lesson link), as its index."""
+        title = validate.text("Gallery image", title, max_chars=MAX_LINE_CHARS)
+        for i, it in enumerate(self.gallery().items):
+            if it.title == title:
+                return i
+        raise InputError(f"No gallery image is called “{title[:60]}”; pick one from the list.")
+
+    def gallery_title(self, title) -> str:
+        """The title itself when a gallery image has it, else InputError (a lesson link's check)."""
+        return self.gallery().items[self._pick(title)].title
+
     def _find(self, title: str, session: Session) -> tuple[str, int]:
         """A gallery image by its title (exact, then prefix, then substring), or 'upload N'."""
         t = title.strip().lower()
@@ -358,6 +395,16 @@ class Service:
 
     def classify(self, image, labels, mode, template, temperature) -> Classified:
         img = validate.image(image, name="Image")
+        return self._classify(img, labels, mode, template, temperature)
+
+    def classify_pick(self, title, labels, mode, template, temperature) -> Classified:
+        """Classify a gallery image named by its title (what a lesson link can carry; an upload cannot)."""
+        i, g = self._pick(title), self.gallery()
+        c = self._classify(g.images[i], labels, mode, template, temperature)
+        c.image, c.title = g.images[i], g.items[i].title      # the very pixels classified
+        return c
+
+    def _classify(self, img: Image.Image, labels, mode, template, temperature) -> Classified:
         labels = _labels(labels)
         mode = validate.choice("Templates", mode, TEMPLATE_MODES)
         temperature = validate.number("Temperature", temperature, *TEMPERATURE)
@@ -368,9 +415,7 @@ class Service:
             x = r.encode_pils([img])[0]
             ce = r.class_embeddings(labels, templates)
         cos = ce @ x                                                   # (L,)
-        z = cos / temperature
-        p = np.exp(z - z.max())
-        return Classified(labels, cos, p / p.sum(), tuple(templates), r.temperature)
+        return Classified(labels, cos, _softmax(cos, temperature), tuple(templates), r.temperature)
 
     def matrix(self, texts, images, temperature, session) -> Matrix:
         texts = _lines("Texts", texts, MAX_MATRIX)
@@ -412,6 +457,87 @@ class Service:
         d = Path(skimage.__file__).parent / "data"
         return rows + [[str(d / f), labels] for f, labels in PHOTO_EXAMPLE_ROWS if (d / f).exists()]
 
+    # --- the guided tour ---------------------------------------------------------------------------------
+
+    def tour_check(self, check: str, args: dict, values: dict):
+        """A tour step's answer, computed on the running model at reveal time (core.lesson.Reveal).
+        `args` holds the step's state under the lab's control names (img, labels, tau, q, ...), anything
+        else the check needs, and the step's `choices` (the answer is one of them); a control the args
+        leave out is read from the learner's current controls (`values`)."""
+        from playground.core.lesson import Reveal
+
+        a, choices = {**(values or {}), **(args or {})}, list((args or {}).get("choices") or [])
+        tau = validate.number("Temperature", a.get("tau", round(self.default_temperature(), 3)), *TEMPERATURE)
+
+        def zs(mode=None, t=None) -> Classified:
+            return self.classify_pick(a.get("img", DEFAULT_PICK), a.get("labels", FASHION_LABEL_TEXT),
+                                      mode or a.get("templates", TEMPLATE_MODES[1]), a.get("template", ""), t or tau)
+
+        def ranking(c: Classified, probs: bool = False) -> str:
+            v = c.probs if probs else c.cosines
+            return " > ".join(f"{c.labels[i]} ({v[i]:.3f})" for i in np.argsort(-c.cosines))
+
+        if check == "zero_shot_top":                  # which label wins for a gallery image
+            c = zs()
+            top = c.labels[int(np.argmax(c.cosines))]
+            return Reveal(top, f"“{c.title}”, cosine with each label ({len(c.templates)} prompt(s) per label): "
+                               f"{ranking(c)}. At τ = {tau:g}: p = {ranking(c, probs=True)}.")
+        if check == "ensemble_order":                 # one template against the ensemble
+            one, ens = zs(TEMPLATE_MODES[0]), zs(TEMPLATE_MODES[1])
+            r1, r2 = (list(np.argsort(-c.cosines)) for c in (one, ens))
+            answer = choices[0] if r1[0] != r2[0] else choices[1] if r1 != r2 else choices[2]
+            return Reveal(answer, f"“{one.title}”. One template (“{cm.SINGLE_TEMPLATE}”): {ranking(one)}. "
+                                  f"The ensemble of {len(ens.templates)} templates: {ranking(ens)}.")
+        if check == "temperature_effect":             # the same cosines at a higher and a lower temperature
+            lo = validate.number("tau_low", args.get("tau_low"), *TEMPERATURE)
+            hi, low = zs(t=tau), zs(t=lo)
+            n = len(hi.labels)
+            swapped = sum(1 for i in range(n) for j in range(n) if hi.probs[i] > hi.probs[j] and low.probs[i] < low.probs[j])
+            ent = [float(-(c.probs[c.probs > 0] * np.log(c.probs[c.probs > 0])).sum()) for c in (hi, low)]
+            spread = abs(ent[1] - ent[0]) > TOUR_SPREAD_NATS
+            answer = choices[2] if swapped and spread else choices[0] if swapped else choices[1] if spread else choices[3]
+            return Reveal(answer, f"“{hi.title}”. At τ = {tau:g}: {ranking(hi, True)} (entropy {ent[0]:.3f} nats). "
+                                  f"At τ = {lo:g}: {ranking(low, True)} (entropy {ent[1]:.3f} nats). Pairs of labels "
+                                  f"whose order swapped: {swapped}; the entropy moved by {abs(ent[1] - ent[0]):.3f} "
+                                  f"nats (a change of spread counts above {TOUR_SPREAD_NATS:g}).")
+        if check == "infonce_temperature":            # the loss of a matched batch at two temperatures
+            hi_t = a.get("mtau", tau)
+            lo = validate.number("tau_low", args.get("tau_low"), *TEMPERATURE)
+            m = self.matrix(a.get("texts", MATRIX_EXAMPLE), a.get("images", MATRIX_EXAMPLE), hi_t, None)
+            if m.loss is None:
+                raise InputError("Tour: this step's matrix needs as many texts as images.")
+            low = cm.info_nce(m.sim, lo)
+            rel = (low - m.loss) / max(m.loss, 1e-12)
+            answer = choices[0] if rel < -TOUR_LOSS_SAME else choices[1] if rel > TOUR_LOSS_SAME else choices[2]
+            n, d = len(m.texts), np.arange(len(m.texts))
+            rows, cols = int((m.sim.argmax(1) == d).sum()), int((m.sim.argmax(0) == d).sum())
+            return Reveal(answer, f"InfoNCE of these {n} pairs: {m.loss:.4f} at τ = {m.temperature:g}, {low:.4f} at "
+                                  f"τ = {lo:g} ({rel:+.0%}). The matching pair has the highest cosine in {rows} of "
+                                  f"{n} rows and {cols} of {n} columns.")
+        if check == "modality_gap":                   # image and text centroids against random swaps
+            gm = self.embedding_map(a.get("pairs", MAP_PAIRS[2]), None)
+            g = gm.gap
+            answer = choices[1] if g["centroid_distance"] > g["chance_max"] else choices[0]
+            return Reveal(answer, f"{len(gm.names)} emoji and their names: the image centroid and the text centroid are "
+                                  f"{g['centroid_distance']:.3f} apart; {g['swaps']} random image/caption swaps gave "
+                                  f"at most {g['chance_max']:.3f}. An image sits {g['pair_distance']:.3f} from its own "
+                                  f"name on average. Mean cosine: image-image {g['image_image_cos']:.3f}, "
+                                  f"text-text {g['text_text_cos']:.3f}, any image-text {g['image_text_cos']:.3f}, "
+                                  f"matched pairs {g['matched_cos']:.3f}.")
+        if check == "paraphrase":                     # an everyday query against the gallery's titles
+            q = validate.text("Query", a.get("q", DEFAULT_QUERY), max_chars=MAX_QUERY_CHARS)
+            row = next((x for x in read_queries() if x.text == q), None)
+            if row is None:
+                raise InputError(f"Tour: “{q[:60]}” is not in the paraphrase set (assets/clip/paraphrase_queries.csv).")
+            found = self.search_text(q, a.get("k", K[2]), None)
+            first = next((r for r, (_, title, _) in enumerate(found.hits) if is_hit(title, row)), None)
+            answer = choices[2] if first is None else choices[0] if first == 0 else choices[1]
+            top = "; ".join(f"{r + 1}. {title} ({s:.3f})" for r, (_, title, s) in enumerate(found.hits))
+            return Reveal(answer, f"Top {len(found.hits)} for “{q}”: {top}. A title counts when it holds "
+                                  f"{' / '.join(row.hits)}" + (f" (not {' / '.join(row.nots)})" if row.nots else "") +
+                                  f" (the paraphrase set, {QUERIES.name}, kept out of training).")
+        raise InputError(f"Tour: this lab has no check called {str(check)[:40]!r}.")
+
     # --- Home and the load script ------------------------------------------------------------------------
 
     def speed_probe(self) -> dict:
@@ -420,7 +546,7 @@ class Service:
 
         def query():
             with r.lock:
-                return cm.topk(r.encode_texts(["a red apple"], remember=False)[0], emb, K[2])
+                return cm.topk(r.encode_texts([DEFAULT_QUERY], remember=False)[0], emb, K[2])
 
         return {"family": "CLIP", "what": f"a text query over {len(emb):,} images",
                 "seconds": timing.median_seconds(query)}
@@ -428,4 +554,4 @@ class Service:
     def load_calls(self) -> list:
         """Calls the load script sends (api_name, args); the session state is the component's default."""
         t = round(self.default_temperature(), 3)
-        return [("clip_search_text", ["a red apple", K[2]]), ("clip_matrix", ["red apple\nrocket", "red apple\nrocket", t])]
+        return [("clip_search_text", [DEFAULT_QUERY, K[2]]), ("clip_matrix", ["red apple\nrocket", "red apple\nrocket", t])]

@@ -82,7 +82,7 @@ def matrix_figure(sim: np.ndarray, texts: list[str], images: list[str], temperat
     xs = [f"{j + 1}. {_short(t, 18)}" for j, t in enumerate(images)]
     ys = [f"{i + 1}. {_short(t)}" for i, t in enumerate(texts)]
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.06, subplot_titles=(
-        "cosine similarity", "softmax over rows (text → image)", "softmax over columns (image → text)"))
+        "cosine", "softmax per row: text → image", "per column: image → text"))
     for k, (z, scale, fmt) in enumerate(((sim, "RdBu_r", ".2f"), (rows, "Blues", ".2f"), (cols, "Greens", ".2f"))):
         fig.add_trace(go.Heatmap(z=z, x=xs, y=ys, colorscale=scale, showscale=False, texttemplate=f"%{{z:{fmt}}}",
                                  zmin=-1 if k == 0 else 0, zmax=1, hovertemplate="%{y}<br>%{x}<br>%{z:.3f}<extra></extra>"),

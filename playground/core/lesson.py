@@ -79,6 +79,17 @@ class Param:
         return str(value)
 
 
+@dataclass(frozen=True)
+class Resolved(Param):
+    """A link value checked by a function of the lab's (e.g. a gallery title looked up in the gallery, loaded
+    only when a link names one): `resolve(value)` returns the value or raises InputError."""
+
+    resolve: Any = None
+
+    def check(self, value: Any) -> Any:
+        return self.resolve(value)
+
+
 @dataclass
 class Lesson:
     """A link's content for one lab: values by control name, hidden and locked controls, and notices."""
@@ -92,6 +103,7 @@ class Lesson:
     tour: str | None = None
     step: int = 0
     notices: list[str] = field(default_factory=list)
+    chosen: bool = True               # False: the address named no lab (leave the page's tab as it is)
 
     def query(self, params: Mapping[str, Param], defaults: Mapping[str, Any] | None = None) -> str:
         """This lesson as a query string (without '?'), values in the order of `params`; values equal
@@ -132,7 +144,7 @@ def parse(query: str | Mapping[str, Any], labs: Mapping[str, Mapping[str, Param]
             notices.append(f"No lab called {lab[:30]!r}; opened {default_lab} instead.")
         lab = default_lab
     params = labs.get(lab, {})
-    lesson = Lesson(lab=lab, notices=notices)
+    lesson = Lesson(lab=lab, notices=notices, chosen="lab" in raw)
     view = raw.get("view")
     if view is not None:
         options = (views or {}).get(lab, ())

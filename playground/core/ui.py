@@ -110,7 +110,8 @@ THEME = gr.themes.Default(primary_hue="indigo").set(
     button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
     button_primary_background_fill_dark="*primary_600", button_primary_text_color="white",
     slider_color="*primary_700", checkbox_background_color_selected="*primary_700",
-    link_text_color="*primary_700", link_text_color_visited="*primary_800")
+    link_text_color="*primary_700", link_text_color_visited="*primary_800",
+    color_accent="*primary_600")                    # a selected tab's name: 4.46:1 at primary_500
 
 # Repairs of Gradio's own markup, for screen readers (and axe-core): an empty image box carries an
 # aria-label without a role; a gallery thumbnail is labelled "Thumbnail i of n" while it shows a
@@ -185,6 +186,15 @@ def handler(fn: Callable, render: Callable[[Any], Any] | None = None) -> Callabl
     return wrapped
 
 
+class SelectData(gr.SelectData):
+    """gr.SelectData that also takes an API call with no click: Gradio then passes no event data, and
+    gr.SelectData itself fails (TypeError) before the service can say what to do (`index` is None)."""
+
+    def __init__(self, target, data):
+        gr.EventData.__init__(self, target, data)
+        self.index = (data or {}).get("index")
+
+
 class Blocks(gr.Blocks):
     """The app's Blocks (see the module docstring)."""
 
@@ -226,8 +236,13 @@ def standalone(lab_key: str, port: int | None = None) -> None:
     hub.decide(cfg.offline)
     device.configure(cfg.device)
     lab = labs.by_key(lab_key)
+    tours = {lab_key: lesson.load_tour(lesson.tour_path(lab_key))} if lesson.tour_path(lab_key).exists() else {}
     with Blocks(title=f"GenAI Playground: {lab.title}", analytics_enabled=False) as demo:
-        labs.tab(lab).build(labs.service(lab, cfg))
+        room = Classroom(tours, default_lab=lab_key)        # links, tours and the first result, as in the app
+        with gr.Tabs() as main:
+            with gr.Tab(lab.title, id=lab_key) as item:
+                room.add(lab_key, item, labs.tab(lab).build(labs.service(lab, cfg)))
+        room.wire(demo, main)
     raw_payloads(demo)
     demo.queue(default_concurrency_limit=4).launch(server_name=cfg.host, server_port=port or cfg.port, share=False,
                                                    **LAUNCH)
@@ -294,6 +309,8 @@ class LessonLink:
         self.check_fn = None
 
     def control(self, name: str, comp, param: lesson.Param | None = None):
+        if name in lesson.RESERVED:
+            raise ValueError(f"{name!r} is a link word of the page ({', '.join(lesson.RESERVED)}); name the control otherwise")
         self.controls[name], self.params[name] = comp, param or param_of(name, comp)
         return comp
 
@@ -347,8 +364,8 @@ LINK_JS = """
 class Classroom:
     """The page's classroom bar (create it above the lab tabs), then `add` each lab, then `wire`."""
 
-    def __init__(self, tours: dict[str, lesson.Tour]):
-        self.tours = tours
+    def __init__(self, tours: dict[str, lesson.Tour], default_lab: str = "home"):
+        self.tours, self.default_lab = tours, default_lab
         self.labs: dict[str, tuple[Any, LessonLink]] = {}
         with gr.Row(elem_id="classroom-bar", equal_height=True):
             self.copy = gr.Button("🔗 Copy link to this view", size="sm", scale=0, min_width=200, elem_id="copy-link")
@@ -461,13 +478,16 @@ class Classroom:
         notice = "**Link:** " + " ".join(les.notices) if les.notices else ""
         tour = les.tour if les.tour in self.tours else None          # a link can open a tour: press Next
         # a link can switch presenter mode on (present=1), never off: a tour step keeps the projector view
-        head = [gr.Tabs(selected=les.lab), les.lab, views, seen, gr.update(value=notice, visible=bool(notice)),
+        # an address without lab= leaves the tab alone (a student may have opened one while the page loaded)
+        head = [gr.Tabs(selected=les.lab) if les.chosen else gr.skip(), les.lab if les.chosen else gr.skip(), views, seen, gr.update(value=notice, visible=bool(notice)),
                 True if les.present else gr.skip(), gr.update(choices=names, value=les.hide), gr.update(choices=names, value=les.lock),
                 tour or gr.skip(), gr.Accordion(open=True) if tour else gr.skip()]
         return head + [upd.get(id(c), gr.skip()) for c in self._outputs()[len(head):]]
 
     def _params(self) -> dict[str, dict[str, lesson.Param]]:
-        return {k: ln.params for k, (_, ln) in self.labs.items()} | {"home": {}}
+        params = {k: ln.params for k, (_, ln) in self.labs.items()}
+        params.setdefault(self.default_lab, {})              # Home has no controls
+        return params
 
     def _view_names(self) -> dict[str, tuple[str, ...]]:
         return {k: tuple(ln.view_tabs) for k, (_, ln) in self.labs.items()}
@@ -480,7 +500,10 @@ class Classroom:
         state_in = [self.view, self.seen]
 
         def on_load(query, views, seen, *values):
-            return self._apply(lesson.parse(query or "", params, view_names), views, seen, values)
+            les = lesson.parse(query or "", params, view_names, default_lab=self.default_lab)
+            if self.default_lab != "home":              # a lab served alone: its state shows at once
+                les.chosen = True
+            return self._apply(les, views, seen, values)
 
         demo.load(on_load, [self.query, *state_in, *controls, *extras], outputs, show_progress="hidden",
                          js="(q, ...rest) => [window.location.search, ...rest]", api_name=False)
@@ -490,7 +513,7 @@ class Classroom:
             item.select(lambda k=key: k, None, self.current, api_name=False, show_progress="hidden")
             first, outs = self._first_show(key, ln)
             item.select(first, [self.seen, *ln.show_inputs], [self.seen, *outs], api_name=False,
-                        show_progress="hidden")
+                        show_progress="minimal")             # a lab whose model loads now shows it is busy
             for name, tab in ln.view_tabs.items():
                 tab.select(lambda views, k=key, n=name: {**(views or {}), k: n}, self.view, self.view,
                            api_name=False, show_progress="hidden")
@@ -564,7 +587,7 @@ class Classroom:
         tour_out = [self.step, self.question, self.choice, self.answer, *outputs]
 
         def go(tour_key, step, delta, views, seen, *values):
-            t = self.tours.get(tour_key)
+            t = self.tours.get(tour_key) if isinstance(tour_key, str) else None
             if t is None:
                 raise gr.Error("Tour: pick one of the listed tours.", print_exception=False)
             n = len(t.steps)
@@ -582,11 +605,11 @@ class Classroom:
                          [self.step, self.question, self.choice, self.answer], api_name=False)
 
         def reveal(tour_key, step, picked, *values):
-            t = self.tours.get(tour_key)
+            t = self.tours.get(tour_key) if isinstance(tour_key, str) else None
             if t is None or not isinstance(step, int) or not 0 <= step < len(t.steps):
                 raise gr.Error("Tour: press Next to open a step first.", print_exception=False)
             s = t.steps[step]
-            if picked not in s.choices:
+            if not isinstance(picked, str) or picked not in s.choices:
                 raise gr.Error("Your answer: choose one of the answers first (predict, then look).",
                                print_exception=False)
             ln = self.labs[t.lab][1]

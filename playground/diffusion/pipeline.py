@@ -12,6 +12,12 @@ depend on how it is split for the network.
 
 `Chain` holds one user's chain (noise, every x_t taken so far, and what the network said at each
 step), so that a tab can keep it in gr.State, step it, and scrub back through it.
+
+A class of students runs many chains at once. `sample_rows` and `step_chains` take several users'
+requests (each its own class, guidance scale, seed, and for chains its own step) through ONE network
+pass per step, each row guided by its own s and noised by its own seed's rule, so that a row's
+result is what it would be alone (up to floating-point rounding of the batched convolutions); the
+service's micro-batcher (core/batch.py) feeds them.
 """
 from __future__ import annotations
 
@@ -59,6 +65,33 @@ def guided_eps(model: UNet, x: torch.Tensor, t: int, y: torch.Tensor, s: float, 
     out = model(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([null, y]))   # (2B,C,H,W)
     eps_u, eps_c = out[:b], out[b:]
     return guide(eps_u, eps_c, s), eps_u, eps_c
+
+
+@torch.inference_mode()
+def eps_rows(model: UNet, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, scales) -> tuple[torch.Tensor, ...]:
+    """(eps, eps_u, eps_c) for rows of different requests: x (B,C,H,W) at steps t (B,) of classes y (B,),
+    in one pass of 2B (unconditional and conditional), each row guided by its own scale:
+    eps_i = eps_u,i + s_i (eps_c,i - eps_u,i)."""
+    b = len(x)
+    out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([torch.full_like(y, model.null_class), y]))
+    eps_u, eps_c = out[:b], out[b:]                                               # (B,C,H,W) each
+    eps = torch.stack([guide(eps_u[i], eps_c[i], float(s)) for i, s in enumerate(scales)])
+    return eps, eps_u, eps_c
+
+
+@torch.inference_mode()
+def sample_rows(model: UNet, schedule: NoiseSchedule, ys: list[int], scales: list[float], seeds: list[int], *,
+                sampler: str = "DDIM", steps: int = 50, eta: float = 0.0) -> torch.Tensor:
+    """Final images (B,C,H,W) of B independent requests sharing one sampler schedule: row i is request
+    i's image (its class, scale and seed), as a Chain with those settings would end."""
+    x = torch.cat([start_noise(1, model, s) for s in seeds])                      # (B,C,H,W)
+    y = torch.tensor(ys, dtype=torch.long)
+    sm = make_sampler(sampler, schedule, steps, eta)
+    for k, t in enumerate(sm.timesteps.tolist()):
+        eps, _, _ = eps_rows(model, x, torch.full((len(x),), int(t), dtype=torch.long), y, scales)
+        noise = torch.cat([step_noise(x[i:i + 1], seed, k) for i, seed in enumerate(seeds)])
+        x = sm.step(eps, t, x, noise=noise).prev_sample
+    return x
 
 
 @torch.inference_mode()
@@ -121,21 +154,34 @@ class Chain:
         self.frames = []
         return self
 
-    @torch.inference_mode()
     def step(self, model: UNet, schedule: NoiseSchedule) -> Frame | None:
         """Take the next step (None when finished). Step k's noise depends only on (seed, k), so a chain
-        is the same however it is played, paused or stepped, and the same as `sample` for its seed."""
-        if self.x_T is None:
-            self.start(model)
-        if self.done:
-            return None
-        k = len(self.frames)
-        sm = make_sampler(self.sampler, schedule, self.steps, self.eta)
-        t = int(sm.timesteps[k])
-        x = self.current()[None]                                              # (1,C,H,W)
-        eps, eps_u, eps_c = guided_eps(model, x, t, torch.tensor([self.label]), self.scale, both=True)
-        out = sm.step(eps, t, x, noise=step_noise(x, self.seed, k))
-        f = Frame(t, x[0], out.pred_original_sample[0], eps[0], eps_u[0], eps_c[0], out.prev_sample[0],
-                  self.label, self.scale, sm.abar(t), sm.prev_timestep(t))
-        self.frames.append(f)
-        return f
+        is the same however it is played, paused or stepped, and the same as `sample_rows` for its seed."""
+        return step_chains(model, schedule, [self])[0]
+
+
+@torch.inference_mode()
+def step_chains(model: UNet, schedule: NoiseSchedule, chains: list[Chain]) -> list[Frame | None]:
+    """The next step of several chains (different users, steps, classes, scales) in one network pass:
+    each row at its own t; then each chain's sampler step with its own noise. None for a finished chain."""
+    live: list[Chain] = []
+    for c in chains:                        # each chain once, even if a user's request came twice
+        if c.x_T is None:
+            c.start(model)
+        if not c.done and all(c is not o for o in live):
+            live.append(c)
+    frames: dict[int, Frame] = {}
+    if live:
+        sms = [make_sampler(c.sampler, schedule, c.steps, c.eta) for c in live]
+        ts = [int(sm.timesteps[len(c.frames)]) for c, sm in zip(live, sms)]
+        x = torch.stack([c.current() for c in live])                          # (B,C,H,W)
+        eps, eps_u, eps_c = eps_rows(model, x, torch.tensor(ts, dtype=torch.long),
+                                     torch.tensor([c.label for c in live], dtype=torch.long), [c.scale for c in live])
+        for i, (c, sm, t) in enumerate(zip(live, sms, ts)):
+            xi = x[i:i + 1]
+            out = sm.step(eps[i:i + 1], t, xi, noise=step_noise(xi, c.seed, len(c.frames)))
+            f = Frame(t, x[i], out.pred_original_sample[0], eps[i], eps_u[i], eps_c[i], out.prev_sample[0],
+                      c.label, c.scale, sm.abar(t), sm.prev_timestep(t))
+            c.frames.append(f)
+            frames[id(c)] = f
+    return [frames.get(id(c)) for c in chains]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from playground.core import cache, checkpoint, data, hub, images, paths, timing, validate
+from playground.core.batch import Batcher
 from playground.core.errors import InputError, Unavailable
 from playground.core.settings import Settings
 from playground.diffusion import pipeline
@@ -206,8 +207,24 @@ class Service:
             if chain.done:
                 break
             chain.label, chain.scale = label, scale
-            chain.step(model, schedule)
+            self._stepper()(chain)                # one network pass with the other students' chains
         return chain
+
+    def _stepper(self) -> Batcher:
+        """Steps of concurrent users' chains, merged into one network pass (pipeline.step_chains)."""
+        def make():
+            model, _, schedule = self.model()
+            return Batcher(lambda chains: pipeline.step_chains(model, schedule, chains), name="diffusion steps")
+        return cache.once(("diffusion", "stepper", str(CHECKPOINT)), make)
+
+    def _sampler(self, sampler: str, steps: int, eta: float) -> Batcher:
+        """One-call samples of concurrent users with the same schedule, as one batch (pipeline.sample_rows)."""
+        def make():
+            model, _, schedule = self.model()
+            return Batcher(lambda reqs: list(pipeline.sample_rows(
+                model, schedule, [r[0] for r in reqs], [r[1] for r in reqs], [r[2] for r in reqs],
+                sampler=sampler, steps=steps, eta=eta)), name=f"diffusion samples {sampler} {steps} {eta:g}")
+        return cache.once(("diffusion", "sampler", str(CHECKPOINT), sampler, steps, float(eta)), make)
 
     def new_chain(self, label, scale, sampler, steps, eta, seed) -> Shown:
         return Shown(self._fresh(*self.chain_settings(label, scale, sampler, steps, eta, seed)), 0)
@@ -252,9 +269,7 @@ class Service:
         """The final image (C,H,W) of a whole chain in one call: the same image as stepping a chain with
         these settings to its end (pipeline's one noise rule)."""
         label, scale, sampler, steps, eta, seed = self.chain_settings(label, scale, sampler, steps, eta, seed)
-        model, _, schedule = self.model()
-        return pipeline.sample(model, schedule, torch.tensor([label]), scale, sampler=sampler, steps=steps,
-                               eta=eta, seed=seed)[0]
+        return self._sampler(sampler, steps, eta)((label, scale, seed))
 
     # --- export ----------------------------------------------------------------------------------
 

@@ -2,16 +2,24 @@
 no model loading). Every figure in the text comes from a card or a constant the code uses."""
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
+from PIL import Image, ImageDraw, ImageFont
 from plotly.subplots import make_subplots
 
+from playground.core import images
 from playground.fewshot import tasks
-from playground.fewshot.service import DIVERGED, K_RANGE, MAX_POINTS, STEPS, Adaptation, Info
+from playground.fewshot.service import DIVERGED, K_RANGE, MAX_POINTS, SEP, STEPS, XY, Adaptation, Info, points_text
 
 COLOURS = {"maml": "#d62728", "fomaml": "#ff7f0e", "pretrained": "#1f77b4"}
 TRUTH = "#555555"
-HELDOUT_STEPS = (0, 1, -1)
-LOG_TICKS = [0.001, 0.01, 0.1, 0.2, 0.5, 1, 2, 5]   # where the log-scale MSE axes are labelled     # columns of the held-out table: before adapting, one step, the last step
+HELDOUT_STEPS = (0, 1, -1)   # columns of the held-out table: before adapting, one step, the last step
+LOG_TICKS = [0.001, 0.01, 0.1, 0.2, 0.5, 1, 2, 5]   # where the log-scale MSE axes are labelled
+CURVES_HEIGHT = 380        # pixels: the curves plot, which on a phone stays on top while the controls scroll
+GIF_PANEL = (260, 220)     # pixels of one initialisation's panel in the exported GIF
+GIF_MS = 600               # per step
+GIF_HOLD = 3               # extra frames on the last step before the GIF loops
 
 EQ_MAML = r"""
 **One task** $\mathcal{T}_i$: $K$ support points $S_i$ to adapt on, query points $Q_i$ of the same wave to be
@@ -76,6 +84,9 @@ def intro(info: Info) -> str:
 POINTS_NOTE = (f"The plot does not take clicks (Gradio reports no click position on a plotly figure), so points "
                f"are typed: edit x and y in the table (at most {MAX_POINTS} rows; add a row with the last row's "
                "menu), then press **Adapt to these points**. The table starts with the points of the current wave.")
+POINTS_TEXT_LABEL = (f"the points as text, x{XY}y separated by '{SEP}' (a lesson link carries these; "
+                     "edit and press Enter to adapt)")
+GIF_LABEL = f"the steps 0 to {STEPS} of the task shown, as a GIF"
 K_LABEL = f"K: support points drawn from the wave ({K_RANGE[0]} to {K_RANGE[1]})"
 STEP_LABEL = f"gradient step shown (0 = the initialisation, up to {STEPS})"
 AMPLITUDE_LABEL = f"amplitude A ({tasks.AMPLITUDE[0]:g} to {tasks.AMPLITUDE[1]:g})"
@@ -95,24 +106,30 @@ def curves_figure(a: Adaptation) -> go.Figure:
     k, n = a.step, len(a.task.x)
     x = a.grid.round(3).tolist()          # plain JSON lists: the page and the API read them as numbers
     fig = make_subplots(rows=1, cols=len(a.runs), shared_yaxes=True, horizontal_spacing=0.03,
-                        subplot_titles=[f"{r.label}, α = {r.alpha:g}" for r in a.runs])
+                        subplot_titles=[f"{r.label}<br>α = {r.alpha:g}" for r in a.runs])
+    fig.update_annotations(font_size=12)        # narrow panels on a phone: short lines, small type
     for c, r in enumerate(a.runs, 1):
         first = c == 1
         if a.truth is not None:
             fig.add_scatter(x=x, y=a.truth.tolist(), name="true wave", legendgroup="truth", showlegend=first,
                             line=dict(color=TRUTH, width=2), row=1, col=c)
-        fig.add_scatter(x=x, y=r.curves[0].tolist(), name=f"{r.label}: step 0", legendgroup=r.role,
+        # each panel's title names its model, so the legend keeps one key per line style (short on a phone)
+        fig.add_scatter(x=x, y=r.curves[0].tolist(), name=f"{r.label}: step 0", legendgroup=r.role, showlegend=False,
                         line=dict(color=COLOURS.get(r.role), width=1.5, dash="dot"), opacity=0.7, row=1, col=c)
-        fig.add_scatter(x=x, y=r.curves[k].tolist(), name=f"{r.label}: step {k}", legendgroup=r.role,
+        fig.add_scatter(x=x, y=r.curves[k].tolist(), name=f"{r.label}: step {k}", legendgroup=r.role, showlegend=False,
                         line=dict(color=COLOURS.get(r.role), width=3), row=1, col=c)
         fig.add_scatter(x=a.task.x, y=a.task.y, mode="markers", name=f"K = {n} support points", legendgroup="pts",
                         showlegend=first, marker=dict(color="black", size=9), row=1, col=c)
+    for name, dash, width in (("dotted: the initialisation (step 0)", "dot", 1.5), (f"solid: after step {k}", None, 3)):
+        fig.add_scatter(x=[None], y=[None], name=name, mode="lines", line=dict(color=TRUTH, dash=dash, width=width),
+                        hoverinfo="skip", row=1, col=1)
     y = _y_view(a)
     fig.update_yaxes(range=[-y, y])
     fig.update_xaxes(range=list(tasks.X_RANGE), title_text="x")
     what = f"K = {n} points of the wave" if a.truth is not None else f"the {n} typed points"
     fig.update_layout(title=f"after {_plural(k, 'gradient step')} on {what}",
-                      height=400, margin=dict(l=40, r=10, t=70, b=40), legend=dict(orientation="h", y=-0.18))
+                      height=CURVES_HEIGHT, margin=dict(l=40, r=10, t=80, b=40),
+                      legend=dict(orientation="h", yanchor="top", y=-0.22))
     return fig
 
 
@@ -159,6 +176,12 @@ def points_rows(a: Adaptation) -> list[list[float]]:
     return [[round(x, 3), round(y, 3)] for x, y in zip(a.task.x, a.task.y)]
 
 
+def points_as_text(a: Adaptation) -> str:
+    """The support points as the text a lesson link carries (rounded like the table)."""
+    rows = points_rows(a)
+    return points_text([r[0] for r in rows], [r[1] for r in rows])
+
+
 def shown(a: Adaptation) -> list:
     """[state, curves, loss per step, step table]."""
     return [a, curves_figure(a), loss_figure(a), step_table(a)]
@@ -172,6 +195,63 @@ def shown_task(a: Adaptation) -> list:
 def shown_points(a: Adaptation) -> list:
     """Typed points: [state, curves, loss, table, the points as used (clamped)]."""
     return [*shown(a), points_rows(a)]
+
+
+# --- the exported GIF: every step of the adaptation, drawn with PIL (no plotting library at run time) ---
+
+def _polyline(draw: ImageDraw.ImageDraw, pts: list[tuple[float, float]], **kw) -> None:
+    """A line through the points, broken where a value is NaN (a diverged step)."""
+    run: list[tuple[float, float]] = []
+    for p in pts + [(math.nan, math.nan)]:
+        if math.isfinite(p[1]):
+            run.append(p)
+            continue
+        if len(run) > 1:
+            draw.line(run, joint="curve", **kw)
+        run = []
+
+
+def steps_frames(a: Adaptation) -> list[Image.Image]:
+    """One frame per gradient step, 0 to the last: each initialisation's panel with the true wave (grey),
+    its start (thin), its curve at that step (thick) and the support points, as in the curves plot."""
+    w, h = GIF_PANEL
+    top, pad = 34, 8
+    font = ImageFont.load_default(size=13)
+    (x0, x1), ylim = tasks.X_RANGE, _y_view(a)
+    xs = a.grid.tolist()
+
+    def at(c: int, x: float, y: float) -> tuple[float, float]:
+        return (c * w + pad + (x - x0) / (x1 - x0) * (w - 2 * pad),
+                top + pad + (ylim - max(-ylim, min(ylim, y))) / (2 * ylim) * (h - top - 2 * pad)) \
+            if math.isfinite(y) else (math.nan, math.nan)
+
+    frames = []
+    for k in range(a.steps + 1):
+        img = Image.new("RGB", (w * len(a.runs), h), "white")
+        d = ImageDraw.Draw(img)
+        for c, r in enumerate(a.runs):
+            colour = COLOURS.get(r.role, "#000000")
+            d.rectangle([c * w + pad, top + pad, (c + 1) * w - pad, h - pad], outline="#bbbbbb")
+            d.line([at(c, x0, 0), at(c, x1, 0)], fill="#dddddd")
+            if a.truth is not None:
+                _polyline(d, [at(c, x, y) for x, y in zip(xs, a.truth.tolist())], fill=TRUTH, width=2)
+            _polyline(d, [at(c, x, y) for x, y in zip(xs, r.curves[0].tolist())], fill=colour, width=1)
+            _polyline(d, [at(c, x, y) for x, y in zip(xs, r.curves[k].tolist())], fill=colour, width=3)
+            for x, y in zip(a.task.x, a.task.y):
+                px, py = at(c, x, y)
+                d.ellipse([px - 3.5, py - 3.5, px + 3.5, py + 3.5], fill="black")
+            d.text((c * w + pad, 2), r.label, fill=colour, font=font)
+            gone = r.diverged is not None and k >= r.diverged
+            d.text((c * w + pad, 17), f"step {k} of {a.steps}" + (f": diverged at step {r.diverged}" if gone else ""),
+                   fill="#333333", font=font)
+        frames.append(img)
+    return frames
+
+
+def steps_gif(a: Adaptation) -> str:
+    """The adaptation as an animated GIF (steps 0 to the last, the last held a moment): its path."""
+    frames = steps_frames(a)
+    return images.save_gif(frames + [frames[-1]] * GIF_HOLD, ms_per_frame=GIF_MS)
 
 
 # --- the held-out figures from the cards ---------------------------------------------------------

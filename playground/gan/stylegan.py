@@ -25,7 +25,8 @@ Layers at 4x4 and 8x8 are "coarse", those between 8x8 and the output size "middl
 
 Using a trained generator (the GAN tab and demos/eval_gan.py): a seed always means the same z (`z_of`), so a
 seed typed in the tab, sent through the API or used in an evaluation gives the same image; `mixing_grid` and
-`single_mix` mix styles per layer; `mapping_projection` flattens z and w to 2-D with `torch.pca_lowrank`.
+`single_mix` mix styles per layer; `truncation_sweep` draws the same seeds at several psi;
+`mapping_projection` flattens z and w to 2-D with `torch.pca_lowrank`.
 """
 from __future__ import annotations
 
@@ -326,11 +327,29 @@ def noise_mode(on: bool) -> str:
 
 
 @torch.inference_mode()
+def synthesize_rows(G: StyleGenerator, parts: list[tuple[torch.Tensor, str, int]]) -> list[torch.Tensor]:
+    """Several requests in one synthesis pass: part i is (ws_i (n_i, L, w_dim) or (n_i, w_dim), its noise mode,
+    its noise seed); its images equal G.synthesize(ws_i, mode_i, seed_i) up to float rounding ('off' rows
+    get zero noise, which adds nothing; 'fixed' rows their own seed's maps). -> [(n_i, 1, H, W)]."""
+    ws = torch.cat([w if w.dim() == 3 else w[:, None].expand(-1, G.num_ws, -1) for w, _, _ in parts])
+    noise = []
+    fixed = [G.make_noise(1, "fixed", seed) if mode == "fixed" else None for _, mode, seed in parts]
+    for li, size in enumerate(G.synthesis.sizes):
+        noise.append(torch.cat([
+            fx[li].expand(len(w), -1, -1, -1) if fx is not None else
+            torch.zeros(len(w), 1, size, size) if mode == "off" else torch.randn(len(w), 1, size, size)
+            for (w, mode, _), fx in zip(parts, fixed)]).to(G.w_avg.device))      # (B, 1, s, s)
+    return list(G.synthesis(ws, noise).split([len(w) for w, _, _ in parts]))
+
+
+@torch.inference_mode()
 def mixing_grid(G: StyleGenerator, src_seeds, style_seeds, layers, psi: float = 1.0, noise_on: bool = True,
-                noise_seed: int = 0) -> dict[str, torch.Tensor]:
+                noise_seed: int = 0, synthesize=None) -> dict[str, torch.Tensor]:
     """Sources (S images), styles (T images) and their mixes (T, S): mix (i, j) takes the layers in
     `layers` from style seed i and all other layers from source seed j; and the w_avg image. One
-    generator call for all, images in [0, 1]."""
+    generator call for all, images in [0, 1]. `synthesize(ws, mode, seed)` replaces G.synthesize (the
+    service passes one that merges concurrent users' calls)."""
+    synthesize = synthesize or G.synthesize
     S, T = len(src_seeds), len(style_seeds)
     w = G.map(z_of([*src_seeds, *style_seeds], G.config.z_dim), psi)      # (S + T, w_dim)
     w_src, w_sty = w[:S], w[S:]
@@ -340,20 +359,31 @@ def mixing_grid(G: StyleGenerator, src_seeds, style_seeds, layers, psi: float = 
     ws_sty = w_sty[:, None].expand(-1, G.num_ws, -1)                      # (T, L, w_dim)
     ws_mix = mix(w_src.repeat(T, 1), w_sty.repeat_interleave(S, 0), a)    # (T * S, L, w_dim)
     w_avg = G.w_avg[None, None].expand(1, G.num_ws, -1)                   # (1, L, w_dim)
-    out = to01(G.synthesize(torch.cat([ws_src, ws_sty, ws_mix, w_avg]), noise_mode(noise_on), noise_seed))
+    out = to01(synthesize(torch.cat([ws_src, ws_sty, ws_mix, w_avg]), noise_mode(noise_on), noise_seed))
     return {"sources": out[:S], "styles": out[S:S + T], "mixes": out[S + T:-1].reshape(T, S, *out.shape[1:]),
             "w_avg": out[-1]}
 
 
 @torch.inference_mode()
 def single_mix(G: StyleGenerator, seed_a: int, seed_b: int, weights, psi: float = 1.0, noise_on: bool = True,
-               noise_seed: int = 0) -> dict[str, torch.Tensor]:
+               noise_seed: int = 0, synthesize=None) -> dict[str, torch.Tensor]:
     """Image A, image B and the per-layer blend ws[:, i] = (1 - a_i) w_A + a_i w_B, in [0, 1]."""
+    synthesize = synthesize or G.synthesize
     w = G.map(z_of([seed_a, seed_b], G.config.z_dim), psi)                # (2, w_dim)
     ws = torch.cat([w[:1, None].expand(1, G.num_ws, -1), w[1:, None].expand(1, G.num_ws, -1),
                     mix(w[:1], w[1:], weights)])                          # (3, L, w_dim)
-    out = to01(G.synthesize(ws, noise_mode(noise_on), noise_seed))
+    out = to01(synthesize(ws, noise_mode(noise_on), noise_seed))
     return {"a": out[0], "b": out[1], "mix": out[2]}
+
+
+@torch.inference_mode()
+def truncation_sweep(G: StyleGenerator, seeds, psis, noise_on: bool = True, noise_seed: int = 0) -> torch.Tensor:
+    """The same seeds at each psi in `psis`: (len(psis), len(seeds), C, H, W) in [0, 1], one generator call.
+    Frame k shows w' = w_avg + psi_k (w - w_avg) for every seed: psi = 0 is w_avg's image for all."""
+    w = G.map(z_of(seeds, G.config.z_dim))                                # (S, w_dim)
+    ws = torch.cat([truncate(w, G.w_avg, float(p)) for p in psis])       # (F * S, w_dim)
+    out = to01(G.synthesize(ws, noise_mode(noise_on), noise_seed))
+    return out.reshape(len(psis), len(seeds), *out.shape[1:])
 
 
 @torch.inference_mode()

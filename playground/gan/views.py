@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import math
 
+from PIL import Image, ImageDraw, ImageFont
+
+from playground.core import images
+from playground.gan.service import SWEEP, SWEEP_MS, MixGrid, SingleMix, Sweep
+
 EQ_MIX = r"""
 **Mapping and styles.** $w = f(z)$; layer $i$ gets its own $w_i$, turned into a style $s_i = A_i(w_i)$ that scales
 the conv weights (modulation), which are then renormalised (demodulation):
@@ -24,6 +29,8 @@ WAVG = ("**w_avg** is the running mean of w = f(z) over training. Slide psi towa
 READING_CURVES = ("Reading the curves: D(x) near 1 and D(G(z)) near 0 means D is winning; both near one half means "
                   "D cannot tell. A healthy game hovers in between; a D loss falling to zero while the G loss climbs "
                   "means G has stopped learning.")
+SWEEP_LABEL_PX = 16                   # the label above each frame of the truncation-sweep GIF: font size
+SWEEP_SCALE = 3                       # GIF pixels per generated pixel (smaller than the grid's: a lighter file)
 LINES_SHOWN = 60                      # truncation arrows drawn in the mapping picture (the rest as dots only)
 OURS, PEER = "StyleGAN-like (ours)", "DCGAN (peer)"
 
@@ -107,12 +114,66 @@ def grid_caption(r) -> str:
             f"{len(r.sources) + len(r.styles)} originals in {r.ms:.0f} ms.")
 
 
-def grid_outputs(r) -> tuple:
+def grid_outputs(r: MixGrid) -> tuple:
     return r.grid, r.w_avg, grid_caption(r)
 
 
-def single_outputs(r) -> tuple:
+def single_outputs(r: SingleMix) -> tuple:
     return r.a, r.b, r.mix
+
+
+def _seeds(seeds) -> str:
+    return ", ".join(map(str, seeds))
+
+
+def grid_alt(sources, styles, layers, psi: float) -> str:
+    """The grid's text alternative."""
+    taken = ", ".join(map(str, layers)) or "none"
+    return (f"Style-mixing grid of generated garments: source seeds {_seeds(sources)} along the top row, style "
+            f"seeds {_seeds(styles)} down the left column, each mix taking layers {taken} from its style seed; "
+            f"psi {psi:.2f}.")
+
+
+WAVG_ALT = "The image of w_avg, the average w: what every seed gives at psi = 0."
+
+
+def single_alts(a: int, b: int) -> tuple[str, str, str]:
+    return (f"Generated image of seed A = {a}.", f"Generated image of seed B = {b}.",
+            f"Seed {a} with the styles of seed {b} at the chosen layer weights.")
+
+
+def sweep_frames(r: Sweep) -> list[Image.Image]:
+    """One picture per psi: the source seeds in a row, under a label that says the psi."""
+    font = ImageFont.load_default(size=SWEEP_LABEL_PX)
+    out = []
+    for psi, row in zip(r.psis, r.frames):
+        pic = images.to_pil(images.grid(row, nrow=len(r.seeds)), scale=SWEEP_SCALE).convert("RGB")
+        band = SWEEP_LABEL_PX * 3 // 2
+        frame = Image.new("RGB", (pic.width, pic.height + band), "white")
+        frame.paste(pic, (0, band))
+        draw, label = ImageDraw.Draw(frame), f"psi = {psi:.2f}   w' = w_avg + psi (w - w_avg)"
+        if draw.textlength(label, font=font) > pic.width - 8:      # a narrow row (few seeds): the psi only
+            label = f"psi = {psi:.2f}"
+        draw.text((4, band // 6), label, fill="black", font=font)
+        out.append(frame)
+    return out
+
+
+def sweep_alt(seeds) -> str:
+    return (f"Animation: source seeds {_seeds(seeds)} as psi goes from {SWEEP[0]:g} (every seed gives the w_avg "
+            f"image) to {SWEEP[1]:g} (no truncation) in {SWEEP[2]} frames, and back.")
+
+
+def sweep_gif(r: Sweep) -> str:
+    """The sweep as a looping GIF (there and back again); its path."""
+    frames = sweep_frames(r)
+    return images.save_gif(frames + frames[-2:0:-1], ms_per_frame=SWEEP_MS)
+
+
+def sweep_outputs(r: Sweep) -> tuple:
+    """[the GIF shown, the GIF as a file]."""
+    path = sweep_gif(r)
+    return path, path
 
 
 def gallery(shots: list[dict]) -> list:

@@ -152,12 +152,15 @@ class LocalBackend:
         return out.past_key_values, out.logits[:, -1, :], mask, pos
 
     @torch.inference_mode()
-    def steps(self, texts: list[str], cfg: GenConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def steps(self, texts: list[str], cfg: GenConfig,
+              seeds: list[int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """The decoding loop. Each prompt is read once (one prefill), then its key/value cache is
         copied to cfg.n rows; a row leaves the batch as soon as it writes an end token, so the cost
         follows the tokens actually written. Yields (rows (A,), tokens (A,), ended (A,)) per step:
         the original row index (prompt i, sample j -> i * n + j) of each active row, its new token,
-        and whether that token ends it (the end token itself is not part of the text)."""
+        and whether that token ends it (the end token itself is not part of the text).
+        Prompt i samples from its own generator, seeded with seeds[i] (default: cfg.seed for every
+        prompt), so its samples do not depend on the other prompts in the batch."""
         n = cfg.n
         past, logits, mask, pos = self.prefill(texts)                 # (P, V), (P, L), (P, L)
         if n > 1:                                                      # N paths share one prefill
@@ -166,11 +169,21 @@ class LocalBackend:
             pos = pos.repeat_interleave(n, 0)
         pos = pos[:, -1:]                                              # (R, 1)
         rows = torch.arange(len(texts) * n, device=self.device)        # (A,) which rows are still writing
-        gen = torch.Generator(device="cpu").manual_seed(int(cfg.seed))
+        gens = [torch.Generator(device="cpu").manual_seed(int(sd)) for sd in (seeds or [cfg.seed] * len(texts))]
         eos = torch.tensor(self.eos_ids or [-1], device=self.device)
         for step in range(cfg.max_new_tokens):
-            # x_t ~ p(x_t | x_<t) after temperature / top-k / top-p (sampling.py)
-            nxt = sampling.draw(logits.float().cpu(), cfg.temperature, cfg.top_k, cfg.top_p, gen).to(self.device)
+            # x_t ~ p(x_t | x_<t) after temperature / top-k / top-p (sampling.py), each prompt's rows
+            # from that prompt's generator
+            flat = logits.float().cpu()
+            if cfg.temperature <= 0 or len(gens) == 1:
+                nxt = sampling.draw(flat, cfg.temperature, cfg.top_k, cfg.top_p, gens[0])
+            else:
+                owner = (rows // n).cpu()
+                nxt = torch.empty(len(rows), dtype=torch.long)
+                for i in owner.unique().tolist():
+                    mine = (owner == i).nonzero().squeeze(-1)
+                    nxt[mine] = sampling.draw(flat[mine], cfg.temperature, cfg.top_k, cfg.top_p, gens[i])
+            nxt = nxt.to(self.device)
             ended = torch.isin(nxt, eos) if cfg.stop_at_eos else torch.zeros_like(nxt, dtype=torch.bool)  # (A,)
             yield rows, nxt, ended
             if step == cfg.max_new_tokens - 1 or bool(ended.all()):
@@ -215,3 +228,93 @@ class LocalBackend:
         for _ in self._collect([self.render(chat)], cfg, kept):
             yield self.tokenizer.decode(kept[0], skip_special_tokens=True)
         yield self._finish(1, cfg, kept, time.perf_counter() - t0)
+
+
+class Gang:
+    """Concurrent students' requests to one backend, merged into one decode loop.
+
+    A request (one chat, a GenConfig) waits up to `wait` seconds for others with the same settings
+    (all but the seed), then the group runs as one batch through `LocalBackend.steps`: one forward
+    pass per token for every row, each prompt sampling from its own seed. Each request gets its own
+    tokens as they come (`stream`) or at the end (`generate`), the same as if it had run alone (up to
+    floating-point rounding of the batched matrix products; a near-tie can then flip a token). At
+    most `max_rows` rows decode at once; later requests start the next group.
+    """
+
+    def __init__(self, backend: LocalBackend, wait: float = 0.03, max_rows: int = 64):
+        import threading
+
+        self.backend, self.wait, self.max_rows = backend, wait, max_rows
+        self._lock = threading.Lock()
+        self._pending: dict[tuple, list] = {}
+        self._running: set[tuple] = set()
+        self.sizes: list[int] = []               # prompts per group run (the benchmark reads it)
+
+    def stream(self, chat: Chat, cfg: GenConfig) -> Iterator[str | Generation]:
+        """Yields the text of sample 0 as it grows, then the Generation (every sample)."""
+        import queue
+        import threading
+
+        key = tuple(v for k, v in cfg.__dict__.items() if k != "seed")
+        box: queue.SimpleQueue = queue.SimpleQueue()
+        with self._lock:
+            self._pending.setdefault(key, []).append((self.backend.render(chat), cfg, box))
+            start = key not in self._running
+            if start:
+                self._running.add(key)
+        if start:
+            threading.Thread(target=self._run, args=(key,), name="llm gang", daemon=True).start()
+        while True:
+            item = box.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if isinstance(item, Generation):
+                return
+
+    def generate(self, chats: list[Chat], cfg: GenConfig) -> Generation:
+        if len(chats) != 1:
+            return self.backend.generate(chats, cfg)
+        out = None
+        for out in self.stream(chats[0], cfg):
+            pass
+        return out
+
+    def _run(self, key: tuple) -> None:
+        import time as _time
+
+        while True:
+            _time.sleep(self.wait)                       # let the others who pressed the button arrive
+            with self._lock:
+                waiting = self._pending.get(key, [])
+                if not waiting:
+                    self._running.discard(key)
+                    self._pending.pop(key, None)
+                    return
+                cfg = waiting[0][1]
+                take = max(1, self.max_rows // max(1, cfg.n))
+                group, self._pending[key] = waiting[:take], waiting[take:]
+            self.sizes.append(len(group))
+            self._decode(group, cfg)
+
+    def _decode(self, group: list, cfg: GenConfig) -> None:
+        texts, boxes = [g[0] for g in group], [g[2] for g in group]
+        n = cfg.n
+        kept: list[list[int]] = [[] for _ in range(len(texts) * n)]
+        t0 = time.perf_counter()
+        try:
+            for rows, nxt, ended in self.backend.steps(texts, cfg, seeds=[g[1].seed for g in group]):
+                touched = set()
+                for r, t, e in zip(rows.tolist(), nxt.tolist(), ended.tolist()):
+                    if not e:
+                        kept[r].append(t)
+                    touched.add(r // n)
+                for i in touched:                    # sample 0 of each prompt, as it grows
+                    boxes[i].put(self.backend.tokenizer.decode(kept[i * n], skip_special_tokens=True))
+            seconds = time.perf_counter() - t0
+            for i, box in enumerate(boxes):
+                box.put(self.backend._finish(1, cfg, kept[i * n:(i + 1) * n], seconds))
+        except BaseException as e:  # noqa: BLE001 - every waiting request hears of the failure
+            for box in boxes:
+                box.put(e)
+

@@ -35,6 +35,13 @@ SINUSOID_BASE = 10000.0    # the base of the original transformer's sinusoidal e
 CACHED_PROMPTS = 4         # traces kept per process (each a few MB)
 CACHED_ABLATIONS = 32      # next-token logits of switched-off runs kept
 ABLATIONS = ("nothing", "this head", "all heads of this layer")
+INDEX_CAP = 1023           # the largest layer or head a lesson link may name (the model's own counts clamp it)
+# Where a tour check's measurement changes its answer (tour_check)
+ROPE_SAME = 1e-3           # a score that moves by less than this (relative) under a shift is "the same"
+HALVED = 0.5               # p(answer) with a head off below this share of the intact p: "falls by more than half"
+STEADY = 0.05              # p(answer) within this relative change: "hardly changes"
+FEW = 4                    # query heads per key/value head counted as "a few"
+THIRDS = (1 / 3, 2 / 3)    # the share of the layers run that separates early, middle and late
 # The first view: a prompt whose answer one head of SmolLM2 fetches (layer 23, head 4 reads "France" from
 # "is"; switching it off takes most of the probability from "Paris": tests/test_transformer_real.py).
 DEFAULT_PROMPT = "The capital of France is"
@@ -115,6 +122,14 @@ class Lens:
     answer_probs: list[float]  # its probability after each layer
     answer_ranks: list[int]    # its rank after each layer (1 = top)
     first: int | None          # the row from which on the answer stays the top token
+
+
+@dataclass(frozen=True)
+class LensRun:
+    """The logit lens of one token, layer by layer (the animation's frames)."""
+    model: str
+    tokens: list[str]
+    lens: Lens
 
 
 @dataclass(frozen=True)
@@ -242,6 +257,16 @@ class Service:
         (key None: the key the query attends to most)."""
         return self._inspect(prompt, layer, head, query, key, shift, ablation, temperature, top_k, top_p)
 
+    @device.gpu(duration=60)
+    def lens_run(self, prompt, query) -> LensRun:
+        """The logit lens at one token (past the end: the last), for the layer-by-layer animation."""
+        prompt = validate.text("Prompt", prompt, max_chars=MAX_CHARS)
+        backend = self._backend()
+        ids = self._ids(backend, prompt)
+        query = validate.integer("Query token", query, 0, len(ids) - 1)
+        tr, _ = self._trace(backend, ids)
+        return LensRun(backend.name, [show(backend.tokenizer, i) for i in ids], self._lens(backend, tr, query))
+
     def _inspect(self, prompt, layer, head, query, key, shift, ablation, temperature, top_k, top_p) -> Inspection:
         t0 = time.perf_counter()
         prompt = validate.text("Prompt", prompt, max_chars=MAX_CHARS)       # what needs no model, first
@@ -326,6 +351,115 @@ class Service:
         return Ablation(mode, layer, heads, [f"{show(tok, i)} #{i}" for i in order], [float(p[i]) for i in order],
                         [float(q[i]) for i in order], tm.kl(p, q), (show(tok, top[0]), float(p[top[0]])),
                         (show(tok, top[1]), float(q[top[1]])))
+
+    # ---- the guided tour (assets/tours/transformer.json) -----------------------------------------
+
+    def tour_check(self, check: str, args: dict, values: dict):
+        """A tour step's answer, measured on the live model in the state on screen (`values`: the lab's
+        controls by link name); `args["answers"]` maps what was measured to the step's wording."""
+        from playground.core.lesson import Reveal
+
+        checks = {"strongest_key": self._check_strongest_key, "lens_first": self._check_lens_first,
+                  "switch_off": self._check_switch_off, "rope_shift": self._check_rope_shift,
+                  "kv_groups": self._check_kv_groups}
+        if check not in checks:
+            raise InputError(f"Tour: this lab has no check called {str(check)[:40]!r}.")
+        v = dict(values)
+        mode = v.get("ablation", "nothing")
+        if check != "switch_off":
+            mode = "nothing"                                   # only that check needs the switched-off pass
+        elif mode == "nothing":
+            mode = "this head"
+        r = self._inspect(v.get("prompt"), v.get("layer"), v.get("head"), v.get("query", MAX_TOKENS),
+                          v.get("key"), v.get("shift", DEFAULT["shift"]), mode, v.get("temperature", 1.0),
+                          v.get("top_k", 0), v.get("top_p", 1.0))
+        outcome, shown = checks[check](r)
+        answers = args.get("answers") or {}
+        if outcome not in answers:
+            raise InputError(f"Tour: the step names no answer for what was measured ({outcome!r}).")
+        return Reveal(answers[outcome], shown)
+
+    def _check_strongest_key(self, r: Inspection) -> tuple[str, str]:
+        """Which key gets the chosen head's largest weight, query by query (from position 2 on, where the
+        previous token and the first token differ); and the whole model's strongest previous-token head."""
+        a = r.attention
+        w = a.weights[a.head]                                                  # (T, T)
+        if len(w) < 3:
+            raise InputError("Tour: this step needs a prompt of three tokens or more.")
+        kinds = {"previous": 0, "first": 0, "self": 0, "other": 0}
+        for i, j in enumerate(w.argmax(-1)[2:], start=2):
+            kinds["previous" if j == i - 1 else "first" if j == 0 else "self" if j == i else "other"] += 1
+        outcome = max(kinds, key=kinds.get)
+        backend = self._backend()
+        tr, _ = self._trace(backend, r.ids)
+        s = r.info.shape
+        prev = torch.stack([tm.prev_token_share(tm.weights(tm.scores(tr.q_rot(l), tr.k_rot(l), s.scaling)))
+                            for l in range(s.layers)])                        # (L, H)
+        best = int(prev.argmax())
+        return outcome, (f"Layer {a.layer}, head {a.head}, over the {len(w) - 2} queries from position 2 on: the "
+                         f"largest weight goes to the token just before for {kinds['previous']}, to the first "
+                         f"token for {kinds['first']}, to the query itself for {kinds['self']} and elsewhere for "
+                         f"{kinds['other']}. Its mean weight on the previous token is {a.prev[a.head]:.0%}. The "
+                         f"head with the most of it in the whole model, on this prompt: layer {best // s.heads}, "
+                         f"head {best % s.heads} ({float(prev.max()):.0%}).")
+
+    @staticmethod
+    def _check_lens_first(r: Inspection) -> tuple[str, str]:
+        """From which layer on the model's own next token leads the logit lens (by thirds of the depth)."""
+        lens, layers = r.lens, r.info.shape.layers
+        top = next((row for row, rank in enumerate(lens.answer_ranks) if rank <= LENS_TOP), None)
+        if lens.first is None:
+            outcome = "never"
+        else:
+            done = lens.first / layers                                         # row l: l layers have run
+            outcome = "early" if done <= THIRDS[0] else "middle" if done <= THIRDS[1] else "late"
+        half = layers // 2
+        lead = f"leads from **{lens.labels[lens.first]}** on" if lens.first is not None else "never leads"
+        enters = lens.labels[top] if top is not None else "no layer"
+        return outcome, (f"The model's next token after `{r.tokens[lens.position]}` is `{lens.answer}` "
+                         f"(p = {lens.answer_probs[-1]:.2f}). In the logit lens it {lead} ({layers} layers in "
+                         f"all); it first enters the top {LENS_TOP} after {enters}; after {lens.labels[half]}, "
+                         f"halfway, its rank is {lens.answer_ranks[half]:,}.")
+
+    @staticmethod
+    def _check_switch_off(r: Inspection) -> tuple[str, str]:
+        """What switching off the chosen head (or layer) does to the intact model's top token."""
+        ab = r.ablation
+        p0, p1 = ab.intact[0], ab.ablated[0]                                 # the intact top token first
+        ratio = p1 / p0 if p0 > 0 else 1.0
+        outcome = ("collapses" if ratio < HALVED else "steady" if abs(ratio - 1) <= STEADY else
+                   "rises" if ratio > 1 else "drops")
+        tok = ab.tokens[0].rsplit(" #", 1)[0]
+        what = (f"head {ab.heads[0]} of layer {ab.layer}" if len(ab.heads) == 1 else
+                f"all {len(ab.heads)} heads of layer {ab.layer}")
+        return outcome, (f"With {what} switched off, p(`{tok}`) goes from {p0:.3f} to {p1:.3f} (×{ratio:.2f}); "
+                         f"the top token is then `{ab.top_after[0]}` (p = {ab.top_after[1]:.3f}); "
+                         f"KL(intact ‖ off) = {ab.kl:.4f} nats.")
+
+    @staticmethod
+    def _check_rope_shift(r: Inspection) -> tuple[str, str]:
+        """The chosen query and key's score with both positions moved by s, against s = 0."""
+        p = r.rope
+        s0, s1, alone, added = p.both[0], *p.at_shift
+        same = abs(s1 - s0) <= ROPE_SAME * max(1.0, abs(s0))
+        return ("same" if same else "changes"), (
+            f"Query {p.query} and key {p.key} of layer {r.attention.layer}, head {r.attention.head}: the score is "
+            f"{s0:.4f} where they stand and {s1:.4f} with both moved {p.shift} positions on (change "
+            f"{s1 - s0:+.1e}). Moving only the query gives {alone:.4f}; adding the sinusoidal code instead of "
+            f"rotating gives {added:.4f}.")
+
+    def _check_kv_groups(self, r: Inspection) -> tuple[str, str]:
+        """How many query heads read one key/value head, counted in the recorded pass (q and k tensors)."""
+        tr, _ = self._trace(self._backend(), r.ids)
+        heads, kv, layers, d = tr.q.shape[1], tr.k.shape[1], tr.q.shape[0], tr.q.shape[-1]
+        g = heads // kv
+        outcome = "own" if g == 1 else "all" if kv == 1 else "few" if g <= FEW else "many"
+        groups = "; ".join(f"heads {g * i}–{g * i + g - 1} read key/value head {i}" for i in range(kv)) \
+            if g > 1 else "each head reads its own"
+        return outcome, (f"The recorded pass holds queries of {heads} heads and keys and values of {kv} heads per "
+                         f"layer: {g} query heads per key/value head ({groups}). A token leaves 2 × {kv} × {d} × "
+                         f"{layers} = {2 * kv * d * layers:,} numbers in the cache instead of "
+                         f"{2 * heads * d * layers:,}.")
 
     # ---- the benchmarks -----------------------------------------------------------------------
 

@@ -9,7 +9,9 @@ import html
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image, ImageDraw, ImageFont
 
+from playground.core import images
 from playground.prompting import views as prompt_views
 from playground.transformer.service import SINUSOID_BASE
 
@@ -17,6 +19,13 @@ MASKED = "#d9d9d9"        # cells above the diagonal: the future, never attended
 SCALE = "Blues"
 CHOSEN, OTHER, OFF = "#e76f51", "#8aa1b1", "#264653"
 LENS_HEADERS = ["after", "top 1", "top 2", "top 3", "p(answer)", "rank of answer"]
+# The heatmap's height in pixels grows with the prompt (a short prompt fits beside its slider on a phone)
+HEAT_BASE, HEAT_ROW, HEAT_MAX = 300, 20, 560
+GIF_SIZE = (640, 300)     # one frame of the logit-lens animation, pixels
+GIF_MS = 450              # per layer
+GIF_HOLD = 6              # frames the last layer is held before the loop starts again
+# A font with the visible-space glyph (␣) where one is installed; Pillow's own otherwise.
+FONTS = ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 ATTENTION_EQ = ("$s_{ij} = \\dfrac{q_i \\cdot k_j}{\\sqrt{d_k}}, \\quad a_{ij} = \\dfrac{e^{s_{ij} + M_{ij}}}"
                 "{\\sum_{j'} e^{s_{ij'} + M_{ij'}}}, \\quad M_{ij} = \\begin{cases} 0 & j \\le i \\\\ -\\infty & j > i"
@@ -55,10 +64,12 @@ def labels(r) -> list[str]:
 
 
 def tokens_html(r) -> str:
+    # the theme's own text colours (AA contrast on the light and the dark background alike)
     chips = "".join(
-        f"<span style='display:inline-block;margin:2px;padding:2px 6px;border:1px solid #ccc;border-radius:6px;"
-        f"font-family:monospace'><sup style='color:#888'>{i}</sup>{html.escape(t)}"
-        f"<sub style='color:#2a9d8f'>{tid}</sub></span>" for i, (t, tid) in enumerate(zip(r.tokens, r.ids)))
+        f"<span style='display:inline-block;margin:2px;padding:2px 6px;border:1px solid var(--border-color-primary);"
+        f"border-radius:6px;font-family:monospace'><sup style='color:var(--body-text-color-subdued)'>{i}</sup>"
+        f"{html.escape(t)}<sub style='color:var(--link-text-color)'>{tid}</sub></span>"
+        for i, (t, tid) in enumerate(zip(r.tokens, r.ids)))
     return f"<div id='transformer-token-chips'><b>{len(r.ids)} tokens</b> (position, text, id): {chips}</div>"
 
 
@@ -90,7 +101,7 @@ def attention_figure(r) -> go.Figure:
     fig.update_layout(title=f"Layer {a.layer}, head {a.head}: attention weights (grey = masked future)",
                       xaxis=dict(title="key j", type="category", tickangle=-60),
                       yaxis=dict(title="query i", type="category", autorange="reversed"),
-                      height=520, margin=dict(t=50, l=10, r=10, b=10))
+                      height=min(HEAT_MAX, HEAT_BASE + HEAT_ROW * t), margin=dict(t=50, l=10, r=10, b=10))
     return fig
 
 
@@ -281,3 +292,53 @@ def outputs(r) -> tuple:
 
 
 NEXT_TOKEN = prompt_views.SAMPLING
+
+
+# ---- the logit lens, layer by layer, as an animated GIF -------------------------------------------
+
+def _font(size: int):
+    for name in FONTS:
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default(size=size)
+
+
+def lens_frames(run) -> list[Image.Image]:
+    """One frame per row of the lens: its top tokens as bars (the model's final answer in the accent
+    colour), and where the answer stands after that layer."""
+    lens, (w, h) = run.lens, GIF_SIZE
+    big, small = _font(18), _font(15)
+    token = run.tokens[lens.position]
+    x0, bar_w, row_h, top = 170, 380, 34, 64
+    frames = []
+    for row, label in enumerate(lens.labels):
+        im = Image.new("RGB", (w, h), "white")
+        d = ImageDraw.Draw(im)
+        where = "the embeddings (no layer yet)" if row == 0 else label
+        d.text((16, 10), f"Logit lens at token {lens.position} {token}: after {where}", fill="black", font=big)
+        d.rectangle([16, 40, w - 16, 46], fill="#e5e5e5")                     # how deep in the model
+        d.rectangle([16, 40, 16 + (w - 32) * row / max(len(lens.labels) - 1, 1), 46], fill=OFF)
+        for k, (tok, p) in enumerate(zip(lens.top[row], lens.probs[row])):
+            y = top + k * row_h
+            d.text((16, y + 4), tok[:16], fill="black", font=small)
+            d.rectangle([x0, y + 4, x0 + max(bar_w * float(p), 1), y + row_h - 8],
+                        fill=CHOSEN if tok == lens.answer else OTHER)
+            d.text((x0 + bar_w * float(p) + 8, y + 4), f"{float(p):.2f}", fill="black", font=small)
+        d.text((16, h - 40), f"the model's answer {lens.answer}: p = {lens.answer_probs[row]:.3f}, "
+                             f"rank {lens.answer_ranks[row]:,}", fill="black", font=small)
+        frames.append(im)
+    return frames
+
+
+def lens_gif(run) -> tuple[str, str]:
+    """The animation's file and its text alternative."""
+    lens = run.lens
+    frames = lens_frames(run)
+    path = images.save_gif(frames + [frames[-1]] * GIF_HOLD, ms_per_frame=GIF_MS)
+    lead = (f"{lens.answer} leads from {lens.labels[lens.first]} on" if lens.first is not None
+            else f"{lens.answer} never leads")
+    alt = (f"Animated logit lens of {run.model}, {len(lens.labels)} frames: the top {lens.probs.shape[1]} next "
+           f"tokens read after each layer at token {lens.position} {run.tokens[lens.position]}; {lead}.")
+    return path, alt

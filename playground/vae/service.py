@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from playground.core import cache, checkpoint, data, hub, paths, timing, validate
+from playground.core.batch import Batcher
 from playground.core.errors import InputError, Unavailable
 from playground.core.settings import Settings
 from playground.vae.latent import lerp, quantile_grid, slerp
@@ -293,6 +294,12 @@ class Service:
         """z (N, D) -> the Bernoulli means (N, 1, H, W) in [0, 1]."""
         return m.model.decode(z.to(torch.float32))
 
+    @classmethod
+    def _live(cls, m: Loaded) -> Batcher:
+        """The live decode of one z (D,) -> (1, H, W), merged with other students' into one decoder pass."""
+        return cache.once(("vae", "live", id(m.model)),
+                          lambda: Batcher(lambda zs: list(cls._decode(m, torch.stack(zs))), name="vae decode"))
+
     @staticmethod
     @torch.inference_mode()
     def _encode(m: Loaded, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -336,14 +343,15 @@ class Service:
         return [round(max(-SLIDER_MAX, min(SLIDER_MAX, v)), 2) for v in vals]
 
     def _sliders(self, m: Loaded, z: torch.Tensor, next_seed: int | None = None) -> Sliders:
-        """z (D,) -> the slider values and the decoding of what they hold."""
+        """z (D,) -> the slider values and the decoding of what they hold (through the live decode, so the
+        image is the one the same slider values give when moved back to them)."""
         values = self._slider_values(m, z)
-        return Sliders(values, self._decode(m, self._z(m, values))[0], next_seed)
+        return Sliders(values, self._live(m)(self._z(m, values)[0]), next_seed)
 
     def decode_sliders(self, dataset, *values) -> torch.Tensor:
         """The live decode: slider values (most-KL dimension first) -> the decoded image (1, H, W)."""
         m = self.loaded(self._key(dataset), "main")
-        return self._decode(m, self._z(m, values))[0]
+        return self._live(m)(self._z(m, values)[0])
 
     def reset(self, dataset) -> Sliders:
         """Every slider at the prior mean z = 0."""
@@ -422,7 +430,7 @@ class Service:
     def map_decode(self, dataset, z1, z2) -> torch.Tensor:
         """The map model's decoding of z = (z1, z2): (1, H, W)."""
         m = self.loaded(self._key(dataset), "map")
-        return self._decode(m, torch.tensor([[self._latent("z[0]", z1), self._latent("z[1]", z2)]]))[0]
+        return self._live(m)(torch.tensor([self._latent("z[0]", z1), self._latent("z[1]", z2)]))
 
     def map_plot(self, dataset, z1, z2, state=None) -> MapView:
         key = self._key(dataset)
