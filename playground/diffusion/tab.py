@@ -181,16 +181,13 @@ def build(svc: service.Service) -> ui.LessonLink:
 
     def show(view, *v):
         a, b, c, skip = len(step_in), len(step_in) + len(lock_in), len(step_in) + len(lock_in) + len(t2i.inputs), gr.skip()
-        out = step_view(*v[:a]) if view in (None, "step") else [skip] * (len(step_outs) + 2)
+        out = step_view(*v[:a])            # the step view too, so that it is ready when opened after another
         out += lockstep(svc.compare_final(*v[a:b])) if view == "lockstep" else [skip] * len(lock_out)
         out += t2i.show(*v[b:c]) if view == "sd" else [skip] * len(t2i.outputs)
         return out + (list(views.forward(svc.forward(*v[c:]))) if view == "forward" else [skip] * len(f_out))
 
     link.shows(ui.handler(show), [*step_in, *lock_in, *t2i.inputs, *f_in],
                [*step_outs, once_img, plot, *lock_out, *t2i.outputs, *f_out])
-    # a view opened before its first result (a link to another view came first): its result, without a click
-    step_tab.select(lambda ch, *v: [gr.skip()] * (len(step_outs) + 2) if ch is not None else step_view(*v),
-                    [chain, *step_in], [*step_outs, once_img, plot], api_name=False, show_progress="hidden")
     link.checks(svc.tour_check)
     return link
 
