@@ -158,20 +158,23 @@ def test_without_fashion_mnist_the_forward_process_uses_synthetic_shapes(no_fash
 
 @pytest.mark.slow   # imports gradio and builds the tab
 def test_without_fashion_mnist_the_tab_opens_and_says_what_it_lacks(no_fashion):
-    """Build the tab and run what the page runs on load (the forward process with its default inputs)."""
+    """Build the tab and run what opening the forward view runs (its select event, and a lesson link's show
+    of that view), with the default inputs: no longer on every page load."""
     import gradio as gr
 
     from playground.diffusion import tab
 
     with gr.Blocks() as demo:
-        tab.build(no_fashion)
+        link = tab.build(no_fashion)
     note = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "diff-forward-note")
     assert "dataset-fashion-mnist" in note.value
     fwd = next(f for f in demo.fns.values() if f.api_name == "diffusion_forward")
-    assert (0, "load") in fwd.targets
+    assert (link.view_tabs["forward"]._id, "select") in fwd.targets and all(e != "load" for _, e in fwd.targets)
     img, text, fig = fwd.fn(*[c.value for c in fwd.inputs])
     assert img.width > 28 * service.FORWARD_DRAWS and "t=300" in text
     assert len(fig.data) == 5
+    shown = link.show_fn("forward", *[c.value for c in link.show_inputs])[-3:]
+    assert shown[0].width == img.width and shown[1] == text
 
 
 # --- views read every figure from the card or the code ------------------------------------------

@@ -48,6 +48,7 @@ COMPARE_MODES = ("two guidance scales", "two prompts")
 MAX_PROMPT_CHARS = 500     # the text encoder reads only its first max_tokens tokens anyway
 MAX_SCALE = 20.0
 MAX_STEPS = 100
+MAX_SHOWN = 2 * MAX_STEPS  # the step-shown index a request may name (a multistep sampler may add steps)
 TICKS_PER_CHAIN = 50       # Play: about this many ticks per chain (as the bundled model's)
 ZEROGPU_TICKS = 5          # on ZeroGPU fewer, larger ticks: every tick is one GPU call
 COMPARE_UPDATES = 25
@@ -369,6 +370,12 @@ class SDService:
         return self._go(None, self.args(prompt, negative, scale, sampler, steps, seed, size, eps_view), 0, True,
                         progress=progress)
 
+    def open(self, prompt, negative, scale, sampler, steps, seed, size, eps_view, k, progress=None) -> SDShown:
+        """What a lesson link shows: a new chain with these settings taken k steps (at most its steps)."""
+        a = self.args(prompt, negative, scale, sampler, steps, seed, size, eps_view)
+        k = min(validate.integer("Step shown", k, 0, MAX_SHOWN), a.steps)
+        return self._go(None, a, k, True, progress=progress)
+
     def step(self, chain, prompt, negative, scale, sampler, steps, seed, size, eps_view, progress=None) -> SDShown:
         """One step forward (on a CPU this may take a while: progress says so)."""
         return self._go(chain, self.args(prompt, negative, scale, sampler, steps, seed, size, eps_view), 1,
@@ -387,7 +394,7 @@ class SDService:
 
     def scrub(self, chain, k, eps_view) -> SDShown:
         """A step already taken, as it was run (0 = the start noise)."""
-        k = validate.integer("Step shown", k, 0, MAX_STEPS * 2)
+        k = validate.integer("Step shown", k, 0, MAX_SHOWN)
         eps_view = validate.choice("Noise shown as", eps_view, EPS_VIEWS)
         if isinstance(chain, Chain):
             return SDShown(self.fallback.scrub(chain, k).chain, min(k, len(chain.frames)))

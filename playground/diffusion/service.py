@@ -36,7 +36,38 @@ COMPARE_UPDATES = 25        # the lockstep comparison streams about this many up
 FORWARD_DRAWS = 8           # draws of q(x_t | x_0) shown beside x_0
 GIF_FRAMES = 60             # an exported GIF keeps at most this many steps (always the last)
 EXPORT_SCALE = 8            # exported pixels per model pixel
+GIF_MS, GIF_HOLD = 100, 8   # an exported GIF: ms per frame, and extra frames that hold the last one
 PROBE_STEPS, PROBE_SCALE = 50, 3.0
+
+
+# The tour's answers (tour_check) are named by these thresholds; images compared in [0, 1].
+MAX_TOUR_SAMPLES = 64
+MOSTLY = 0.5                # "most samples are the class asked for": the judge agrees for at least this share
+SAME_PIXELS = 1e-6          # "the same image, pixel for pixel": the largest difference is below this
+SLIGHT = 0.05               # "slightly different": a mean difference below this
+NOISE_LIKE = 0.5            # x0_hat "looks like noise": its edge strength is at least this share of x_T's
+CLOSE = 0.02                # x0_hat "already the final image": a mean difference below this
+LATE = 0.9                  # the "late" step the x0_hat check also measures, as a share of the steps
+SIGNAL_MOST, SIGNAL_TRACE = 0.5, 0.05   # sqrt(abar_t) from which "most of x_0" / "a faint trace" is left
+SAME_SPREAD = 0.05          # "about as varied": the spreads differ by less than this share
+CLOSER = 1.25               # a sampler "changes the picture less" when its change is this many times smaller
+
+
+def to01(x: torch.Tensor) -> torch.Tensor:
+    """Model-range images [-1, 1] -> [0, 1] (what the judge and the comparisons read)."""
+    return (x.float().clamp(-1, 1) + 1) / 2
+
+
+def _difference(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+    """(largest, mean) absolute difference of two model-range images, in [0, 1] pixel units."""
+    d = (to01(a) - to01(b)).abs()
+    return float(d.max()), float(d.mean())
+
+
+def _edges(x: torch.Tensor) -> float:
+    """Edge strength: the mean absolute difference of neighbouring pixels, in [0, 1] units."""
+    t = to01(x)
+    return float((t[..., 1:, :] - t[..., :-1, :]).abs().mean() + (t[..., 1:] - t[..., :-1]).abs().mean())
 
 
 @dataclass
@@ -79,6 +110,7 @@ class Lockstep:
     t: int
     seed: int
     seconds: float
+    gif: str | None = None     # at the last step: an animated GIF of both chains (A x_t', A x0_hat, B x_t', B x0_hat)
 
 
 @dataclass
@@ -198,8 +230,19 @@ class Service:
         return Shown(self._fresh(*self.chain_settings(label, scale, sampler, steps, eta, seed)), 0)
 
     def step(self, chain, label, scale, sampler, steps, eta, seed) -> Shown:
-        """One step forward."""
-        chain = self._advance(chain, self.chain_settings(label, scale, sampler, steps, eta, seed), 1)
+        """One step forward; after a finished chain (as the tab shows on opening), the first step of a new one."""
+        settings = self.chain_settings(label, scale, sampler, steps, eta, seed)
+        if isinstance(chain, Chain) and chain.done:
+            chain = None
+        chain = self._advance(chain, settings, 1)
+        return Shown(chain, len(chain.frames))
+
+    def open_chain(self, label, scale, sampler, steps, eta, seed, k) -> Shown:
+        """What a lesson link (and the tab's first opening) shows: a fresh chain with these settings taken
+        k steps (at most its steps), shown at its last step."""
+        settings = self.chain_settings(label, scale, sampler, steps, eta, seed)
+        k = validate.integer("Step shown", k, 0, self.facts().T)
+        chain = self._advance(None, settings, min(k, settings[3]))
         return Shown(chain, len(chain.frames))
 
     def play(self, chain, label, scale, sampler, steps, eta, seed) -> Shown:
@@ -241,10 +284,8 @@ class Service:
         chain = self._taken(chain)
         n = len(chain.frames)
         idx = sorted({round(i * (n - 1) / (GIF_FRAMES - 1)) for i in range(GIF_FRAMES)}) if n > GIF_FRAMES else range(n)
-        pairs = [torch.stack([chain.x_T, torch.zeros_like(chain.x_T)])]
-        pairs += [torch.stack([chain.frames[i].x_prev, chain.frames[i].x0]) for i in idx]
-        frames = [images.to_pil(images.grid(p.clamp(-1, 1), nrow=2, lo=-1, hi=1), scale=EXPORT_SCALE) for p in pairs]
-        return images.save_gif(frames + [frames[-1]] * 8, ms_per_frame=100)
+        rows = [[chain.x_T, torch.zeros_like(chain.x_T)]] + [[chain.frames[i].x_prev, chain.frames[i].x0] for i in idx]
+        return self._gif(rows)
 
     def export_png(self, chain) -> str:
         chain = self._taken(chain)
@@ -253,6 +294,13 @@ class Service:
         return path
 
     # --- two chains in lockstep ------------------------------------------------------------------
+
+    def compare_final(self, mode, label, s_a, s_b, sampler, steps, seed) -> Lockstep:
+        """The lockstep comparison run to its end (what a lesson link on this view shows)."""
+        last = None
+        for last in self.compare(mode, label, s_a, s_b, sampler, steps, seed):
+            pass
+        return last
 
     def compare(self, mode, label, s_a, s_b, sampler, steps, seed) -> Iterator[Lockstep]:
         """Two chains from the same noise, stepped together: two scales with one sampler, or DDPM against
@@ -268,14 +316,24 @@ class Service:
         specs = [(sampler, s_a), (sampler, s_b)] if mode == COMPARE_MODES[0] else [("DDPM", s_a), ("DDIM", s_a)]
         chains = [Chain(label=label, scale=s, sampler=k, steps=steps, seed=seed).start(model) for k, s in specs]
         every = max(1, steps // COMPARE_UPDATES)
+        blank = torch.zeros_like(chains[0].x_T)
+        frames = [[chains[0].x_T, blank, chains[1].x_T, blank]]          # the GIF: x_T, then every update
         t0 = time.perf_counter()
         for i in range(steps):
             for c in chains:
                 c.step(model, schedule)
             if (i + 1) % every == 0 or i + 1 == steps:
+                frames.append([x for c in chains for x in (c.frames[-1].x_prev, c.frames[-1].x0)])
                 yield Lockstep([f"{k}, s = {s:g}" for k, s in specs], [c.frames[-1].x_prev for c in chains],
                                [c.frames[-1].x0 for c in chains], i + 1, steps, chains[0].frames[-1].t, seed,
-                               time.perf_counter() - t0)
+                               time.perf_counter() - t0, self._gif(frames) if i + 1 == steps else None)
+
+    @staticmethod
+    def _gif(frames: list[list[torch.Tensor]]) -> str:
+        """Rows of model-range images (C,H,W) side by side, one GIF frame each; the last held a while."""
+        pics = [images.to_pil(images.grid(torch.stack(row).clamp(-1, 1), nrow=len(row), lo=-1, hi=1),
+                              scale=EXPORT_SCALE) for row in frames]
+        return images.save_gif(pics + [pics[-1]] * GIF_HOLD, ms_per_frame=GIF_MS)
 
     # --- the forward process ---------------------------------------------------------------------
 
@@ -313,6 +371,131 @@ class Service:
 
     def tradeoff(self, scale) -> Tradeoff:
         return Tradeoff(self.facts().sweep, validate.number("Guidance scale s", scale, 0.0, MAX_SCALE))
+
+    # --- the guided tour (assets/tours/diffusion.json): each answer measured on the live model -----
+
+    def _judge(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The domain classifier's class and probability for model-range images (N,C,H,W)."""
+        from playground.judge import metrics
+
+        with torch.inference_mode():
+            p = metrics.classifier("fashion")(to01(x)).softmax(-1)                      # (N, classes)
+        conf, cls = p.max(-1)
+        return cls, conf
+
+    def _samples(self, y, s: float, sampler: str = "DDIM", steps: int = 50, eta: float = 0.0, seed: int = 0,
+                 x_T: torch.Tensor | None = None) -> torch.Tensor:
+        model, _, schedule = self.model()
+        return pipeline.sample(model, schedule, torch.as_tensor(y), s, sampler=sampler, steps=steps, eta=eta,
+                               seed=seed, x_T=x_T)
+
+    def tour_check(self, check: str, args: dict, values: dict):
+        """A tour step's answer (core.lesson.Reveal), computed on the live model from the lab's control
+        values at reveal time; `args` hold the step's choices and sample sizes."""
+        from playground.core.lesson import Reveal
+
+        choices, f = list(args.get("choices", [])), self.facts()
+        n = validate.integer("Samples", args.get("n", 10), 2, MAX_TOUR_SAMPLES)
+        if check == "class_accuracy":                # n samples, classes balanced, at two scales: does y matter?
+            steps = validate.integer("Steps", args.get("steps", 25), 1, f.T)
+            scales = [validate.number("Guidance scale s", s, 0.0, MAX_SCALE) for s in args.get("scales", (0.0, 3.0))]
+            y = torch.arange(n) % len(f.classes)
+            acc = [float((self._judge(self._samples(y, s, steps=steps))[0] == y).double().mean()) for s in scales]
+            card = f.sweep or {}
+            at = {s: a for s, a in zip(card.get("scales", []), card.get("accuracy", []))}
+            ref = "; the card, on " + str(card.get("n_per_scale")) + " per scale: " + ", ".join(
+                f"{at[s]:.0%} at s = {s:g}" for s in scales if s in at) if any(s in at for s in scales) else ""
+            return Reveal(choices[0] if acc[0] >= MOSTLY else choices[1],
+                          f"{n} samples (DDIM, {steps} steps, every class in turn), judged by the Fashion-MNIST "
+                          "classifier: " + ", ".join(f"**{a:.0%}** are the class asked for at s = {s:g}"
+                                                      for s, a in zip(scales, acc))
+                          + f". Chance is {1 / len(f.classes):.0%}{ref}.")
+        label, scale, sampler, steps, eta, seed = self.chain_settings(
+            values.get("class"), values.get("s"), values.get("sampler"), values.get("steps"), values.get("eta"),
+            values.get("seed"))
+        model, _, schedule = self.model()
+        if check == "same_start":                    # the same x_T twice: with the seed's step noise, and with other
+            y, x_T = [label], pipeline.start_noise(1, model, seed)
+            other = seed + 1 if seed < validate.MAX_SEED else seed - 1
+
+            def runs(kind, e):
+                a = self._samples(y, scale, kind, steps, e, seed)
+                return [a, self._samples(y, scale, kind, steps, e, seed), self._samples(y, scale, kind, steps, e, other, x_T)]
+            mine = runs(sampler, eta)
+            twice, z = _difference(mine[0], mine[1]), _difference(mine[0], mine[2])
+            answer = choices[0] if z[0] < SAME_PIXELS else choices[1] if z[1] < SLIGHT else choices[2]
+            name = f"{sampler}" + (f" with eta = {eta:g}" if sampler == "DDIM" else "")
+            kind, e = ("DDPM", 0.0) if sampler == "DDIM" and eta == 0 else ("DDIM", 0.0)
+            c = runs(kind, e)
+            cz = _difference(c[0], c[2])
+            return Reveal(answer, f"{name}, {steps} steps, class *{f.classes[label]}*, s = {scale:g}. The same seed "
+                                  f"twice: largest pixel difference {twice[0]:.3g}. The same start noise $x_T$ (seed "
+                                  f"{seed}) with the step noise $z$ of seed {other}: largest difference **{z[0]:.3g}**, "
+                                  f"mean {z[1]:.3f} (pixels in [0, 1]). For contrast, {kind}"
+                                  f"{' with eta = 0' if kind == 'DDIM' else ''} from the same $x_T$ and the other $z$: "
+                                  f"largest {cz[0]:.3g}, mean {cz[1]:.3f}.")
+        if check == "x0_early":                      # the chain to its end; x0_hat at step k against the final image
+            k = min(max(1, validate.integer("Step shown", values.get("k", 1), 0, f.T)), steps)
+            late = min(steps, max(k + 1, round(steps * LATE)))
+            chain = self._advance(None, (label, scale, sampler, steps, eta, seed), steps)
+            final = chain.frames[-1].x_prev
+            fr, fl = chain.frames[k - 1], chain.frames[late - 1]
+            cls, conf = self._judge(torch.stack([fr.x0, fl.x0]))
+            e_x0, e_xt, e_noise, e_fin = _edges(fr.x0), _edges(fr.x_t), _edges(chain.x_T), _edges(final)
+            d, dl = _difference(fr.x0, final)[1], _difference(fl.x0, final)[1]
+            answer = choices[0] if e_x0 >= NOISE_LIKE * e_noise else choices[2] if d < CLOSE else choices[1]
+            return Reveal(answer, f"Step {k} of {steps} ($t = {fr.t}$). Edge strength: the start noise $x_T$ "
+                                  f"{e_noise:.3f}, $x_t$ {e_xt:.3f}, $\\hat x_0$ **{e_x0:.3f}**, the final image "
+                                  f"{e_fin:.3f}. The judge reads $\\hat x_0$ as "
+                                  f"*{f.classes[int(cls[0])]}* ({float(conf[0]):.0%}; asked: *{f.classes[label]}*). "
+                                  f"Mean distance of $\\hat x_0$ to the final image: **{d:.3f}** at step {k}, {dl:.3f} "
+                                  f"at step {late} ($t = {fl.t}$), where the judge reads *{f.classes[int(cls[1])]}* "
+                                  f"({float(conf[1]):.0%}). Pixels in [0, 1]; edge strength: the mean difference of "
+                                  "neighbouring pixels.")
+        if check == "signal_left":                   # sqrt(abar_t) of the schedule, and fitted on draws of q(x_t | x_0)
+            ex = self.forward_examples()
+            fw = self.forward(values.get("image", ex.names[-1]), None, values.get("t"), values.get("schedule"),
+                              values.get("noise_seed", 0))
+            x0, xt = fw.row[0], fw.row[1:]
+            slope = float((xt * x0).sum() / (x0 * x0).sum() / len(xt))                 # least squares x_t ~ a x_0
+            left = fw.abar ** 0.5
+            answer = choices[0] if left >= SIGNAL_MOST else choices[1] if left >= SIGNAL_TRACE else choices[2]
+            return Reveal(answer, f"$t = {fw.t}$ of $T = {fw.T}$, {fw.schedule} schedule: "
+                                  f"$\\sqrt{{\\bar\\alpha_t}} = {left:.4f}$ of $x_0$ is left, under noise of std "
+                                  f"$\\sqrt{{1-\\bar\\alpha_t}} = {(1 - fw.abar) ** 0.5:.4f}$. Fitted on the "
+                                  f"{len(xt)} draws shown ($x_t \\approx a\\,x_0$ by least squares): $a = {slope:.3f}$.")
+        if check == "class_diversity":               # n samples of one class at two scales: their spread in features
+            from playground.judge import metrics
+
+            steps_c = validate.integer("Steps", args.get("steps", 25), 1, f.T)
+            scales = [validate.number("Guidance scale s", s, 0.0, MAX_SCALE) for s in args.get("scales", (1.0, 5.0))]
+            y = torch.full((n,), label)
+            xs = [self._samples(y, s, steps=steps_c) for s in scales]
+            div = [metrics.diversity(metrics.features(to01(x))) for x in xs]
+            acc = [float((self._judge(x)[0] == y).double().mean()) for x in xs]
+            ratio = div[1] / div[0]
+            answer = choices[0] if ratio > 1 + SAME_SPREAD else choices[2] if ratio < 1 - SAME_SPREAD else choices[1]
+            return Reveal(answer, f"{n} samples of *{f.classes[label]}* (DDIM, {steps_c} steps, the same start noise "
+                                  "at each s). Spread (mean distance between two samples in the judge's features): "
+                                  + ", ".join(f"{d:.2f} at s = {s:g}" for s, d in zip(scales, div))
+                                  + f", **{ratio:.0%}** of the first; class accuracy "
+                                  + ", ".join(f"{a:.0%} at s = {s:g}" for s, a in zip(scales, acc)) + ".")
+        if check == "fewer_steps":                   # n samples at `many` and at the lockstep's steps, per sampler
+            few = validate.integer("Steps", values.get("cmp_steps"), 1, f.T)
+            many = validate.integer("Steps", args.get("many", 50), 1, f.T)
+            s_a = validate.number("Scale A", values.get("sa"), 0.0, MAX_SCALE)
+            y = torch.arange(n) % len(f.classes)
+            change = {k: _difference(self._samples(y, s_a, k, many), self._samples(y, s_a, k, few))[1] for k in SAMPLERS}
+            ratio = change["DDPM"] / max(change["DDIM"], 1e-12)
+            answer = choices[0] if ratio >= CLOSER else choices[1] if ratio <= 1 / CLOSER else choices[2]
+            cmp = f.ddim_vs_ddpm
+            ref = (f" The card, on {cmp['n']} samples at s = {cmp['scale']:g}: FD {cmp['fd_ddim']:.2f} for DDIM in "
+                   f"{cmp['ddim_steps']} steps ({cmp['seconds_ddim']:.0f} s) against {cmp['fd_ddpm']:.2f} for DDPM in "
+                   f"all {cmp['ddpm_steps']} ({cmp['seconds_ddpm']:.0f} s).") if cmp else ""
+            return Reveal(answer, f"{n} samples (every class in turn, s = {s_a:g}), each from the same $x_T$ in {many} "
+                                  f"steps and in {few}: the mean pixel change is **{change['DDIM']:.3f}** with DDIM "
+                                  f"and **{change['DDPM']:.3f}** with DDPM (pixels in [0, 1]).{ref}")
+        raise InputError(f"Tour: this lab has no check called {str(check)[:40]!r}.")
 
     # --- Home's speed column, the load script ----------------------------------------------------
 

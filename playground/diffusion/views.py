@@ -40,6 +40,32 @@ $$x_{t'}=\sqrt{\bar\alpha_{t'}}\,\hat x_0+\sqrt{1-\bar\alpha_{t'}-\sigma_t^2}\,\
 with $\hat\varepsilon'=\big(x_t-\sqrt{\bar\alpha_t}\,\hat x_0\big)/\sqrt{1-\bar\alpha_t}$, the noise that matches the clipped $\hat x_0$
 (with strong guidance the raw $\hat\varepsilon$ would pull the image apart).
 """
+# The pictures of each view: (label, elem_id, text alternative for screen readers)
+STEP_PICTURES = (
+    ("x_t (in)", "diff-xt", "x_t: the noisy image that goes into the network at the step shown"),
+    ("predicted x̂_0", "diff-x0", "predicted x0-hat: the clean image the network expects at the step shown"),
+    ("predicted noise ε̂", "diff-eps", "predicted noise eps-hat at the step shown, grey is zero"),
+    ("x_t' (out)", "diff-next", "x_t': the image after the step shown, the input of the next step"),
+    ("ε_u (null class)", "diff-eps-u", "eps_u: the noise the network predicts without the class"),
+    ("ε_c (class y)", "diff-eps-c", "eps_c: the noise the network predicts for class y"),
+    ("ε_u + s (ε_c − ε_u)", "diff-eps-g", "the guided noise eps_u + s (eps_c - eps_u) at your s"))
+LOCKSTEP_PICTURES = (
+    ("A: x_t'", "diff-compare-a", "chain A: its image after the latest step"),
+    ("A: predicted x̂_0", "diff-compare-a-x0", "chain A: its predicted clean image x0-hat"),
+    ("B: x_t'", "diff-compare-b", "chain B: its image after the latest step"),
+    ("B: predicted x̂_0", "diff-compare-b-x0", "chain B: its predicted clean image x0-hat"))
+SD_PICTURES = (
+    ("z_t (decoded)", "sd-xt", "z_t: the noisy latent at the step shown, decoded to an image"),
+    ("predicted ẑ_0 (decoded)", "sd-x0", "predicted z0-hat at the step shown, decoded to an image"),
+    ("final image (full VAE)", "sd-final", "the final image of the chain, decoded by the full VAE"),
+    ("ε_u (negative prompt)", "sd-eps-u", "eps_u: the noise predicted for the negative prompt"),
+    ("ε_c (your prompt)", "sd-eps-c", "eps_c: the noise predicted for your prompt"),
+    ("ε_u + s (ε_c − ε_u)", "sd-eps-g", "the guided noise eps_u + s (eps_c - eps_u) at your s"))
+SD_LOCKSTEP_PICTURES = (
+    ("A: z_t", "sd-compare-a", "chain A: its latest image"), ("A: ẑ_0", "sd-compare-a-x0", "chain A: its predicted z0-hat"),
+    ("B: z_t", "sd-compare-b", "chain B: its latest image"), ("B: ẑ_0", "sd-compare-b-x0", "chain B: its predicted z0-hat"))
+ONCE_ALT = "the final image of the whole chain in one call"
+
 INTRO = ("## Diffusion: the reverse chain, one step at a time\n{source}\n\nA small class-conditional U-Net trained "
          "here on Fashion-MNIST predicts the noise in a noisy image. Starting from pure noise $x_T$, each step "
          "removes a little of the predicted noise. **Guidance scale $s$: $s = 1$ means no guidance, $s = 0$ "

@@ -1,0 +1,1 @@
+"""The Diffusion lab's text-to-image sub-tab (its layout and wiring: tab.py)."""
