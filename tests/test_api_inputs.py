@@ -1,8 +1,8 @@
 """Every endpoint in the app's own API listing, sent bad input as a stranger with a script would.
 
 The test walks `/gradio_api/info` itself, so a new endpoint is covered without editing it. For each
-parameter of each endpoint it sends, one at a time (the other parameters at their defaults), values
-of the wrong type, None, NaN and infinities, huge and negative numbers, empty, huge and
+parameter of each endpoint it sends, one at a time (the other parameters at their defaults; `_values`
+spreads them over the parameters of an endpoint with very many), values of the wrong type, None, NaN and infinities, huge and negative numbers, empty, huge and
 control-character text, unknown choices, and files that are not images, empty, truncated, of a huge
 pixel count, or HTML. Every call must be answered:
 - with a gr.Error whose message names the field (a word of the parameter's label or name), within
@@ -32,6 +32,8 @@ from conftest import ARTIFACTS
 ERROR_SECONDS = 5.0          # the issue's bound for answering bad input
 ANSWER_SECONDS = 120.0       # a clamped (valid) call may run the model at its largest setting
 GENERIC = (None, "")         # what an unhandled exception looks like from outside
+FEW_PARAMS, PER_PARAM = 3, 3   # an endpoint with more parameters sends each of them PER_PARAM bad values...
+MANY_PARAMS = 40               # ...and one with more than this (a lesson link: every control of every lab), one
 
 pytestmark = pytest.mark.slow
 
@@ -92,6 +94,18 @@ def _names_field(msg: str, p: dict) -> bool:
     return any(w[:5] in msg for w in words)
 
 
+def _values(values: list, i: int, n_params: int) -> list:
+    """The bad values sent to parameter i of an endpoint with n_params parameters: all of them where an
+    endpoint has few parameters; where it has more, PER_PARAM of them (one where it has very many), rotating
+    with i so that every value still reaches several parameters of the endpoint. (Each value to every
+    parameter was 4,773 calls and a third of the suite's time; a lesson endpoint checks its ~150
+    parameters through the same lesson.Param rules.)"""
+    if n_params <= FEW_PARAMS:
+        return values
+    k = 1 if n_params > MANY_PARAMS else min(PER_PARAM, len(values))
+    return [values[(i * k + j) % len(values)] for j in range(k)]
+
+
 def _call(http: httpx.Client, api: str, data: list) -> tuple[str, object, float]:
     """('complete' | 'error', data or message, seconds) through the public call API."""
     t0 = time.perf_counter()
@@ -130,7 +144,7 @@ def test_every_endpoint_answers_bad_input(app_url, tiny_llm, capfd):
     bad_files = list(refs.values()) + ["not a file", 7, {"path": None}]
     bad = {"number": NUMBERS, "text": TEXTS, "choice": CHOICES, "choices": CHOICE_LISTS, "flag": FLAGS,
            "file": bad_files, "table": TABLES, "other": OTHER}
-    failures, calls, seen_errors = [], 0, 0
+    failures, calls, seen_errors, spent = [], 0, 0, {}
     only = re.compile(os.environ.get("API_WALK_ONLY", ""))     # a regex of endpoints, while debugging
     for api, spec in info.items():
         if not only.search(api):
@@ -145,10 +159,11 @@ def test_every_endpoint_answers_bad_input(app_url, tiny_llm, capfd):
         base_status, base_payload, _ = _call(http, api, base) if params else ("complete", None, 0)
         base_msg = base_payload.get("error") if base_status == "error" and isinstance(base_payload, dict) else None
         for i, p in enumerate(params):
-            for value in bad[_kind(p)]:
+            for value in _values(bad[_kind(p)], i, len(params)):
                 data = base[:i] + [value] + base[i + 1:]
                 status, payload, seconds = _call(http, api, data)
                 calls += 1
+                spent[api] = spent.get(api, 0.0) + seconds
                 shown = repr(value)[:40]
                 if status == "error":
                     seen_errors += 1
@@ -169,5 +184,7 @@ def test_every_endpoint_answers_bad_input(app_url, tiny_llm, capfd):
         failures.append("the server logged a traceback:\n" + log[log.index("Traceback"):][:1500])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "api_inputs_failures.txt").write_text("\n".join(failures) + "\n")
+    (ARTIFACTS / "api_inputs_seconds.txt").write_text(f"{calls} calls, {seen_errors} answered with an error\n" + "".join(f"{t:8.1f} s  {api}\n" for api, t in
+                                                             sorted(spent.items(), key=lambda kv: -kv[1])))
     assert only.pattern or (calls > 500 and seen_errors > 200), (calls, seen_errors)
     assert not failures, f"{len(failures)} of {calls} calls:\n" + "\n".join(failures[:60])

@@ -619,8 +619,16 @@ class Classroom:
                                print_exception=False)
             ln = self.labs[t.lab][1]
             per_lab, _ = self._split(list(values) + [None] * len(extras))
+            checked = {}
+            for name, value in per_lab[t.lab].items():     # the page's values, checked before any model runs
+                # (None, a choice not made yet, goes to the lab's check as it is)
+                try:
+                    checked[name] = ln.params[name].check(value) if value is not None and name in ln.params else value
+                except PlaygroundError as e:
+                    raise gr.Error(f"{getattr(ln.controls[name], 'label', None) or name}: {e}",
+                                   print_exception=False) from None
             try:
-                r = ln.check_fn(s.check, s.args, per_lab[t.lab])
+                r = ln.check_fn(s.check, s.args, checked)
             except PlaygroundError as e:
                 raise gr.Error(str(e), print_exception=False) from None
             verdict = "✅ You predicted it." if picked == r.answer else f"❌ You said *{picked}*."
