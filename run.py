@@ -14,7 +14,8 @@ Setup, each step skipped when it is already done (so the second start is instant
    For the tests, axe-core from npm (tests/package.json) for the accessibility check.
    Whatever is still missing is listed; each tab says what it lacks and keeps working.
 Arguments after the command go to app.py (`python3 run.py --port 8000 --offline`) or to pytest
-(`python3 run.py test -m "not slow and not browser"`). Standard library only: it runs before anything
+(`python3 run.py test -m "not slow and not browser"`); the tests run in three processes
+(PLAYGROUND_TEST_WORKERS, or pass `-n 0` for one). Standard library only: it runs before anything
 is installed.
 """
 from __future__ import annotations
@@ -119,6 +120,11 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ, **ENV)
     if tests:
         npm_install()
+        if not any(r == "-n" or r.startswith(("-n", "--numprocesses")) for r in rest):
+            # three pytest workers (pytest-xdist), a file each at a time: a browser test mostly waits for the
+            # page, so three share two cores well; the whole suite takes about 20 minutes on 2 cores
+            rest = ["-n", os.environ.get("PLAYGROUND_TEST_WORKERS", "3"), "--dist", "loadfile", "--durations", "25",
+                    *rest]
         say("tests: pytest " + " ".join(rest))
         return subprocess.run([py, "-m", "pytest", *rest], cwd=ROOT, env=env).returncode
     data_report(py)

@@ -121,3 +121,29 @@ def new_page(browser, url: str, width: int = 1400, height: int = 1000, **kw):
     pg.goto(url)
     pg.wait_for_selector("button[role=tab]")
     return pg
+
+
+# --- accessibility (axe-core from tests/node_modules, pinned in tests/package.json) ---------------
+
+AXE = ROOT / "tests" / "node_modules" / "axe-core" / "axe.min.js"
+BUSY = "() => !document.querySelector('.progress-text, .eta-bar, .pending')"
+AXE_SERIOUS = """async (sel) => (await axe.run(sel ? document.querySelector(sel) : document,
+    {resultTypes: ['violations']})).violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+    .map(v => `${v.id} (${v.impact}): ${v.nodes.length} x, e.g. ${v.nodes[0].target.join(' ')}`)"""
+
+
+def axe_serious(page, within: str | None = None, timeout: int = 120_000) -> list[str]:
+    """axe-core's serious and critical violations on the page (or under the selector `within`), once no
+    result is being updated. An output being refreshed fades for a moment (Gradio dims it, then fades it
+    back in), which axe reads as text below AA contrast: a finding counts only when it is still there when
+    the page has been settled for two seconds more."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `python3 run.py test` installs it (npm ci in tests/)")
+    if not page.evaluate("() => typeof axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    page.wait_for_function(BUSY, timeout=timeout)
+    if not page.evaluate(AXE_SERIOUS, within):
+        return []
+    page.wait_for_timeout(2000)
+    page.wait_for_function(BUSY, timeout=timeout)
+    return page.evaluate(AXE_SERIOUS, within)

@@ -4,30 +4,22 @@ best practices), after each tab has shown its first result."""
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT, open_tab
+from conftest import axe_serious, open_tab
 
 from playground import labs
 from playground.core import settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-AXE = ROOT / "tests" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def test_no_serious_or_critical_violation_on_any_tab(page):
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: `python3 run.py test` installs it (npm ci in tests/)")
-    page.add_script_tag(path=str(AXE))
     found = {}
     served = settings.from_env().tabs                    # what the app fixture serves (PLAYGROUND_TABS)
     for lab in [lab for lab in labs.LABS if lab.key in served]:
         open_tab(page, lab.title)
         page.locator(f"#tab-{lab.key}").wait_for(state="visible")
         page.wait_for_timeout(1500)                      # the tab's first result starts...
-        page.wait_for_function("() => !document.querySelector('.progress-text, .eta-bar, .pending')",
-                               timeout=120_000)          # ...and ends
-        violations = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']}))
-            .violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-            .map(v => `${v.id} (${v.impact}): ${v.nodes.length} x, e.g. ${v.nodes[0].target.join(' ')}`)""")
+        violations = axe_serious(page)                   # ...and ends
         if violations:
             found[lab.key] = violations
     assert not found, found

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import drag, image_src, new_page, screenshot
+from conftest import axe_serious, drag, image_src, new_page, screenshot
 
 from playground.clip import service as cs
 from playground.core import hub, lesson, settings
@@ -173,24 +173,15 @@ def test_phone_temperature_slider_keeps_the_probabilities_in_view(browser, app_u
 def test_no_serious_or_critical_accessibility_violation_in_any_view(browser, app_url):
     """axe-core (tests/node_modules, pinned in tests/package.json) on each of the lab's views once its
     result is shown: the WCAG 2.x A/AA and best-practice rules the app-wide test applies to every tab."""
-    from conftest import ROOT
-
-    axe = ROOT / "tests" / "node_modules" / "axe-core" / "axe.min.js"
-    if not axe.exists():
-        pytest.fail(f"{axe} is missing: `python3 run.py test` installs it (npm ci in tests/)")
     pg = new_page(browser, app_url + "?lab=clip")
     pg.wait_for_function("document.querySelectorAll('#clip-results img').length >= 12", timeout=180_000)
-    pg.add_script_tag(path=str(axe))
     found = {}
     for tab, ready in (("Search", "#clip-results img"), ("Zero-shot classification", "#clip-zs-image img"),
                        ("Contrastive matrix", "#clip-matrix-plot .js-plotly-plot"),
                        ("Embedding map", "#clip-map-plot .js-plotly-plot")):
         pg.get_by_role("tab", name=tab, exact=True).click()
         pg.wait_for_selector(ready, timeout=120_000)
-        pg.wait_for_function("() => !document.querySelector('.progress-text, .eta-bar')", timeout=120_000)
-        violations = pg.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']}))
-            .violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-            .map(v => `${v.id} (${v.impact}): ${v.nodes.length} x, e.g. ${v.nodes[0].target.join(' ')}`)""")
+        violations = axe_serious(pg)
         if violations:
             found[tab] = violations
     pg.context.close()

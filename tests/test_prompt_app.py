@@ -43,7 +43,7 @@ def plot_bars(value) -> list[dict]:
 @pytest.fixture()
 def tiny_model(monkeypatch):
     b = tiny.backend()
-    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None: b)
+    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None, int8=None: b)
     monkeypatch.setattr(models, "available", lambda: (True, "ready"))
     return b
 

@@ -13,7 +13,7 @@ from playground.prompting import evaluate, models, tiny
 @pytest.fixture()
 def tiny_model(monkeypatch):
     b = tiny.backend()
-    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None: b)
+    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None, int8=None: b)
     monkeypatch.setattr(models, "available", lambda: (True, "ready"))
     return b
 

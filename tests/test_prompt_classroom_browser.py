@@ -25,7 +25,7 @@ def tiny_backend():
 
 @pytest.fixture()
 def tiny_model(tiny_backend, monkeypatch):
-    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None: tiny_backend)
+    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None, int8=None: tiny_backend)
     monkeypatch.setattr(models, "available", lambda: (True, "ready"))
     for prefix in ("prompt-answer", "prompt-tour"):
         cache.clear(prefix)

@@ -29,7 +29,7 @@ def svc(tmp_path):
 def tiny_model(monkeypatch):
     b = tiny.backend()
     seen = []
-    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None: seen.append(cache_dir) or b)
+    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None, int8=None: seen.append(cache_dir) or b)
     monkeypatch.setattr(models, "available", lambda: (True, "ready"))
     b.seen_cache_dirs = seen
     return b

@@ -35,7 +35,7 @@ def tiny_backend():
 @pytest.fixture()
 def tiny_model(tiny_backend, monkeypatch):
     b = tiny_backend
-    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None: b)
+    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None, int8=None: b)
     monkeypatch.setattr(models, "available", lambda: (True, "ready"))
     _clear()
     yield b

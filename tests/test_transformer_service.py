@@ -30,7 +30,7 @@ ARGS = dict(layer=1, head=3, shift=100, ablation="this head", temperature=1.0, t
 
 def use(monkeypatch, backend) -> LocalBackend:
     """Serve `backend` as the Prompt lab's default model (through its loader, so the same copy is shared)."""
-    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None: backend)
+    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None, int8=None: backend)
     monkeypatch.setattr(models, "available", lambda: (True, "ready"))
     cache.clear("transformer")
     return backend

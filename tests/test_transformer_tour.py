@@ -48,7 +48,7 @@ def svc(tmp_path):
 def llama(monkeypatch):
     b = tiny.backend()
     b.model.set_attn_implementation("eager")
-    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None: b)
+    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None, int8=None: b)
     monkeypatch.setattr(models, "available", lambda: (True, "ready"))
     cache.clear("transformer")
     return b

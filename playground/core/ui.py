@@ -218,6 +218,14 @@ class Blocks(gr.Blocks):
             raise
 
 
+# A long job (an evaluation, a side-by-side generation, two chains in lockstep, a GIF, text-to-image) runs at
+# most PLAYGROUND_LONG_JOBS at once (default 1) across every lab and user; the others wait in the queue and see
+# their place in it. Each already uses every core (torch's intra-op threads), so a second one at once only
+# halves both and takes the CPU from the sliders. Events whose concurrent calls a service merges into one
+# batch (decodes, chain steps, whole-chain samples, grids) are not in this group: merging needs them together.
+LONG = dict(concurrency_id="long-jobs", concurrency_limit=max(1, int(os.environ.get("PLAYGROUND_LONG_JOBS") or 1)))
+
+
 def shown(value) -> dict:
     """An output box that is shown only when it has something in it (no empty boxes on the page)."""
     return gr.update(value=value, visible=value is not None)

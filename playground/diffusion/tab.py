@@ -103,7 +103,7 @@ def build(svc: service.Service) -> ui.LessonLink:
             ctrls = [chain, label, scale, sampler, steps, eta, seed]
             step_outs = [chain, *pics, status, shown_k]
             wire("diffusion", svc, shown(views.shown, classes), ctrls, step_outs, btns, shown_k, [chain, shown_k])
-            gif_btn.click(ui.handler(svc.export_gif), chain, gif_file, api_name="diffusion_gif")
+            gif_btn.click(ui.handler(svc.export_gif), chain, gif_file, api_name="diffusion_gif", **ui.LONG)
             png_btn.click(ui.handler(svc.export_png), chain, png_file, api_name="diffusion_png")
             scale.input(ui.handler(svc.tradeoff, views.tradeoff_figure), scale, plot, api_name="diffusion_tradeoff",
                         show_progress="hidden")
@@ -131,7 +131,7 @@ def build(svc: service.Service) -> ui.LessonLink:
                     c_gif = gr.File(label="GIF of both chains", elem_id="diff-compare-gif")
         lockstep = lambda r: (*views.lockstep(r), r.gif)  # noqa: E731
         c_btn.click(ui.handler(svc.compare, lockstep), [c_mode, c_label, c_sa, c_sb, c_sampler, c_steps, c_seed],
-                    [*c_pics, c_status, c_gif], api_name="diffusion_compare")
+                    [*c_pics, c_status, c_gif], api_name="diffusion_compare", **ui.LONG)
         t2i = text2image.build(svc.sd, sys.modules[__name__], link)   # with this module's pictures, buttons, wire
 
         with gr.Tab("Forward process", id="diff-forward-tab") as fwd_tab:

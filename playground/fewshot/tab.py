@@ -100,7 +100,7 @@ def build(svc) -> ui.LessonLink:
     timer.tick(h(svc.advance, ticked), state, [*view, shown, timer], api_visibility="private", **QUIET)
     pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private")
     gif_btn.click(h(svc.current, lambda a: gr.File(views.steps_gif(a), visible=True)), state, gif_file,
-                  api_name="fewshot_gif", **RAW)
+                  api_name="fewshot_gif", **RAW, **ui.LONG)
 
     # --- the lesson link: every control; a link's state (and the tab's first opening) shows its result ---
     link = ui.LessonLink("fewshot")

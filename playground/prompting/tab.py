@@ -101,7 +101,7 @@ def build(svc) -> ui.LessonLink:
             compare_out = [details, summary, votes, answers_file]
             compare_in = [choice, url, api_model, task_name, question, gold, system, table, techniques, n, temperature,
                           top_p, max_new, seed]
-            run_btn.click(h(svc.compare, _compare_render), compare_in, compare_out, api_name="prompt_compare")
+            run_btn.click(h(svc.compare, _compare_render), compare_in, compare_out, api_name="prompt_compare", **ui.LONG)
 
         with gr.Tab("Structured output", id="prompt-json") as json_tab:
             gr.Markdown(views.json_keys())
@@ -119,7 +119,7 @@ def build(svc) -> ui.LessonLink:
                 json_verdict = gr.Markdown(elem_id="prompt-json-verdict")
             json_out = [json_prompt, json_raw, json_value, json_verdict]
             json_btn.click(h(svc.extract_json, views.json_outputs),
-                           [choice, url, api_model, json_text, system, json_tokens, seed], json_out, api_name="prompt_json")
+                           [choice, url, api_model, json_text, system, json_tokens, seed], json_out, api_name="prompt_json", **ui.LONG)
 
         with gr.Tab("Evaluate", id="prompt-eval") as eval_tab:
             gr.Markdown(views.accuracy_note(svc.set_sizes()), latex_delimiters=ui.LATEX)
@@ -142,8 +142,8 @@ def build(svc) -> ui.LessonLink:
             eval_file = gr.File(label="Download the results with every completion (JSON)", elem_id="prompt-eval-file",
                                 **{k: file0[k] for k in ("value", "visible")})
             eval_out = [acc_plot, n_plot, eval_rows, eval_note, eval_file]
-            ev = eval_btn.click(h(svc.run_eval, _eval_render), [choice, url, api_model, eval_set, csv_box, eval_tech,
-                                                               eval_n, temperature, seed], eval_out, api_name="prompt_evaluate")
+            eval_in = [choice, url, api_model, eval_set, csv_box, eval_tech, eval_n, temperature, seed]
+            ev = eval_btn.click(h(svc.run_eval, _eval_render), eval_in, eval_out, api_name="prompt_evaluate", **ui.LONG)
             stop_btn.click(lambda: "Stopped.", None, eval_note, cancels=[ev], api_name=False)
 
         with gr.Tab("Sampling", id="prompt-sampling") as sampling_tab:
@@ -168,7 +168,7 @@ def build(svc) -> ui.LessonLink:
             gr.on([x.release for x in (s_temp, s_topk, s_topp)], next_token, s_inputs, dist, api_name=False,
                   trigger_mode="always_last")
             cont_btn.click(h(svc.continuations, views.continuations_markdown), [*s_inputs, s_tokens, seed],
-                           cont, api_name="prompt_sample")
+                           cont, api_name="prompt_sample", **ui.LONG)
 
     # what each technique would send follows every edit (no model run: the chat template and a token count)
     preview_in = [x for x in compare_in if x is not gold]

@@ -102,7 +102,7 @@ def build(svc) -> ui.LessonLink:
     gr.on([c.release for c in (layer, head, query, key, shift, temperature, top_k, top_p)] + [ablation.input],
           ui.handler(svc.inspect, _render), state, outputs, api_name="transformer_inspect", **LIVE)
     gif_btn.click(ui.handler(svc.lens_run, _gif), [prompt, query], [gif_view, gif_file],
-                  api_name="transformer_lens_gif", preprocess=False)
+                  api_name="transformer_lens_gif", preprocess=False, **ui.LONG)
 
     # --- the lesson link: every control, the sub-tabs, and what a link's state shows without a click ---
     link = ui.LessonLink("transformer")

@@ -78,9 +78,10 @@ def build(sd: sds.SDService, kit, link: ui.LessonLink) -> Part:
         gr.on([scale.input, eps_view.input], ui.handler(sd.guidance, lambda r: render(r)[1:]),
               [sd_chain, k, scale, eps_view], outs[1:], api_name="sd_guidance", show_progress="hidden",
               trigger_mode="always_last")
-        once.click(ui.handler(sd.sample, views.sd_final), ctrls[1:-1], once_out, api_name="sd_sample")
+        once.click(ui.handler(sd.sample, views.sd_final), ctrls[1:-1], once_out, api_name="sd_sample", **ui.LONG)
         ab_btn.click(ui.handler(sd.compare, views.sd_lockstep), [ab_mode, prompt, ab_prompt, negative, scale,
-                     ab_scale, sampler, steps, seed, size], [*ab_pics, ab_status], api_name="sd_compare")
+                     ab_scale, sampler, steps, seed, size], [*ab_pics, ab_status], api_name="sd_compare",
+                     **ui.LONG)
 
     for name, comp in (("prompt", prompt), ("negative", negative), ("sd_s", scale), ("sd_sampler", sampler),
                        ("size", size), ("sd_steps", steps), ("sd_seed", seed), ("eps", eps_view), ("ab", ab_mode),
