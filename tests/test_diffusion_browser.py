@@ -75,7 +75,8 @@ def test_play_pause_and_play_to_the_end(page):
     page.locator("#diff-play").click()
     wait_status(page, r"Step ([3-9]|1\d) / 20")
     page.locator("#diff-pause").click()
-    page.wait_for_timeout(1500)            # let a tick already in flight land
+    page.wait_for_function("() => !document.querySelector('#diff-status .pending, #diff-status .progress-text')")
+    page.wait_for_timeout(1500)            # let a tick already in flight land (its request left before the Pause)
     k1, n, taken1 = shown_step(page)
     assert n == 20 and 3 <= taken1 < 20
     page.wait_for_timeout(2000)
