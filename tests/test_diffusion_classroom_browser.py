@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 import pytest
-import torch
 from conftest import ROOT, image_src, new_page, screenshot
 
 from playground.core import lesson
@@ -20,12 +19,8 @@ SLOW = 240_000      # a reveal or a chain on a busy 2-core machine
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The app runs in this process: one torch thread, as the 2-core CI machine is shared with Chromium."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_torch_thread):
+    """The app runs in this process: one torch thread, as the 2-core machine is shared with Chromium."""
 
 
 def wait_text(page, sel: str, pattern: str, timeout: int = SLOW) -> None:

@@ -26,11 +26,8 @@ PROMPT, STEPS, SEED = "a watercolor painting of a lighthouse", 6, 3
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_torch_thread):
+    """The app runs in this process: one torch thread, as the 2-core machine is shared with Chromium."""
 
 
 @pytest.fixture(scope="module")

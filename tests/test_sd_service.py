@@ -26,12 +26,8 @@ ARGS = ("a photo of a red sneaker", "", 7.5, "DDIM", 4, 0, "full", "latent chann
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    hub.decide("yes")                      # tests never wait for the hub
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_torch_thread):
+    """The app runs in this process: one torch thread, as the 2-core machine is shared with Chromium."""
 
 
 @pytest.fixture(scope="module")
