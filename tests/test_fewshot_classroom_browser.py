@@ -9,7 +9,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import ROOT, drag, new_page, screenshot
+from conftest import BUSY, ROOT, drag, new_page, screenshot
 from PIL import Image
 
 from playground.core import lesson, settings
@@ -37,8 +37,10 @@ def _table(page) -> str:
 
 
 def _wait_table(page, text: str) -> None:
+    """Wait for the table to show `text` and for the page to settle (an output being refreshed shows a timer)."""
     page.wait_for_function("(t) => document.querySelector('#fewshot-step-table').innerText.includes(t)", arg=text,
                            timeout=60_000)
+    page.wait_for_function(BUSY, timeout=60_000)
 
 
 def _number(page, sel: str) -> float:
