@@ -8,14 +8,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ROOT, drag, image_src, new_page, screenshot, wait_new_src
+from conftest import axe_serious, drag, image_src, new_page, screenshot, wait_new_src
 from PIL import Image
 
 from playground.core import lesson
 from playground.gan.service import SWEEP
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-AXE = ROOT / "tests" / "node_modules" / "axe-core" / "axe.min.js"
 SLOW = 180_000            # ms: a busy 2-core machine runs the generator and the judge for every step
 
 
@@ -147,16 +146,10 @@ def test_phone_psi_keeps_the_grid_in_view(browser, app_url):
 
 
 def test_no_serious_or_critical_axe_violation_on_the_tab(browser, app_url):
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: `python3 run.py test` installs it (npm ci in tests/)")
     pg = _opened(browser, app_url + "?lab=gan")
     for sel in ("#gan-sweep img", "#gan-img-mix img", "#gan-mapping .js-plotly-plot", "#gan-curves .js-plotly-plot",
                 "#gan-snaps-peer img"):
         pg.wait_for_selector(sel)
-    pg.wait_for_function("() => !document.querySelector('.progress-text, .eta-bar')", timeout=SLOW)
-    pg.add_script_tag(path=str(AXE))
-    found = pg.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']}))
-        .violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-        .map(v => `${v.id} (${v.impact}): ${v.nodes.length} x, e.g. ${v.nodes[0].target.join(' ')}`)""")
+    found = axe_serious(pg, timeout=SLOW)
     assert not found, found
     pg.context.close()
