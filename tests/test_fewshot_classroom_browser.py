@@ -9,7 +9,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import BUSY, ROOT, drag, new_page, screenshot
+from conftest import BUSY, axe_serious, drag, new_page, screenshot
 from PIL import Image
 
 from playground.core import lesson, settings
@@ -18,7 +18,6 @@ from playground.fewshot import tasks
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MAML = "MAML (second order)"
-AXE = ROOT / "tests" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def _trace(page, name: str, plot: str = "#fewshot-curves"):
@@ -194,16 +193,10 @@ def test_gif_of_the_steps_downloads(browser, app_url):
 
 
 def test_no_serious_or_critical_violation_on_the_tab(browser, app_url):
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: `python3 run.py test` installs it (npm ci in tests/)")
     pg = _opened(browser, app_url + "?lab=fewshot")
     pg.get_by_text("or type your own points").click()                # the folded controls too
     pg.click("#fewshot-gif-go")
     pg.locator("#fewshot-gif a").first.wait_for(timeout=60_000)
-    pg.add_script_tag(path=str(AXE))
-    found = pg.evaluate("""async () => (await axe.run(document.querySelector('#tab-fewshot'),
-                                                      {resultTypes: ['violations']}))
-        .violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-        .map(v => `${v.id} (${v.impact}): ${v.nodes.length} x, e.g. ${v.nodes[0].target.join(' ')}`)""")
+    found = axe_serious(pg, "#tab-fewshot")
     assert not found, found
     pg.context.close()

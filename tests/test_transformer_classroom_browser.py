@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ROOT, drag, new_page, screenshot
+from conftest import axe_serious, drag, new_page, screenshot
 from test_transformer_tour import tour_state
 
 from playground.core import lesson, settings
@@ -20,7 +20,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SVC = Service(settings.from_env())
 PROMPT = "The Eiffel Tower is located in the city of"
 SLOW = 180_000                          # ms: the first view loads the model (seconds on a busy CPU)
-AXE = ROOT / "tests" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def _set_number(page, sel: str, value: int) -> None:
@@ -151,8 +150,6 @@ def test_phone_layer_slider_keeps_the_heatmap_in_view(browser, app_url):
 
 
 def test_lens_animation_png_buttons_and_axe(browser, app_url):
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: `python3 run.py test` installs it (npm ci in tests/)")
     pg = new_page(browser, app_url + "?lab=transformer&view=lens")
     _wait_text(pg, "#transformer-lens-md", "Paris")
     assert not pg.locator("#transformer-lens-gif").is_visible()                  # no empty box before it is made
@@ -167,9 +164,6 @@ def test_lens_animation_png_buttons_and_axe(browser, app_url):
     pg.locator("#transformer-attn .js-plotly-plot").hover()
     png = pg.locator("#transformer-attn .modebar-btn[data-title='Download plot as a PNG']")
     assert png.count() == 1                                                     # the heatmap's PNG export
-    pg.add_script_tag(path=str(AXE))
-    found = pg.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']}))
-        .violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-        .map(v => `${v.id} (${v.impact}): ${v.nodes.length} x, e.g. ${v.nodes[0].target.join(' ')}`)""")
+    found = axe_serious(pg)
     assert not found, found
     pg.context.close()
