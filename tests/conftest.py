@@ -157,6 +157,16 @@ AXE_SERIOUS = """async (sel) => (await axe.run(sel ? document.querySelector(sel)
     .map(v => `${v.id} (${v.impact}): ${v.nodes.length} x, e.g. ${v.nodes[0].target.join(' ')}`)"""
 
 
+def settled_text(page, sel: str, timeout: int = 120_000) -> str:
+    """The text of `sel` once no output of the page is being updated, and has stayed so for half a second
+    (an event can follow another: a link's load, then the change it sets off). While an output is being
+    refreshed, Gradio's timer ("0.7s") is part of its text."""
+    page.wait_for_function(BUSY, timeout=timeout)
+    page.wait_for_timeout(500)
+    page.wait_for_function(BUSY, timeout=timeout)
+    return page.locator(sel).inner_text()
+
+
 def axe_serious(page, within: str | None = None, timeout: int = 120_000) -> list[str]:
     """axe-core's serious and critical violations on the page (or under the selector `within`), once no
     result is being updated. An output being refreshed fades for a moment (Gradio dims it, then fades it

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import axe_serious, drag, image_src, new_page, screenshot
+from conftest import axe_serious, drag, image_src, new_page, screenshot, settled_text
 
 from playground.clip import service as cs
 from playground.core import hub, lesson, settings
@@ -158,10 +158,10 @@ def test_phone_temperature_slider_keeps_the_probabilities_in_view(browser, app_u
     drag(pg, "#clip-zs-temp", 0.1, 0.02)                               # lower tau, as a thumb would
     pg.wait_for_function("(o) => { const t = document.querySelector('#clip-zs-label').innerText;"
                          " return t !== o && t.includes('%'); }", arg=old, timeout=60_000)
-    pg.wait_for_timeout(1000)
+    shown = settled_text(pg, "#clip-zs-label")                       # the last of the drag's updates
     tau = float(_number(pg, "#clip-zs-temp").input_value())
     want = svc.classify_pick(PICK, LABELS, cs.TEMPLATE_MODES[1], "", tau).probs.max()
-    assert tau < 0.1 and abs(_top_percent(_label(pg)) - 100 * want) <= 1       # what the model gives at that tau
+    assert tau < 0.1 and abs(_top_percent(shown) - 100 * want) <= 1       # what the model gives at that tau
     box = pg.locator("#clip-zs-label").bounding_box()
     track = pg.locator("#clip-zs-temp input[type=range]").first.bounding_box()
     assert box["y"] >= 0 and box["y"] + box["height"] <= 844                    # the result in view...

@@ -9,7 +9,7 @@ import json
 import re
 
 import pytest
-from conftest import new_page, screenshot
+from conftest import new_page, screenshot, settled_text
 
 from playground.core import cache, lesson
 from playground.prompting import models, tiny
@@ -53,12 +53,6 @@ def _type(page, sel: str, text: str) -> None:
     page.keyboard.type(text)
 
 
-def _settled(page) -> None:
-    """Wait until no result box of the lab is being updated."""
-    page.wait_for_function("() => !['#prompt-details', '#prompt-summary'].some(s => "
-                           "document.querySelector(s).innerText.includes('processing'))")
-
-
 def _checked(page, sel: str) -> list[str]:
     return page.eval_on_selector_all(f"{sel} input[type=checkbox]:checked",
                                      "els => els.map(e => e.closest('label').innerText.trim())")
@@ -78,8 +72,7 @@ def test_link_round_trip_in_a_fresh_browser(browser, app_url, tiny_model):
     _type(pg, "#prompt-seed", "7")
     _input(pg, "#prompt-seed").blur()
     pg.wait_for_timeout(1000)
-    _settled(pg)
-    details, summary = _text(pg, "#prompt-details"), _text(pg, "#prompt-summary")
+    details, summary = settled_text(pg, "#prompt-details"), settled_text(pg, "#prompt-summary")
     pg.click("#copy-link")
     pg.wait_for_function("() => document.querySelector('#lesson-link textarea, #lesson-link input').value.includes('?')")
     url = _input(pg, "#lesson-link").input_value()
@@ -89,13 +82,13 @@ def test_link_round_trip_in_a_fresh_browser(browser, app_url, tiny_model):
 
     fresh = new_page(browser, url)                                 # another browser, no click
     _wait_text(fresh, "#prompt-details", "You are a film critic")
-    _settled(fresh)
+    fresh_details, fresh_summary = settled_text(fresh, "#prompt-details"), settled_text(fresh, "#prompt-summary")
     assert _input(fresh, "#prompt-question").input_value() == "Best movie I've seen in years."
     assert _input(fresh, "#prompt-gold").input_value() == "positive"
     assert fresh.locator("#prompt-task input[value=sentiment]").is_checked()
     assert "CoT (zero-shot)" not in _checked(fresh, "#prompt-techniques") and len(_checked(fresh, "#prompt-techniques")) == 4
     assert _input(fresh, "#prompt-seed").input_value() == "7"
-    assert _text(fresh, "#prompt-details") == details and _text(fresh, "#prompt-summary") == summary   # the same result
+    assert fresh_details == details and fresh_summary == summary   # the same result
     fresh.context.close()
 
 
