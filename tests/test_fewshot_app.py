@@ -87,3 +87,9 @@ def test_scrub_and_play_without_a_task_say_what_to_do(app_url):
     for api, args in (("/fewshot_scrub", (3,)), ("/fewshot_play", ())):
         with pytest.raises(AppError, match=re.escape("No task yet: set the amplitude and phase")):
             fresh.predict(*args, api_name=api)
+
+
+def test_load_calls_run(client):
+    """The calls the load benchmark makes (demos/load.py) are valid through the API."""
+    for api, args, _weight in SVC.load_calls():
+        assert client.predict(*args, api_name=f"/{api}")

@@ -454,4 +454,5 @@ class Service:
     def load_calls(self) -> list:
         d = DEFAULT
         return [("fewshot_sine", [d["amplitude"], d["phase"], d["k"], d["seed"], d["step"]], 3),
-                ("fewshot_points", [[[-4.0, 1.0], [-1.0, -2.0], [2.0, 2.5]], d["step"]])]
+                ("fewshot_points", [{"headers": ["x", "y"], "data": [[-4.0, 1.0], [-1.0, -2.0], [2.0, 2.5]]},
+                                    d["step"]])]            # the API's table payload, as a client sends it
