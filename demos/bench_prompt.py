@@ -4,6 +4,8 @@ and self-consistency with N paths as ONE batched call against N sequential calls
     python -m demos.bench_prompt                 # SmolLM2-135M-Instruct, N = 8, 48 new tokens per path
     python -m demos.bench_prompt --threads 1 2 --n 8 --tokens 48 --repeat 2
 
+Weights: "float32, transformers loop" is the baseline (transformers' own forward writes each token);
+"float32" and "int8" write tokens with playground.prompting.fast.Decoder (int8 is the CPU default).
 Single-stream times are medians from `core.timing` (torch.utils.benchmark, after a warm-up call).
 
 Every row writes exactly --tokens new tokens (end tokens are ignored), so rows do equal work and the
@@ -14,6 +16,7 @@ self-consistency uses in the lab. Prints markdown tables.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import statistics
@@ -37,13 +40,19 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()],
                    help="torch thread counts to compare for the single stream")
     p.add_argument("--repeat", type=int, default=2, help="paired sequential / batched runs, after one warm-up")
-    p.add_argument("--no-int8", action="store_true", help="skip the int8 rows (decoder linears quantised)")
+    p.add_argument("--no-int8", action="store_true", help="skip the int8 rows (fast.Decoder, int8 weights)")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the transformers-loop rows (the same model, tokens written by its own forward)")
     a = p.parse_args(argv)
 
     t0 = time.perf_counter()
     backend = models.load(a.model, settings.from_env().cache_dir, "cpu", int8=False)
     load_s = time.perf_counter() - t0
     variants = [("float32", backend)]
+    if not a.no_baseline:                              # the baseline: transformers' forward writes each token
+        plain = copy.copy(backend)
+        plain.decoder = None
+        variants.insert(0, ("float32, transformers loop", plain))
     if not a.no_int8:
         variants.append(("int8", models.load(a.model, settings.from_env().cache_dir, "cpu", int8=True)))
     q = prompts.PRESETS["Juggler (chain-of-thought)"]["question"]

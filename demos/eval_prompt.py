@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=0.95)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rows-per-call", type=int, default=16, help="batch rows per generate call")
+    p.add_argument("--weights", choices=("int8", "float32"), default="int8",
+                   help="the weights that write the tokens on the CPU (int8 is the app's default; see fast.py)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     p.add_argument("--budget-min", type=float, default=25.0,
                    help="wall-clock budget: a run still going at this point stops after its current batch and is "
@@ -89,7 +91,7 @@ def main(argv=None) -> None:
 
     cfg = settings.from_env()
     t_start = time.perf_counter()
-    backend = models.load(a.model, cfg.cache_dir, "cpu")
+    backend = models.load(a.model, cfg.cache_dir, "cpu", int8=a.weights == "int8")
     plan = []
     for tech in a.techniques:             # cheapest first: direct answers, then reasoning, then N paths
         for s in a.sets:
@@ -97,7 +99,7 @@ def main(argv=None) -> None:
     rank = {t: i for i, t in enumerate(a.order + [t for t in prompts.TECHNIQUES if t not in a.order])}
     plan.sort(key=lambda st: (rank[st[1]], st[0]))
     report = {"recipe": recipe(argv),
-              "model": a.model, "seed": a.seed, "self_consistency": {"n": a.n, "temperature": a.temperature,
+              "model": a.model, "weights": a.weights, "seed": a.seed, "self_consistency": {"n": a.n, "temperature": a.temperature,
               "top_p": a.top_p}, "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch "
               f"{torch.__version__}, {torch.get_num_threads()} threads", "results": {}, "not_run": []}
     for set_name, tech in plan:

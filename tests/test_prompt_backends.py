@@ -208,20 +208,74 @@ def test_prefix_caching_matches_reading_each_prompt_whole(tiny_backend, monkeypa
         assert torch.allclose(logits[i], tiny_backend.next_token_logits(t), atol=1e-4)
 
 
-def test_int8_decoder_runs_and_stays_close():
-    """Dynamic int8 linears in the blocks; the output layer stays float32 and the logits stay close."""
-    from playground.prompting import models
+def _pair(int8: bool):
+    """The tiny model twice: written by transformers, and by fast.Decoder (int8 or float32 weights)."""
     from playground.prompting.engine import LocalBackend
 
     tok = tiny.tokenizer()
-    ref = LocalBackend(tiny.model(len(tok)), tok, device="cpu")
-    q = LocalBackend(models.int8_decoder(tiny.model(len(tok))), tok, device="cpu")
-    assert isinstance(q.model.lm_head, torch.nn.Linear) and type(q.model.model.layers[0].mlp.up_proj).__module__ \
-        .startswith("torch.ao.nn.quantized")
+    plain = LocalBackend(tiny.model(len(tok)), tok, device="cpu")
+    quick = LocalBackend(tiny.model(len(tok)), tok, device="cpu")
+    quick.use_decoder(int8)
+    return plain, quick
+
+
+def test_the_fast_decoder_writes_what_transformers_writes():
+    """float32 fast.Decoder (static cache, fused weights, RoPE by roll) against the transformers loop: the
+    same logits at every step (left padding, a shared prefix, rows that end early) and the same samples."""
+    plain, quick = _pair(int8=False)
+    assert plain.decoder is None and quick.decoder is not None and not quick.decoder.int8
+    chats = [chat("Roger has 5 tennis balls"), chat("The answer is 11 because 4 * 6 = 24 and 24 - 9 = 15")]
+    texts = [plain.render(c) for c in chats]
+    cfg = GenConfig(n=3, temperature=1.0, top_p=0.9, max_new_tokens=12, seed=3)
+    steps = 0
+    for (ra, ta, ea), (rb, tb, eb) in zip(plain.steps(texts, cfg), quick.steps(texts, cfg)):
+        assert torch.equal(ra, rb) and torch.equal(ta, tb) and torch.equal(ea, eb)
+        steps += 1
+    assert steps == 12
+    for c in (GenConfig(max_new_tokens=10), cfg):
+        assert plain.generate(chats, c).texts == quick.generate(chats, c).texts
+    # the logits themselves, step by step, teacher-forced
+    with torch.inference_mode():
+        past, logits, mask, pos = plain.prefill(texts)
+        run = quick.decoder.start(past, mask, 8)
+        pos, ids = pos[:, -1:], logits.argmax(-1)
+        for _ in range(8):
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], -1)
+            pos = pos + 1
+            want = plain.model(input_ids=ids[:, None], attention_mask=mask, position_ids=pos, past_key_values=past,
+                               use_cache=True)
+            got = run.step(ids, pos)
+            assert torch.allclose(got, want.logits[:, -1], atol=1e-5)
+            past, ids = want.past_key_values, got.argmax(-1)
+
+
+def test_int8_weights_stay_close_to_float32():
+    """Per-channel int8 weights: every step's next-token distribution close to float32's."""
+    ref, q = _pair(int8=False)[1], _pair(int8=True)[1]
+    assert q.decoder.int8 and "int8 weights when writing" in q.describe()
     text = ref.render(chat("4 * 6"))
-    a, b = ref.next_token_logits(text), q.next_token_logits(text)
-    assert torch.nn.functional.cosine_similarity(a, b, dim=0) > 0.99
+    with torch.inference_mode():
+        runs = []
+        for b in (ref, q):
+            past, logits, mask, pos = b.prefill([text])
+            runs.append((b.decoder.start(past, mask, 6), pos[:, -1:]))
+        ids = logits.argmax(-1)
+        for _ in range(6):
+            a, b = (r.step(ids, p + 1) for r, p in runs)
+            runs = [(r, p + 1) for r, p in runs]
+            assert torch.nn.functional.cosine_similarity(a, b, dim=-1).min() > 0.99
+            ids = a.argmax(-1)
     assert len(q.generate([chat("4 * 6")], GenConfig(max_new_tokens=4)).texts[0]) == 1
+
+
+def test_int8_is_the_cpu_default_and_float32_the_way_back(monkeypatch):
+    from playground.prompting import models
+
+    monkeypatch.delenv("PLAYGROUND_LLM_FLOAT32", raising=False)
+    assert models._device_and_int8("cpu", None) == (torch.device("cpu"), True)
+    monkeypatch.setenv("PLAYGROUND_LLM_FLOAT32", "1")
+    assert models._device_and_int8("cpu", None) == (torch.device("cpu"), False)
+    assert models._device_and_int8("cpu", True)[1] and not models._device_and_int8("meta", True)[1]
 
 
 def test_a_prompt_samples_the_same_whatever_its_batch_mates(tiny_backend):

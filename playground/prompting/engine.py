@@ -93,11 +93,25 @@ class LocalBackend:
         eos.update(gen_eos if isinstance(gen_eos, list) else ([gen_eos] if gen_eos is not None else []))
         self.eos_ids = sorted(eos)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (self.eos_ids or [0])[0]
+        self.decoder = None          # fast.Decoder: the CPU's own decoding step (use_decoder)
+
+    def use_decoder(self, int8: bool) -> None:
+        """Write tokens with fast.Decoder (a Llama-family model on the CPU): int8 weights, or float32
+        (exact). Where this torch cannot pack int8 weights (no fbgemm / onednn), float32."""
+        from playground.prompting import fast
+
+        try:
+            self.decoder = fast.Decoder(self.model, int8=int8)
+        except RuntimeError:
+            if not int8:
+                raise
+            self.decoder = fast.Decoder(self.model, int8=False)
 
     def describe(self) -> str:
         n = self.parameters
         size = f"{n / 1e6:,.1f} M" if n >= 10**6 else f"{n:,}"
-        return f"`{self.name}` (transformers, {self.device}, {size} parameters)"
+        how = f", {'int8' if self.decoder.int8 else 'float32'} weights when writing" if self.decoder else ""
+        return f"`{self.name}` (transformers, {self.device}{how}, {size} parameters)"
 
     def render(self, chat: Chat) -> str:
         return render(self.tokenizer, chat)
@@ -160,7 +174,9 @@ class LocalBackend:
         the original row index (prompt i, sample j -> i * n + j) of each active row, its new token,
         and whether that token ends it (the end token itself is not part of the text).
         Prompt i samples from its own generator, seeded with seeds[i] (default: cfg.seed for every
-        prompt), so its samples do not depend on the other prompts in the batch."""
+        prompt), so its samples do not depend on the other prompts in the batch.
+        The prompt is read by the transformers model; the tokens are written by fast.Decoder when the
+        backend has one (a static cache, fused and int8 weights), else by the same model."""
         n = cfg.n
         past, logits, mask, pos = self.prefill(texts)                 # (P, V), (P, L), (P, L)
         if n > 1:                                                      # N paths share one prefill
@@ -168,6 +184,7 @@ class LocalBackend:
             logits, mask = logits.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)   # (R, V), (R, L)
             pos = pos.repeat_interleave(n, 0)
         pos = pos[:, -1:]                                              # (R, 1)
+        run = self.decoder.start(past, mask, cfg.max_new_tokens) if self.decoder else None
         rows = torch.arange(len(texts) * n, device=self.device)        # (A,) which rows are still writing
         gens = [torch.Generator(device="cpu").manual_seed(int(sd)) for sd in (seeds or [cfg.seed] * len(texts))]
         eos = torch.tensor(self.eos_ids or [-1], device=self.device)
@@ -190,10 +207,16 @@ class LocalBackend:
                 return
             if bool(ended.any()):                                      # drop finished rows from the batch
                 keep = (~ended).nonzero().squeeze(-1)
-                past.batch_select_indices(keep)
+                if run:
+                    run.keep(keep)
+                else:
+                    past.batch_select_indices(keep)
                 rows, nxt, mask, pos = rows[keep], nxt[keep], mask[keep], pos[keep]
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)   # (A, L+t)
             pos = pos + 1                                              # (A, 1)
+            if run:
+                logits = run.step(nxt, pos)                            # (A, V)
+                continue
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)   # (A, L+t)
             out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, past_key_values=past,
                              use_cache=True)
             past = out.past_key_values

@@ -14,7 +14,8 @@ Environment:
                               http://127.0.0.1:11434/v1
     PLAYGROUND_LLM_API_MODEL  the model name that server expects (default: its first /models entry)
     PLAYGROUND_LLM_API_KEY    sent as a bearer token when set
-    PLAYGROUND_LLM_INT8       1: int8 weights for the decoder's linear layers on a CPU (faster, less exact)
+    PLAYGROUND_LLM_FLOAT32    1: decode with float32 weights on a CPU (exact, about half the speed;
+                              the default there is int8 weights, see fast.py)
 """
 from __future__ import annotations
 
@@ -114,42 +115,30 @@ def resolve_path(ref: str, cache_dir: Path) -> str:
     return str(convert_gguf(gguf, out))
 
 
-def int8_decoder(model):
-    """Dynamic int8 quantisation of the transformer blocks' linear layers (Jacob et al. 2018):
-    W ~ s * W_int8 with one scale per layer, activations quantised on the fly. A CPU decoding a
-    token reads every weight once, so 4x fewer bytes is most of the speed-up. The output layer
-    (tied to the embedding) stays float32: it decides which token wins."""
-    import warnings
-
-    import torch
-    from torch.ao.quantization import quantize_dynamic
-
-    with warnings.catch_warnings():      # torch marks its quantised tensors deprecated; they still work
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        model.model = quantize_dynamic(model.model, {torch.nn.Linear}, dtype=torch.qint8)
-    return model
-
-
 def _cache_key(ref: str, dev, int8: bool, cache_dir: Path) -> tuple:
     return ("prompt", ref, str(dev), bool(int8), str(Path(cache_dir)))
 
 
-def _device_and_int8(device, int8: bool | None):
+def _device_and_int8(device, int8: bool | None, ref: str = ""):
+    """The device (default: the offline model where bundled models run, the CPU on ZeroGPU; any other
+    model on the configured device) and whether tokens are written with int8 weights (a CPU default)."""
     import torch
 
     from playground.core import device as device_mod
 
-    dev = torch.device(device) if device is not None else device_mod.get()
+    if device is not None:
+        dev = torch.device(device)
+    else:
+        dev = device_mod.for_bundled() if ref == OFFLINE_REF else device_mod.get()
     if int8 is None:
-        int8 = os.environ.get("PLAYGROUND_LLM_INT8", "") == "1"
+        int8 = os.environ.get("PLAYGROUND_LLM_FLOAT32", "").strip().lower() not in ("1", "true", "yes")
     return dev, bool(int8) and dev.type == "cpu"
 
 
 def load(ref: str, cache_dir: Path, device=None, int8: bool | None = None):
     """A LocalBackend for `ref` (hub id, local folder or OFFLINE_REF), loaded once and shared
     (`core.cache.once`, keyed by model, device, int8 and cache folder)."""
-    dev, int8 = _device_and_int8(device, int8)
+    dev, int8 = _device_and_int8(device, int8, ref)
     return cache.once(_cache_key(ref, dev, int8, cache_dir), lambda: _build(ref, Path(cache_dir), dev, int8))
 
 
@@ -157,6 +146,7 @@ def _build(ref: str, cache_dir: Path, dev, int8: bool):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from playground.prompting import fast
     from playground.prompting.engine import LocalBackend
 
     t0 = time.perf_counter()
@@ -164,15 +154,14 @@ def _build(ref: str, cache_dir: Path, dev, int8: bool):
     dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    parameters = sum(p.numel() for p in model.parameters())   # counted before int8 packs the linears
-    if int8:
-        model = int8_decoder(model.eval())
-    backend = LocalBackend(model, tok, name=ref + (" int8" if int8 else ""), device=dev, parameters=parameters)
+    backend = LocalBackend(model, tok, name=ref, device=dev)
+    if dev.type == "cpu" and fast.supported(model) is None:
+        backend.use_decoder(int8)
     backend.load_seconds = time.perf_counter() - t0
     return backend
 
 
 def loaded(ref: str, cache_dir: Path, device=None, int8: bool | None = None):
     """The backend if it is already loaded, else None (never loads)."""
-    dev, int8 = _device_and_int8(device, int8)
+    dev, int8 = _device_and_int8(device, int8, ref)
     return cache.peek(_cache_key(ref, dev, int8, cache_dir))
