@@ -241,7 +241,7 @@ class Service:
         the hub model fails to load) the bundled checkpoint, through the same open_clip factory call."""
         from playground.core.checkpoint import sha256
 
-        dev = device.get()
+        dev = device.for_bundled()     # on ZeroGPU the CPU, hub model too: a query encodes in milliseconds
         note = None
         if self.source().kind == "hub":
             name, _, tag = self.hub_setting.partition(":")
@@ -254,7 +254,7 @@ class Service:
         return Loaded(cm.ClipRunner(*model, f"bundled-{sha256(self.weights)[:16]}", dev), note)
 
     def loaded(self) -> Loaded:
-        key = ("clip", "model", self.hub_setting, str(self.weights), str(device.get()), str(self.settings.cache_dir))
+        key = ("clip", "model", self.hub_setting, str(self.weights), str(device.for_bundled()), str(self.settings.cache_dir))
         return cache.once(key, self._load_model)
 
     def runner(self) -> cm.ClipRunner:

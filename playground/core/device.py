@@ -8,7 +8,11 @@ cuda. Elsewhere the `spaces` package is absent and `gpu` returns the function un
 """
 from __future__ import annotations
 
+import contextvars
+import functools
 import importlib.util
+import inspect
+import logging
 import os
 
 import torch
@@ -103,3 +107,86 @@ def gpu(fn=None, *, duration=60):
         return f
 
     return wrap(fn) if fn is not None else wrap
+
+
+# --- hub models on ZeroGPU, the bundled model when no GPU can be had ---------------------------------
+
+_fallen_back = contextvars.ContextVar("playground_fallen_back", default=False)
+
+
+def fallen_back() -> bool:
+    """True inside a call that lost its GPU (see `routed`): the service should pick its bundled model on
+    the CPU, whatever model the call asked for."""
+    return _fallen_back.get()
+
+
+def _fallback_context() -> contextvars.Context:
+    ctx = contextvars.copy_context()
+    ctx.run(_fallen_back.set, True)
+    return ctx
+
+
+def notify(message: str) -> None:
+    """A visible notice for the user; core.ui replaces this with a Gradio toast."""
+    logging.getLogger("playground").warning(message)
+
+
+def routed(use_gpu, *, duration=60):
+    """Method decorator for ZeroGPU. A call for which `use_gpu(self, *args, **kwargs)` is true (a hub model
+    on the GPU) runs inside spaces.GPU with `duration`; every other call (the bundled models) runs here on
+    the CPU and spends no quota. When the GPU cannot be had (`gpu_failure`: quota spent, none free), the
+    call runs again here with `fallen_back()` true, so the service picks its bundled model, and the user
+    is told why (`notify`). A generator method stays a generator. Off ZeroGPU: the method, unchanged."""
+
+    def wrap(f):
+        made = {"gpu": gpu(f, duration=duration) if has_spaces() else None}    # on a Space: at import
+
+        def on_gpu(*args, **kwargs):
+            if made["gpu"] is None:                  # the spaces package appeared later (the tests' stand-in)
+                made["gpu"] = gpu(f, duration=duration)
+            return made["gpu"](*args, **kwargs)
+
+        def wanted(self, args, kwargs) -> bool:
+            return zerogpu() and not fallen_back() and bool(use_gpu(self, *args, **kwargs))
+
+        def say(e: BaseException) -> None:
+            first = (str(e).splitlines() or [type(e).__name__])[0][:200]
+            notify(f"No GPU for this call ({first}): the bundled model answered instead, on the CPU.")
+
+        if inspect.isgeneratorfunction(f):
+            @functools.wraps(f)
+            def gen(self, *args, **kwargs):
+                if not wanted(self, args, kwargs):
+                    yield from f(self, *args, **kwargs)
+                    return
+                try:
+                    yield from on_gpu(self, *args, **kwargs)
+                    return
+                except Exception as e:  # noqa: BLE001 - only a GPU failure falls back; anything else is a bug
+                    if not gpu_failure(e):
+                        raise
+                    say(e)
+                ctx = _fallback_context()                # each step runs in it: a generator may be
+                it = ctx.run(f, self, *args, **kwargs)    # resumed from another thread or context
+                while True:
+                    try:
+                        value = ctx.run(next, it)
+                    except StopIteration:
+                        return
+                    yield value
+            return gen
+
+        @functools.wraps(f)
+        def call(self, *args, **kwargs):
+            if not wanted(self, args, kwargs):
+                return f(self, *args, **kwargs)
+            try:
+                return on_gpu(self, *args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - as above
+                if not gpu_failure(e):
+                    raise
+                say(e)
+            return _fallback_context().run(f, self, *args, **kwargs)
+        return call
+
+    return wrap

@@ -37,7 +37,7 @@ from typing import Any
 import gradio as gr
 from pydantic import ValidationError
 
-from playground.core import lesson
+from playground.core import device, lesson
 from playground.core.errors import PlaygroundError
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -141,6 +141,8 @@ IMAGE = dict(type="pil", format="png", interactive=False, elem_classes=["big-ima
 
 
 LAUNCH = dict(css=CSS, theme=THEME, js=PAGE_JS)     # every launch of the app: app.py, standalone, tests
+
+device.notify = gr.Warning     # a GPU call that fell back to the bundled model says so in a toast
 
 
 def _plain_progress(gr_progress):

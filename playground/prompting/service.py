@@ -177,6 +177,11 @@ def distribution(logits, tokenizer, temperature, top_k, top_p) -> NextToken:
                      temperature, top_k, top_p)
 
 
+def _hub_on_gpu(self, choice, *args, **kwargs) -> bool:
+    """device.routed's test: only a hub model on the GPU runs inside spaces.GPU on ZeroGPU."""
+    return self.on_gpu(choice)
+
+
 class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -209,9 +214,16 @@ class Service:
             raise InputError("On a shared Space only the server set by PLAYGROUND_LLM_BASE_URL can be used.")
         return url
 
+    def on_gpu(self, choice) -> bool:
+        """Does this model choice run on a GPU? (Not the offline model: on ZeroGPU it runs on the CPU.)"""
+        return choice not in (models.OFFLINE_REF, SERVER) and device.get().type == "cuda"
+
     def _backend(self, choice, url="", api_model=""):
-        """The backend for the user's choice; Unavailable (what to install or set) when none runs."""
+        """The backend for the user's choice; Unavailable (what to install or set) when none runs. A call
+        that lost its GPU (device.routed) gets the offline model on the CPU instead of a hub model."""
         choice = validate.choice("Model", choice, self.model_choices())
+        if device.fallen_back() and choice != SERVER:
+            choice = models.OFFLINE_REF
         if choice == SERVER:
             from playground.prompting.remote import RemoteBackend
 
@@ -313,7 +325,7 @@ class Service:
             return None
         return ("prompt-answer", backend.name, json.dumps({**a, "task": a["task"].key}, sort_keys=True, default=str))
 
-    @device.gpu(duration=120)
+    @device.routed(_hub_on_gpu, duration=120)
     def compare(self, choice, url, api_model, task_name, question, gold, system, table, techniques, n, temperature,
                 top_p, max_new_tokens, seed) -> Iterator[Comparison]:
         """Every chosen technique on one question; yields the run so far as each answer is written.
@@ -359,7 +371,7 @@ class Service:
                 vote = v
             yield snapshot(finished=len(done) == len(a["techniques"]))
 
-    @device.gpu(duration=120)
+    @device.routed(_hub_on_gpu, duration=120)
     def answer(self, choice, url, api_model, task_name, question, gold, system, table, techniques, n, temperature,
                top_p, max_new_tokens, seed) -> Comparison:
         """The side-by-side run to its end, made once and shared (`core.cache`) for a local model: thirty
@@ -417,7 +429,7 @@ class Service:
 
     # ---- structured output --------------------------------------------------------------------
 
-    @device.gpu(duration=60)
+    @device.routed(_hub_on_gpu, duration=60)
     def extract_json(self, choice, url, api_model, text, system, max_new_tokens, seed) -> JsonExtraction:
         text = validate.text("Text", text, max_chars=MAX_QUESTION)
         system = validate.text("System prompt", system, max_chars=MAX_SYSTEM, allow_empty=True)
@@ -462,7 +474,7 @@ class Service:
             raise InputError(f"CSV: {e}.") from None
         return rows, prompts.TASKS[CSV_SETS[set_name]]
 
-    @device.gpu(duration=300)
+    @device.routed(_hub_on_gpu, duration=300)
     def run_eval(self, choice, url, api_model, set_name, csv_text, techniques, n, temperature, seed,
                  progress: Progress | None = None) -> Iterator[EvalProgress]:
         """Each chosen technique over the set; a progress note per batch (a generator, so Stop ends the
@@ -519,7 +531,7 @@ class Service:
                 validate.integer("Top-k", top_k, 0, MAX_TOP_K),
                 validate.number("Top-p", top_p, *TOP_P))
 
-    @device.gpu(duration=60)
+    @device.routed(_hub_on_gpu, duration=60)
     def next_token(self, choice, task_name, question, system, technique, temperature, top_k, top_p) -> NextToken:
         """The next-token distribution for the current prompt: the model's own (T = 1) and after the filters."""
         temperature, top_k, top_p = self._filters(temperature, top_k, top_p)
@@ -532,7 +544,7 @@ class Service:
         reads the LLM (the Transformer lab); Unavailable says what to install when none can run."""
         return self._local_backend(self.model_choices()[0])
 
-    @device.gpu(duration=60)
+    @device.routed(_hub_on_gpu, duration=60)
     def continuations(self, choice, task_name, question, system, technique, temperature, top_k, top_p,
                       max_new_tokens, seed) -> Continuations:
         """The greedy continuation beside SAMPLES sampled ones, drawn in one batched call."""

@@ -171,6 +171,12 @@ def show(tokenizer, i: int) -> str:
     return repr(tokenizer.decode([i]))[1:-1].replace(" ", "␣") or "(empty)"
 
 
+
+def _hub_on_gpu(self, *args, **kwargs) -> bool:
+    """device.routed's test: the Prompt lab's default model, when it is a hub model on the GPU."""
+    lab = self._prompt_lab
+    return lab.on_gpu(lab.model_choices()[0])
+
 class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -246,18 +252,18 @@ class Service:
 
     # ---- the actions --------------------------------------------------------------------------
 
-    @device.gpu(duration=60)
+    @device.routed(_hub_on_gpu, duration=60)
     def inspect_prompt(self, prompt, layer, head, shift, ablation, temperature, top_k, top_p) -> Inspection:
         """A new prompt: the query is its last token, the key the one that query attends to most."""
         return self._inspect(prompt, layer, head, MAX_TOKENS, None, shift, ablation, temperature, top_k, top_p)
 
-    @device.gpu(duration=60)
+    @device.routed(_hub_on_gpu, duration=60)
     def inspect(self, prompt, layer, head, query, key, shift, ablation, temperature, top_k, top_p) -> Inspection:
         """Everything the tab shows for one prompt and one choice of layer, head and query token
         (key None: the key the query attends to most)."""
         return self._inspect(prompt, layer, head, query, key, shift, ablation, temperature, top_k, top_p)
 
-    @device.gpu(duration=60)
+    @device.routed(_hub_on_gpu, duration=60)
     def lens_run(self, prompt, query) -> LensRun:
         """The logit lens at one token (past the end: the last), for the layer-by-layer animation."""
         prompt = validate.text("Prompt", prompt, max_chars=MAX_CHARS)
