@@ -73,13 +73,13 @@ def test_long_jobs_share_one_queue_slot_and_sliders_do_not():
     """The fair queue (core/ui.py LONG): every long job of every lab is in one concurrency group of
     PLAYGROUND_LONG_JOBS (1) slot, so two of them never share the CPU and the sliders keep it; the events
     whose concurrent calls a service merges into one batch keep their own groups (merging needs them
-    together)."""
+    together), and so do the Prompt lab's side-by-side runs."""
     import app as app_module
     from playground.core import settings, ui
 
     demo = app_module.build_app(settings.from_env())
     fns = {f.api_name: f for f in demo.fns.values() if f.api_name}
-    long_jobs = {"prompt_compare", "prompt_evaluate", "prompt_json", "prompt_sample", "diffusion_compare",
+    long_jobs = {"prompt_evaluate", "prompt_json", "prompt_sample", "diffusion_compare",
                  "diffusion_gif", "transformer_lens_gif", "fewshot_gif", "sd_sample", "sd_compare"}
     served = long_jobs & set(fns)
     assert served, sorted(fns)
@@ -88,3 +88,5 @@ def test_long_jobs_share_one_queue_slot_and_sliders_do_not():
     for name in ("vae_decode", "diffusion_step", "diffusion_sample", "gan_single", "clip_search_text"):
         if name in fns:
             assert fns[name].concurrency_id != "long-jobs", name
+    # side-by-side runs merge in the LLM's decode loop (engine.Gang): their own group, several at once
+    assert (fns["prompt_compare"].concurrency_id, fns["prompt_compare"].concurrency_limit) == ("llm-jobs", 8)

@@ -268,6 +268,25 @@ def test_int8_weights_stay_close_to_float32():
     assert len(q.generate([chat("4 * 6")], GenConfig(max_new_tokens=4)).texts[0]) == 1
 
 
+def test_int8_rows_of_different_students_do_not_share_a_range():
+    """fbgemm quantises a call's activations with one range: a row beside a row of far larger values is
+    quantised more coarsely than alone. Split by request (sizes), each row is what it is alone."""
+    from playground.prompting import fast
+
+    torch.manual_seed(0)
+    lin = fast.Linear(torch.randn(64, 32), None, int8=True)
+    small, large = torch.randn(1, 32) * 0.1, torch.randn(1, 32) * 50
+    alone = lin(small)
+    assert not torch.equal(lin(torch.cat([small, large]))[:1], alone)          # shared range: it changes
+    assert torch.equal(lin(torch.cat([small, large]), sizes=[1, 1])[:1], alone)
+    assert torch.allclose(alone, small @ lin_weight(lin).T, rtol=0.05, atol=0.02)
+
+
+def lin_weight(lin) -> torch.Tensor:
+    """The int8 weights of a fast.Linear, dequantised."""
+    return torch.ops.quantized.linear_unpack(lin.packed)[0].dequantize()
+
+
 def test_int8_is_the_cpu_default_and_float32_the_way_back(monkeypatch):
     from playground.prompting import models
 
@@ -286,12 +305,16 @@ def test_a_prompt_samples_the_same_whatever_its_batch_mates(tiny_backend):
     assert with_others.texts[1] == alone
 
 
+@pytest.mark.parametrize("weights", [None, "float32", "int8"])
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
-def test_gang_merges_concurrent_requests_and_each_gets_its_own_answer(tiny_backend, temperature):
+def test_gang_merges_concurrent_requests_and_each_gets_its_own_answer(tiny_backend, temperature, weights):
     """Students asking at once: their requests share one decode loop (the gang's group sizes show it),
-    and each gets what it gets alone, streamed as it grows."""
+    and each gets what it gets alone, streamed as it grows: with transformers writing the tokens (None)
+    and with fast.Decoder's float32 and int8 weights (each student's rows keep their own int8 ranges)."""
     from playground.prompting.engine import Gang
 
+    if weights:
+        tiny_backend = _pair(int8=weights == "int8")[1]
     questions = [f"Question {i}: how many balls are left?" for i in range(6)]
     cfg = lambda i: GenConfig(n=2, temperature=temperature, max_new_tokens=8, seed=100 + i)   # noqa: E731
     alone = [tiny_backend.generate([chat(q)], cfg(i)).texts[0] for i, q in enumerate(questions)]

@@ -49,6 +49,7 @@ def spy(backend, monkeypatch, text="The answer is 4.") -> list:
 
     monkeypatch.setattr(backend, "generate", generate)
     monkeypatch.setattr(backend, "stream", stream)
+    monkeypatch.setattr(Service, "_writer", staticmethod(lambda b: b))     # no Gang: the backend itself writes
     return asked
 
 
@@ -273,3 +274,30 @@ def test_preset_and_examples(svc):
     with pytest.raises(InputError, match="Preset must be one of"):
         svc.preset("nope")
 
+
+
+def test_students_who_ask_together_share_one_decode_loop(svc, tiny_model, monkeypatch):
+    """Two side-by-side runs at once go through the model's Gang: their greedy answers are decoded as one
+    batch (the gang's group sizes show it), and each student gets what they get alone."""
+    import functools
+    import threading
+
+    from playground.prompting import engine
+
+    monkeypatch.setattr(engine, "Gang", functools.partial(engine.Gang, wait=0.3))
+    cache.clear("prompt-gang")
+    cache.clear("prompt-answer")
+    questions = [Q, "What is 6 times 7?"]
+    alone = [compare(svc, question=q, techniques=["zero-shot"])[-1] for q in questions]
+    gang = svc._writer(tiny_model)
+    before = len(gang.sizes)
+    together = [None, None]
+    threads = [threading.Thread(target=lambda i=i: together.__setitem__(
+        i, compare(svc, question=questions[i], techniques=["zero-shot"])[-1])) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert 2 in gang.sizes[before:]
+    for a, b in zip(alone, together):
+        assert [d.generation.texts for d in a.done] == [d.generation.texts for d in b.done]

@@ -61,9 +61,10 @@ def link(lab):
 
 
 def count_calls(backend, monkeypatch) -> list:
-    """Every decoding call the backend is asked for (generate, stream, next-token logits)."""
+    """Every decoding call the backend is asked for: a decode loop (`steps`: what generate, stream and the
+    shared Gang all run) or next-token logits."""
     calls = []
-    for name in ("generate", "stream", "next_token_logits"):
+    for name in ("steps", "next_token_logits"):
         real = getattr(backend, name)
         monkeypatch.setattr(backend, name, lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k))
     return calls
@@ -143,7 +144,7 @@ def test_a_link_that_asks_for_answers_runs_once_for_a_class(svc, link, tiny_mode
                                                                "n": 3, "max_tokens": 8}
     calls = count_calls(tiny_model, monkeypatch)
     first = link.show_fn(None, *values.values())
-    assert calls == ["stream", "generate"]
+    assert calls == ["steps", "steps"]
     details, summary, votes, file = first[1:5]
     assert [r[0] for r in summary] == ["zero-shot", "self-consistency"] and votes["visible"] is True
     record = json.loads(open(file["value"], encoding="utf-8").read())          # the export: every prompt and path
@@ -152,11 +153,11 @@ def test_a_link_that_asks_for_answers_runs_once_for_a_class(svc, link, tiny_mode
     assert record["answers"][0]["prompt"] == tiny_model.render(prompts.build("zero-shot", prompts.ARITHMETIC,
                                                                              values["question"]))
     again = link.show_fn(None, *values.values())                               # the next student: shared
-    assert calls == ["stream", "generate"] and again[2] == summary
+    assert calls == ["steps", "steps"] and again[2] == summary
     steps = list(svc.compare(values["model"], "", "", values["task"], values["question"], values["gold"],
                              values["system"], None, values["techniques"], 3, values["temperature"], values["top_p"],
                              8, values["seed"]))                               # then Ask: shown at once
-    assert calls == ["stream", "generate"] and len(steps) == 1 and steps[0].finished
+    assert calls == ["steps", "steps"] and len(steps) == 1 and steps[0].finished
 
 
 def test_compare_marks_its_last_snapshot_finished(svc, tiny_model):

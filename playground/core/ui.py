@@ -220,12 +220,15 @@ class Blocks(gr.Blocks):
             raise
 
 
-# A long job (an evaluation, a side-by-side generation, two chains in lockstep, a GIF, text-to-image) runs at
+# A long job (an evaluation, a structured answer, two chains in lockstep, a GIF, text-to-image) runs at
 # most PLAYGROUND_LONG_JOBS at once (default 1) across every lab and user; the others wait in the queue and see
 # their place in it. Each already uses every core (torch's intra-op threads), so a second one at once only
 # halves both and takes the CPU from the sliders. Events whose concurrent calls a service merges into one
 # batch (decodes, chain steps, whole-chain samples, grids) are not in this group: merging needs them together.
 LONG = dict(concurrency_id="long-jobs", concurrency_limit=max(1, int(os.environ.get("PLAYGROUND_LONG_JOBS") or 1)))
+# The Prompt lab's side-by-side runs: students who press Ask together share one decode loop (engine.Gang), so
+# they run together, up to PLAYGROUND_LLM_JOBS (default 8); the loop's cost grows far slower than its rows.
+LLM = dict(concurrency_id="llm-jobs", concurrency_limit=max(1, int(os.environ.get("PLAYGROUND_LLM_JOBS") or 8)))
 
 
 def shown(value) -> dict:

@@ -166,15 +166,16 @@ class LocalBackend:
         return out.past_key_values, out.logits[:, -1, :], mask, pos
 
     @torch.inference_mode()
-    def steps(self, texts: list[str], cfg: GenConfig,
-              seeds: list[int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def steps(self, texts: list[str], cfg: GenConfig, seeds: list[int] | None = None,
+              independent: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """The decoding loop. Each prompt is read once (one prefill), then its key/value cache is
         copied to cfg.n rows; a row leaves the batch as soon as it writes an end token, so the cost
         follows the tokens actually written. Yields (rows (A,), tokens (A,), ended (A,)) per step:
         the original row index (prompt i, sample j -> i * n + j) of each active row, its new token,
         and whether that token ends it (the end token itself is not part of the text).
         Prompt i samples from its own generator, seeded with seeds[i] (default: cfg.seed for every
-        prompt), so its samples do not depend on the other prompts in the batch.
+        prompt), so its samples do not depend on the other prompts in the batch. independent=True (the
+        Gang: each prompt another student's) keeps int8 weights' activation ranges per prompt too.
         The prompt is read by the transformers model; the tokens are written by fast.Decoder when the
         backend has one (a static cache, fused and int8 weights), else by the same model."""
         n = cfg.n
@@ -184,7 +185,8 @@ class LocalBackend:
             logits, mask = logits.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)   # (R, V), (R, L)
             pos = pos.repeat_interleave(n, 0)
         pos = pos[:, -1:]                                              # (R, 1)
-        run = self.decoder.start(past, mask, cfg.max_new_tokens) if self.decoder else None
+        owners = torch.arange(len(texts)).repeat_interleave(n) if independent else None
+        run = self.decoder.start(past, mask, cfg.max_new_tokens, owners) if self.decoder else None
         rows = torch.arange(len(texts) * n, device=self.device)        # (A,) which rows are still writing
         gens = [torch.Generator(device="cpu").manual_seed(int(sd)) for sd in (seeds or [cfg.seed] * len(texts))]
         eos = torch.tensor(self.eos_ids or [-1], device=self.device)
@@ -326,7 +328,8 @@ class Gang:
         kept: list[list[int]] = [[] for _ in range(len(texts) * n)]
         t0 = time.perf_counter()
         try:
-            for rows, nxt, ended in self.backend.steps(texts, cfg, seeds=[g[1].seed for g in group]):
+            for rows, nxt, ended in self.backend.steps(texts, cfg, seeds=[g[1].seed for g in group],
+                                                           independent=True):
                 touched = set()
                 for r, t, e in zip(rows.tolist(), nxt.tolist(), ended.tolist()):
                     if not e:

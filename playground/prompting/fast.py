@@ -52,8 +52,17 @@ def supported(model) -> str | None:
     return None
 
 
+# the operator itself (its overload), not the packet that looks the overload up on every call
+_LINEAR_INT8 = torch.ops.quantized.linear_dynamic.default
+
+
 class Linear:
-    """y = x W^T + b, float32 or int8 per-channel weights (fbgemm's dynamic-quantised linear)."""
+    """y = x W^T + b, float32 or int8 per-channel weights (fbgemm's dynamic-quantised linear).
+
+    fbgemm quantises the activations of a call with one range for all its rows, so with int8 weights a
+    row's result depends on the rows beside it. `sizes` splits the rows into groups that must not affect
+    one another (different students' requests merged into one decode loop); each group is then its own
+    call, quantised as it would be alone. (Float32 rows never affect one another.)"""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, int8: bool):
         weight = weight.detach().float().contiguous()
@@ -69,10 +78,12 @@ class Linear:
         else:
             self.weight = weight
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.int8:
-            return torch.ops.quantized.linear_dynamic(x, self.packed, not full_range())
-        return F.linear(x, self.weight, self.bias)
+    def __call__(self, x: torch.Tensor, sizes: list[int] | None = None) -> torch.Tensor:
+        if not self.int8:
+            return F.linear(x, self.weight, self.bias)
+        if sizes and len(sizes) > 1:
+            return torch.cat([_LINEAR_INT8(part, self.packed, not full_range()) for part in x.split(sizes)])
+        return _LINEAR_INT8(x, self.packed, not full_range())
 
 
 def _cat_bias(*mods) -> torch.Tensor | None:
@@ -129,19 +140,24 @@ class Decoder:
     def rms(self, x: torch.Tensor, g=None) -> torch.Tensor:
         """RMSNorm, g * x / sqrt(mean(x^2) + eps), in plain operations (faster here than torch's fused
         one, which converts dtypes for one row); g None: the gain is folded into the next matrix."""
-        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True).add_(self.eps))
+        ss = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_()        # sum(x^2), one kernel
+        x = x * torch.rsqrt(ss.mul_(1.0 / self.d).add_(self.eps))
         return x if g is None else x * g
 
-    def start(self, past, mask: torch.Tensor, max_new: int) -> "Run":
-        return Run(self, past, mask, max_new)
+    def start(self, past, mask: torch.Tensor, max_new: int, owners: torch.Tensor | None = None) -> "Run":
+        """owners (R,): which independent request each row belongs to (rows of one request are
+        consecutive), or None when the rows may share int8 ranges (one request)."""
+        return Run(self, past, mask, max_new, owners)
 
 
 class Run:
     """One decoding run: the static key/value cache (rows, kv heads, prompt + max_new, head dim) per layer
     and the mask of the columns each row may attend to (False: its left padding)."""
 
-    def __init__(self, dec: Decoder, past, mask: torch.Tensor, max_new: int):
+    def __init__(self, dec: Decoder, past, mask: torch.Tensor, max_new: int, owners: torch.Tensor | None = None):
         self.dec = dec
+        self.owners = owners if dec.int8 else None
+        self.sizes = self._sizes()
         rows, length = mask.shape
         self.t = length                                          # the next column to write
         size = length + max_new
@@ -156,11 +172,19 @@ class Run:
         self.mask = torch.zeros((rows, size), dtype=torch.bool)
         self.mask[:, :length] = mask.bool()
 
+    def _sizes(self) -> list[int] | None:
+        if self.owners is None:
+            return None
+        return torch.unique_consecutive(self.owners, return_counts=True)[1].tolist()
+
     def keep(self, rows: torch.Tensor) -> None:
         """Only these rows go on (the others wrote their end token)."""
         self.k = [K.index_select(0, rows) for K in self.k]
         self.v = [V.index_select(0, rows) for V in self.v]
         self.mask = self.mask.index_select(0, rows)
+        if self.owners is not None:
+            self.owners = self.owners[rows]
+            self.sizes = self._sizes()
 
     @torch.inference_mode()
     def step(self, ids: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
@@ -177,7 +201,7 @@ class Run:
         sin[..., :hd // 2] *= -1                                                     # [-sin, sin]
         x = F.embedding(ids, dec.embed)                                              # (A, d)
         for i, L in enumerate(dec.layers):
-            qkv = L.qkv(dec.rms(x, L.g1))                                                  # (A, (h + 2kv) hd)
+            qkv = L.qkv(dec.rms(x, L.g1), self.sizes)                                # (A, (h + 2kv) hd)
             qk = qkv[:, :(h + kv) * hd].view(a, h + kv, hd)
             qk = torch.addcmul(qk * cos, qk.roll(hd // 2, -1), sin)                  # RoPE on q and k at once
             q = qk[:, :h].view(a, kv, h // kv, hd)                                   # the query heads of a kv head
@@ -186,8 +210,8 @@ class Run:
             V[:, :, t] = qkv[:, (h + kv) * hd:].view(a, kv, hd)
             s = torch.matmul(q, K[:, :, :t + 1].transpose(-1, -2)).add_(bias)  # (A, kv, g, t+1), q scaled
             att = torch.matmul(s.softmax(-1), V[:, :, :t + 1])                      # (A, kv, g, hd)
-            x = x + L.o(att.reshape(a, h * hd))
-            gate, up = L.gate_up(dec.rms(x, L.g2)).chunk(2, -1)
-            x = x + L.down(F.silu(gate) * up)
+            x = x + L.o(att.reshape(a, h * hd), self.sizes)
+            gate, up = L.gate_up(dec.rms(x, L.g2), self.sizes).chunk(2, -1)
+            x = x + L.down(F.silu(gate) * up, self.sizes)
         self.t = t + 1
-        return dec.head(dec.rms(x, dec.g))                                        # (A, V)
+        return dec.head(dec.rms(x, dec.g), self.sizes)                               # (A, V)

@@ -340,8 +340,20 @@ class Service:
             return
         yield from self._run_compare(backend, a)
 
+    @staticmethod
+    def _writer(backend):
+        """Who writes a local model's tokens: the model's Gang (engine.Gang), shared by every student, so
+        that students who press Ask together are decoded in one loop, each from their own seed. A server
+        backend writes its own."""
+        if getattr(backend, "kind", "") != "local":
+            return backend
+        from playground.prompting.engine import Gang
+
+        return cache.once(("prompt-gang", backend.name, str(backend.device), id(backend)), lambda: Gang(backend))
+
     def _run_compare(self, backend, a: dict) -> Iterator[Comparison]:
         task, gold = a["task"], a["gold"]
+        writer = self._writer(backend)
         shown_gold = (answers.normalise_number(gold) or "") if task.kind == "number" and gold else gold.lower()
         done: list[Answered] = []
         vote = None
@@ -357,9 +369,9 @@ class Service:
             cfg = self._config(tech, a)
             if sc:
                 yield snapshot(waiting=tech)
-                gen = backend.generate([chat], cfg)
+                gen = writer.generate([chat], cfg)
             else:
-                for part in backend.stream(chat, cfg):
+                for part in writer.stream(chat, cfg):
                     if isinstance(part, str):
                         yield snapshot(writing=(tech, text, part))
                     else:

@@ -101,7 +101,7 @@ def build(svc) -> ui.LessonLink:
             compare_out = [details, summary, votes, answers_file]
             compare_in = [choice, url, api_model, task_name, question, gold, system, table, techniques, n, temperature,
                           top_p, max_new, seed]
-            run_btn.click(h(svc.compare, _compare_render), compare_in, compare_out, api_name="prompt_compare", **ui.LONG)
+            run_btn.click(h(svc.compare, _compare_render), compare_in, compare_out, api_name="prompt_compare", **ui.LLM)
 
         with gr.Tab("Structured output", id="prompt-json") as json_tab:
             gr.Markdown(views.json_keys())
