@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def int8_kernel(weights: str) -> dict:
+    """Which int8 activations this CPU used (fast.full_range): answers differ between the two, so a card
+    is reproduced only where they match."""
+    from playground.prompting import fast
+
+    return {"int8_activations": "8-bit" if fast.full_range() else "7-bit"} if weights == "int8" else {}
+
+
 def recipe(argv: list[str]) -> str:
     """The command line that remakes a file, as recorded in it."""
     return shlex.join([*shlex.split(PROG), *argv])
@@ -99,7 +107,7 @@ def main(argv=None) -> None:
     rank = {t: i for i, t in enumerate(a.order + [t for t in prompts.TECHNIQUES if t not in a.order])}
     plan.sort(key=lambda st: (rank[st[1]], st[0]))
     report = {"recipe": recipe(argv),
-              "model": a.model, "weights": a.weights, "seed": a.seed, "self_consistency": {"n": a.n, "temperature": a.temperature,
+              "model": a.model, "weights": a.weights, **int8_kernel(a.weights), "seed": a.seed, "self_consistency": {"n": a.n, "temperature": a.temperature,
               "top_p": a.top_p}, "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch "
               f"{torch.__version__}, {torch.get_num_threads()} threads", "results": {}, "not_run": []}
     for set_name, tech in plan:

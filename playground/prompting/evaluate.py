@@ -22,6 +22,7 @@ from playground.prompting.engine import GenConfig
 ASSETS = paths.assets("prompting")
 SETS = {"arithmetic": "arithmetic.csv", "sentiment": "sentiment.csv"}
 BUNDLED = ASSETS / "eval_smollm2.json"     # written by `python -m demos.eval_prompt`, shown before any run
+BUNDLED_FLOAT32 = ASSETS / "eval_smollm2_float32.json"     # the same with --weights float32 (the comparison)
 SC_NS = (1, 3, 5, 10)
 MAX_ROWS = 200
 MAX_CELL = 1000

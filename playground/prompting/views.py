@@ -215,7 +215,10 @@ def bundled_view(data: dict | None) -> tuple:
     wall = " and ".join(f"{v:.0f} s" for v in runs.values() if v) or "?"
     recipe = data.get("recipe")
     recipe = recipe if isinstance(recipe, str) else "python -m demos.eval_prompt"
-    note = (f"Bundled figures for **{data['model']}** from `{recipe}` "
+    weights = data.get("weights")
+    weights = (f", {weights} weights" + (f" ({data['int8_activations']} activations)" if data.get("int8_activations")
+                                         else "")) if weights else ""
+    note = (f"Bundled figures for **{data['model']}**{weights} from `{recipe}` "
             f"({data.get('machine', '')}; wall time {wall}). Not run: "
             f"{', '.join(data.get('not_run') or []) or 'none'}. {data.get('note', '')}")
     return eval_outputs(data["results"], "bundled run", note)
