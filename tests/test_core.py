@@ -211,8 +211,16 @@ def test_images_helpers(tmp_path):
     assert torch.equal(g[:, 1:9, 10:18], x[1]) and g[0, 0, 0] == 1.0   # cell (0, 1), padding of pad_value
     assert images.grid(x * 2 - 1, nrow=3, pad=1, lo=-1, hi=1).sub(g).abs().max() < 1e-6
     assert images.to_pil(x[0], scale=4).size == (32, 32)
-    gif = images.save_gif([images.to_pil(x[i]) for i in range(5)], path=tmp_path / "a.gif")
-    assert Image.open(gif).n_frames == 5
+    frames = [images.to_pil(x[i]).convert("RGB") for i in range(5)]
+    gif = Image.open(images.save_gif(frames, path=tmp_path / "a.gif"))
+    assert gif.n_frames == 5
+    for i in (0, 3):                             # grey frames come back exactly, every pixel
+        gif.seek(i)
+        assert np.array_equal(np.asarray(gif.convert("RGB")), np.asarray(frames[i]))
+    colour = [Image.new("RGB", (4, 4), (200, 30, 60)), Image.new("RGB", (4, 4), (10, 120, 250))]
+    back = Image.open(images.save_gif(colour, path=tmp_path / "b.gif"))
+    back.seek(1)
+    assert back.convert("RGB").getpixel((0, 0)) == (10, 120, 250)
 
 
 # --- metrics math ----------------------------------------------------------------------------
