@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from conftest import drag, image_src, new_page, screenshot, wait_new_src
+from conftest import drag, image_src, new_page, screenshot, settled_text, wait_new_src
 
 from playground.core import lesson
 
@@ -30,7 +30,9 @@ def test_link_round_trip_in_a_fresh_browser(browser, app_url):
     old = image_src(pg, "#vae-decoded")
     drag(pg, "#vae-z0", 0.5, 0.15)                               # slider 1 to about -2
     drag(pg, "#vae-z2", 0.5, 0.8)
-    shown = wait_new_src(pg, "#vae-decoded", old)
+    wait_new_src(pg, "#vae-decoded", old)
+    settled_text(pg, "#vae-decoded")                             # the last decode of the two drags has landed
+    shown = image_src(pg, "#vae-decoded")
     z0, z2 = _value(pg, "#vae-z0"), _value(pg, "#vae-z2")
     assert z0 < -1 and z2 > 1
     pg.click("#copy-link")

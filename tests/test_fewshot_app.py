@@ -91,5 +91,5 @@ def test_scrub_and_play_without_a_task_say_what_to_do(app_url):
 
 def test_load_calls_run(client):
     """The calls the load benchmark makes (demos/load.py) are valid through the API."""
-    for api, args, _weight in SVC.load_calls():
+    for api, args, *_weight in SVC.load_calls():
         assert client.predict(*args, api_name=f"/{api}")
