@@ -15,6 +15,7 @@ from playground.prompting import answers, evaluate, models, prompts
 
 TECHNIQUE = "zero-shot"    # greedy decoding: deterministic, so each item's answer can be compared
 MAX_DIFFERENT = 1          # items whose answer may differ from the file's (see the docstring)
+SPREAD = 4                 # items an int8 accuracy moved by with nothing but rounding changed (closing note)
 
 
 @pytest.mark.slow
@@ -25,12 +26,12 @@ def test_greedy_set_reproduces_the_bundled_evaluation(set_name, card_file):
     tokens, so the set is run in the recipe's own batches (a smaller batch would change the padding, the
     order of float32 sums, and with int8 weights the activations' shared range, and an item whose two
     best next tokens are nearly tied could flip). On the machine that wrote the file every answer
-    matched; MAX_DIFFERENT item may differ on another CPU. Int8 answers are reproduced only with the same
-    int8 activations (8-bit with VNNI, else 7-bit: see fast.full_range); the float32 card anywhere."""
+    matched; MAX_DIFFERENT item may differ on another CPU. Int8 answers are reproduced item by item only
+    with the same int8 activations (8-bit with VNNI, else 7-bit: see fast.full_range); on a CPU with the
+    other kind, rounding moves answers, and the accuracy is held to the spread that rounding alone gave."""
     card = json.loads(card_file.read_text(encoding="utf-8"))
     int8 = card["weights"] == "int8"
-    if int8 and card["int8_activations"] != eval_prompt.int8_kernel("int8")["int8_activations"]:
-        pytest.skip(f"this CPU quantises activations otherwise than the machine that wrote {card_file.name}")
+    same_kernel = not int8 or card["int8_activations"] == eval_prompt.int8_kernel("int8")["int8_activations"]
     recipe = eval_prompt.recipe_args(card["recipe"])
     recorded = card["results"][set_name][TECHNIQUE]
     rows = evaluate.load_set(set_name)
@@ -44,6 +45,9 @@ def test_greedy_set_reproduces_the_bundled_evaluation(set_name, card_file):
                               top_p=recipe.top_p, seed=recipe.seed, max_rows_per_call=recipe.rows_per_call)
     assert result["max_new_tokens"] == recorded["max_new_tokens"] and result["temperature"] == 0.0
 
+    if not same_kernel:
+        assert abs(result["accuracy"] - recorded["accuracy"]) <= SPREAD / len(rows) + 1e-9
+        return
     got = [it["answers"][0] for it in result["items"]]
     want = [it["answers"][0] for it in recorded["items"]]
     different = [i for i, (g, w) in enumerate(zip(got, want)) if g != w]
