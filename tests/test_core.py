@@ -412,6 +412,9 @@ def test_zerogpu_stand_in(monkeypatch):
         worker = RuntimeError("OutOfMemoryError")
         worker.title = "ZeroGPU worker error"                 # how the package re-raises a worker's failure
         assert device.gpu_failure(worker)
+        bad_input = RuntimeError("InputError")
+        bad_input.title = "ZeroGPU worker error"              # the same title for a worker's bad input: not a GPU failure
+        assert not device.gpu_failure(bad_input)
     finally:
         for name in ("spaces", "spaces.config"):
             sys.modules.pop(name, None)

@@ -79,7 +79,9 @@ def for_bundled() -> torch.device:
 
 
 # What the spaces package says when no GPU can be had for a call (its own wording; see spaces/zero/client.py).
-GPU_FAILURES = ("exceeded your GPU quota", "GPU quota", "No GPU is currently available", "ZeroGPU",
+# (Not the words "ZeroGPU worker error": the package gives every exception of its worker that title, a bad
+# input or a bug as well as a lost GPU, and those must surface, not be answered by another model.)
+GPU_FAILURES = ("exceeded your GPU quota", "GPU quota", "No GPU is currently available",
                 "GPU task aborted", "OutOfMemoryError")
 
 
@@ -88,8 +90,9 @@ def gpu_failure(exc: BaseException) -> bool:
     the caller then falls back to its CPU / bundled model and says so, instead of failing."""
     if isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
         return True
-    # the package re-raises a worker's failure as gr.Error(message, title="ZeroGPU worker error")
-    text = f"{exc} {getattr(exc, 'title', '')}"
+    # the package re-raises a worker's failure as gr.Error(message, title="ZeroGPU worker error"): the
+    # message says which failure it was
+    text = str(exc)
     return any(m in text for m in GPU_FAILURES)
 
 
@@ -168,12 +171,15 @@ def routed(use_gpu, *, duration=60):
                     say(e)
                 ctx = _fallback_context()                # each step runs in it: a generator may be
                 it = ctx.run(f, self, *args, **kwargs)    # resumed from another thread or context
-                while True:
-                    try:
-                        value = ctx.run(next, it)
-                    except StopIteration:
-                        return
-                    yield value
+                try:
+                    while True:
+                        try:
+                            value = ctx.run(next, it)
+                        except StopIteration:
+                            return
+                        yield value
+                finally:                                  # Stop: the method's own clean-up, in it too
+                    ctx.run(it.close)
             return gen
 
         @functools.wraps(f)
