@@ -338,3 +338,27 @@ def test_gang_merges_concurrent_requests_and_each_gets_its_own_answer(tiny_backe
     assert got == alone
     assert max(gang.sizes) > 1 and sum(gang.sizes) == len(questions), gang.sizes
     assert all(g >= 1 for g in grew)
+
+
+def test_gang_stops_writing_when_its_reader_stops(tiny_backend, monkeypatch):
+    """Stop (the reader closes its stream): the shared loop ends instead of writing to max_new_tokens."""
+    from playground.prompting.engine import Gang
+
+    steps = []
+    real = tiny_backend.steps
+
+    def counted(*a, **k):
+        for s in real(*a, **k):
+            steps.append(1)
+            yield s
+    monkeypatch.setattr(tiny_backend, "steps", counted)
+    gang = Gang(tiny_backend, wait=0.0)
+    cfg = GenConfig(max_new_tokens=200, stop_at_eos=False)
+    stream = gang.stream(chat("Roger has 5 tennis balls"), cfg)
+    next(stream)                                       # the first token arrives, then the student presses Stop
+    stream.close()
+    for _ in range(100):
+        if not gang._running:
+            break
+        threading.Event().wait(0.02)
+    assert not gang._running and len(steps) < 200

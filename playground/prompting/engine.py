@@ -263,7 +263,8 @@ class Gang:
     pass per token for every row, each prompt sampling from its own seed. Each request gets its own
     tokens as they come (`stream`) or at the end (`generate`), the same as if it had run alone (up to
     floating-point rounding of the batched matrix products; a near-tie can then flip a token). At
-    most `max_rows` rows decode at once; later requests start the next group.
+    most `max_rows` rows decode at once; later requests start the next group. A request whose reader
+    has gone (Stop, a closed page) is no longer waited for: the loop ends when no one of its group reads.
     """
 
     def __init__(self, backend: LocalBackend, wait: float = 0.03, max_rows: int = 64):
@@ -282,20 +283,24 @@ class Gang:
 
         key = tuple(v for k, v in cfg.__dict__.items() if k != "seed")
         box: queue.SimpleQueue = queue.SimpleQueue()
+        gone = threading.Event()                         # set when this request's reader stops reading
         with self._lock:
-            self._pending.setdefault(key, []).append((self.backend.render(chat), cfg, box))
+            self._pending.setdefault(key, []).append((self.backend.render(chat), cfg, box, gone))
             start = key not in self._running
             if start:
                 self._running.add(key)
         if start:
             threading.Thread(target=self._run, args=(key,), name="llm gang", daemon=True).start()
-        while True:
-            item = box.get()
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-            if isinstance(item, Generation):
-                return
+        try:
+            while True:
+                item = box.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if isinstance(item, Generation):
+                    return
+        finally:
+            gone.set()
 
     def generate(self, chats: list[Chat], cfg: GenConfig) -> Generation:
         if len(chats) != 1:
@@ -320,10 +325,12 @@ class Gang:
                 take = max(1, self.max_rows // max(1, cfg.n))
                 group, self._pending[key] = waiting[:take], waiting[take:]
             self.sizes.append(len(group))
+            if len(self.sizes) > 10_000:                 # bounded, as core.batch.Batcher's
+                del self.sizes[:5_000]
             self._decode(group, cfg)
 
     def _decode(self, group: list, cfg: GenConfig) -> None:
-        texts, boxes = [g[0] for g in group], [g[2] for g in group]
+        texts, boxes, gone = [g[0] for g in group], [g[2] for g in group], [g[3] for g in group]
         n = cfg.n
         kept: list[list[int]] = [[] for _ in range(len(texts) * n)]
         t0 = time.perf_counter()
@@ -337,6 +344,8 @@ class Gang:
                     touched.add(r // n)
                 for i in touched:                    # sample 0 of each prompt, as it grows
                     boxes[i].put(self.backend.tokenizer.decode(kept[i * n], skip_special_tokens=True))
+                if all(g.is_set() for g in gone):    # everyone pressed Stop: stop writing
+                    return
             seconds = time.perf_counter() - t0
             for i, box in enumerate(boxes):
                 box.put(self.backend._finish(1, cfg, kept[i * n:(i + 1) * n], seconds))
