@@ -53,8 +53,10 @@ def main(argv=None) -> dict:
         plain = copy.copy(backend)
         plain.decoder = None
         variants.insert(0, ("float32, transformers loop", plain))
-    if not a.no_int8:
-        variants.append(("int8", models.load(a.model, settings.from_env().cache_dir, "cpu", int8=True)))
+    if not a.no_int8:                                  # the same model, its tokens written with int8 weights
+        quick = copy.copy(backend)
+        quick.use_decoder(True)
+        variants.append(("int8", quick))
     q = prompts.PRESETS["Juggler (chain-of-thought)"]["question"]
     chat = prompts.build("self-consistency", prompts.ARITHMETIC, q)
     prompt_tokens = len(backend.tokenizer(backend.render(chat), add_special_tokens=False)["input_ids"])

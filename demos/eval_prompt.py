@@ -100,6 +100,8 @@ def main(argv=None) -> None:
     cfg = settings.from_env()
     t_start = time.perf_counter()
     backend = models.load(a.model, cfg.cache_dir, "cpu", int8=a.weights == "int8")
+    ran = "int8" if getattr(backend.decoder, "int8", False) else "float32"     # what wrote the tokens (a model
+    # without fast.Decoder, or a torch without int8 kernels, writes float32 whatever was asked)
     plan = []
     for tech in a.techniques:             # cheapest first: direct answers, then reasoning, then N paths
         for s in a.sets:
@@ -107,7 +109,7 @@ def main(argv=None) -> None:
     rank = {t: i for i, t in enumerate(a.order + [t for t in prompts.TECHNIQUES if t not in a.order])}
     plan.sort(key=lambda st: (rank[st[1]], st[0]))
     report = {"recipe": recipe(argv),
-              "model": a.model, "weights": a.weights, **int8_kernel(a.weights), "seed": a.seed, "self_consistency": {"n": a.n, "temperature": a.temperature,
+              "model": a.model, "weights": ran, **int8_kernel(ran), "seed": a.seed, "self_consistency": {"n": a.n, "temperature": a.temperature,
               "top_p": a.top_p}, "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch "
               f"{torch.__version__}, {torch.get_num_threads()} threads", "results": {}, "not_run": []}
     for set_name, tech in plan:

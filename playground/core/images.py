@@ -53,7 +53,11 @@ def save_gif(frames: list[Image.Image], ms_per_frame: int = 120, path: str | Pat
     """Write an animated GIF (looping) and return its path (a fresh temp file unless given)."""
     if path is None:
         path = tempfile.NamedTemporaryFile(prefix="playground-", suffix=".gif", delete=False).name
-    frames = [_gif_frame(f) for f in frames]
+    made: dict[int, Image.Image] = {}          # a frame repeated (a ping-pong, a held end) is converted once
+    for f in frames:
+        if id(f) not in made:
+            made[id(f)] = _gif_frame(f)
+    frames = [made[id(f)] for f in frames]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0)
     return str(path)
 
@@ -61,6 +65,8 @@ def save_gif(frames: list[Image.Image], ms_per_frame: int = 120, path: str | Pat
 def _gif_frame(f: Image.Image) -> Image.Image:
     """A grey frame (R = G = B everywhere: the Fashion-MNIST labs) as its L band: a GIF holds its 256 levels
     exactly, and PIL skips the palette search it runs on an RGB frame (four times the time of the write)."""
+    if f.mode == "L":
+        return f
     f = f.convert("RGB")
     r, g, b = f.split()
     if ImageChops.difference(r, g).getbbox() is None and ImageChops.difference(g, b).getbbox() is None:

@@ -227,7 +227,9 @@ class Blocks(gr.Blocks):
 # batch (decodes, chain steps, whole-chain samples, grids) are not in this group: merging needs them together.
 LONG = dict(concurrency_id="long-jobs", concurrency_limit=max(1, int(os.environ.get("PLAYGROUND_LONG_JOBS") or 1)))
 # The Prompt lab's side-by-side runs: students who press Ask together share one decode loop (engine.Gang), so
-# they run together, up to PLAYGROUND_LLM_JOBS (default 8); the loop's cost grows far slower than its rows.
+# they run together, up to PLAYGROUND_LLM_JOBS (default 8). With float32 weights a row more costs little; with
+# int8 each student's rows are their own matrix call (their answers must not depend on each other), so the
+# shared loop saves the per-token Python work but not the weight reads. 8 is not yet set from a measurement.
 LLM = dict(concurrency_id="llm-jobs", concurrency_limit=max(1, int(os.environ.get("PLAYGROUND_LLM_JOBS") or 8)))
 
 

@@ -75,11 +75,9 @@ class LocalBackend:
 
     kind = "local"
 
-    def __init__(self, model, tokenizer, name: str = "model", device: str | torch.device = "cpu",
-                 parameters: int | None = None):
+    def __init__(self, model, tokenizer, name: str = "model", device: str | torch.device = "cpu"):
         self.model = model.eval()
-        # counted here unless the caller counted them before packing the weights (int8)
-        self.parameters = int(parameters if parameters is not None else sum(p.numel() for p in model.parameters()))
+        self.parameters = sum(p.numel() for p in model.parameters())
         self.tokenizer = tokenizer
         self.name = name
         self.device = torch.device(device)
@@ -187,6 +185,8 @@ class LocalBackend:
         pos = pos[:, -1:]                                              # (R, 1)
         owners = torch.arange(len(texts)).repeat_interleave(n) if independent else None
         run = self.decoder.start(past, mask, cfg.max_new_tokens, owners) if self.decoder else None
+        if run:
+            past = None                                                # copied into the run's static cache
         rows = torch.arange(len(texts) * n, device=self.device)        # (A,) which rows are still writing
         gens = [torch.Generator(device="cpu").manual_seed(int(sd)) for sd in (seeds or [cfg.seed] * len(texts))]
         eos = torch.tensor(self.eos_ids or [-1], device=self.device)
@@ -213,7 +213,9 @@ class LocalBackend:
                     run.keep(keep)
                 else:
                     past.batch_select_indices(keep)
-                rows, nxt, mask, pos = rows[keep], nxt[keep], mask[keep], pos[keep]
+                rows, nxt, pos = rows[keep], nxt[keep], pos[keep]
+                if not run:
+                    mask = mask[keep]
             pos = pos + 1                                              # (A, 1)
             if run:
                 logits = run.step(nxt, pos)                            # (A, V)

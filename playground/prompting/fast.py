@@ -75,6 +75,7 @@ class Linear:
                 wq = torch.quantize_per_channel(weight, scale.double(), torch.zeros_like(scale, dtype=torch.long),
                                                 0, torch.qint8)
                 self.packed = torch.ops.quantized.linear_prepack(wq, self.bias)
+            self.reduce_range = not full_range()
         else:
             self.weight = weight
 
@@ -82,8 +83,8 @@ class Linear:
         if not self.int8:
             return F.linear(x, self.weight, self.bias)
         if sizes and len(sizes) > 1:
-            return torch.cat([_LINEAR_INT8(part, self.packed, not full_range()) for part in x.split(sizes)])
-        return _LINEAR_INT8(x, self.packed, not full_range())
+            return torch.cat([_LINEAR_INT8(part, self.packed, self.reduce_range) for part in x.split(sizes)])
+        return _LINEAR_INT8(x, self.packed, self.reduce_range)
 
 
 def _cat_bias(*mods) -> torch.Tensor | None:

@@ -119,17 +119,20 @@ def _cache_key(ref: str, dev, int8: bool, cache_dir: Path) -> tuple:
     return ("prompt", ref, str(dev), bool(int8), str(Path(cache_dir)))
 
 
-def _device_and_int8(device, int8: bool | None, ref: str = ""):
-    """The device (default: the offline model where bundled models run, the CPU on ZeroGPU; any other
-    model on the configured device) and whether tokens are written with int8 weights (a CPU default)."""
-    import torch
-
+def device_for(ref: str):
+    """Where a model runs: the offline model where bundled models run (the CPU on ZeroGPU), any other
+    model on the configured device."""
     from playground.core import device as device_mod
 
-    if device is not None:
-        dev = torch.device(device)
-    else:
-        dev = device_mod.for_bundled() if ref == OFFLINE_REF else device_mod.get()
+    return device_mod.for_bundled() if ref == OFFLINE_REF else device_mod.get()
+
+
+def _device_and_int8(device, int8: bool | None, ref: str = ""):
+    """The device (default: `device_for(ref)`) and whether tokens are written with int8 weights (a CPU
+    default)."""
+    import torch
+
+    dev = torch.device(device) if device is not None else device_for(ref)
     if int8 is None:
         int8 = os.environ.get("PLAYGROUND_LLM_FLOAT32", "").strip().lower() not in ("1", "true", "yes")
     return dev, bool(int8) and dev.type == "cpu"

@@ -215,8 +215,8 @@ class Service:
         return url
 
     def on_gpu(self, choice) -> bool:
-        """Does this model choice run on a GPU? (Not the offline model: on ZeroGPU it runs on the CPU.)"""
-        return choice not in (models.OFFLINE_REF, SERVER) and device.get().type == "cuda"
+        """Does this model choice run on a GPU? (A server runs elsewhere; see models.device_for.)"""
+        return choice != SERVER and models.device_for(choice).type == "cuda"
 
     def _backend(self, choice, url="", api_model=""):
         """The backend for the user's choice; Unavailable (what to install or set) when none runs. A call

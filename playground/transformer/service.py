@@ -171,11 +171,11 @@ def show(tokenizer, i: int) -> str:
     return repr(tokenizer.decode([i]))[1:-1].replace(" ", "␣") or "(empty)"
 
 
-
 def _hub_on_gpu(self, *args, **kwargs) -> bool:
     """device.routed's test: the Prompt lab's default model, when it is a hub model on the GPU."""
     lab = self._prompt_lab
     return lab.on_gpu(lab.model_choices()[0])
+
 
 class Service:
     def __init__(self, settings: Settings):
