@@ -173,7 +173,9 @@ def test_every_endpoint_answers_bad_input(app_url, tiny_llm, capfd):
                     elif not _names_field(str(msg), p) and msg != base_msg:
                         failures.append(f"{api} {p['parameter_name']}={shown}: message does not name the field "
                                         f"({p.get('label')!r}): {str(msg)[:100]!r}")
-                    elif seconds > ERROR_SECONDS:
+                    elif seconds > ERROR_SECONDS and min(seconds, _call(http, api, data)[2]) > ERROR_SECONDS:
+                        # timed twice, the faster kept: on a busy 2-core runner one call can wait in the
+                        # queue behind another test's model; a slow handler is slow both times
                         failures.append(f"{api} {p['parameter_name']}={shown}: error after {seconds:.1f} s")
                 elif status != "complete":
                     failures.append(f"{api} {p['parameter_name']}={shown}: {status} {str(payload)[:100]}")

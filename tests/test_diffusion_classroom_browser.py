@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ROOT, image_src, new_page, screenshot
+from conftest import axe_serious, image_src, new_page, screenshot
 
 from playground.core import lesson
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-AXE = ROOT / "tests" / "node_modules" / "axe-core" / "axe.min.js"
 SLOW = 240_000      # a reveal or a chain on a busy 2-core machine
 
 
@@ -161,7 +160,6 @@ def test_phone_scrub_keeps_x_t_and_x0_in_view(browser, app_url):
 def test_axe_finds_no_serious_violation_in_any_view(browser, app_url):
     pg = new_page(browser, app_url + "?lab=diffusion&view=lockstep&cmp_steps=4")
     wait_text(pg, "#diff-compare-status", r"Step 4 / 4")
-    pg.add_script_tag(path=str(AXE))
     found = {}
     for view in ("lockstep", "sd", "forward", "card", "step"):
         pg.locator(f"button[role=tab][data-tab-id=diff-{view}-tab]:visible").first.click()
@@ -169,9 +167,7 @@ def test_axe_finds_no_serious_violation_in_any_view(browser, app_url):
         pg.wait_for_function("() => !document.querySelector('.progress-text, .eta-bar')", timeout=SLOW)
         if view == "step":
             wait_text(pg, "#diff-status", r"Step 50 / 50")
-        bad = pg.evaluate("""async () => (await axe.run(document.querySelector('#tab-diffusion'),
-            {resultTypes: ['violations']})).violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-            .map(v => `${v.id} (${v.impact}): ${v.nodes.length} x, e.g. ${v.nodes[0].target.join(' ')}`)""")
+        bad = axe_serious(pg, "#tab-diffusion")
         if bad:
             found[view] = bad
     assert not found, found

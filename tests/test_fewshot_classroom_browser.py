@@ -9,7 +9,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import BUSY, axe_serious, drag, new_page, screenshot
+from conftest import BUSY, axe_serious, drag, new_page, screenshot, settled_text
 from PIL import Image
 
 from playground.core import lesson, settings
@@ -153,8 +153,9 @@ def _step_values(step) -> dict:
 def test_phone_step_slider_keeps_the_curves_in_view(browser, app_url):
     pg = _opened(browser, app_url + "?lab=fewshot", width=390, height=844, is_mobile=True, has_touch=True)
 
-    def in_view(sel):
-        b = pg.locator(sel).first.bounding_box()
+    def in_view(sel):           # read once the page is settled (a plot being redrawn has no box for a moment)
+        settled_text(pg, "body")
+        b = pg.locator(sel).first.bounding_box(timeout=30_000)
         return b["y"] >= 0 and b["y"] + b["height"] <= 844
 
     def uncovered(sel):          # what is drawn at the middle of the control is the control itself
