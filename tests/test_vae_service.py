@@ -270,3 +270,69 @@ def test_concurrent_live_decodes_are_batched_and_equal_each_alone(svc):
         assert torch.allclose(a, g, atol=1e-5)
     sizes = batcher.sizes[before:]
     assert sum(sizes) == len(values) and max(sizes) > 1, sizes
+
+
+# --- VQ-VAE ------------------------------------------------------------------------------------
+
+def test_vq_encode_is_the_models_nearest_codes_and_their_decode(svc):
+    from playground.vae.losses import recon_nll
+
+    model, card = svc._vq("fashion")
+    v = svc.vq_encode(svc.default, "test #9: Sneaker")
+    x = svc._test_images("fashion", [9])
+    with torch.no_grad():
+        k, z_q = model.quantize(model.encode(x))
+        assert v.state.codes == v.state.original == k[0].tolist()
+        assert torch.allclose(v.recon, model.decode_codes(k)[0]) and torch.equal(v.edited, v.recon)
+        assert v.terms["recon"] == pytest.approx(float(recon_nll(model.decode_logits(z_q), x)[0]), rel=1e-5)
+    g = model.grid
+    assert v.changed == [] and v.cell == (g // 2, g // 2) and svc.vq_shape == (g, card["config"]["codes"])
+    assert sum(v.usage) == S.USAGE_IMAGES * g * g and len(v.usage) == card["config"]["codes"]
+
+
+def test_vq_edit_changes_one_cell_adds_up_and_clamps(svc):
+    v = svc.vq_encode(svc.default, "test #9: Sneaker")
+    k = (v.state.codes[2][3] + 1) % svc.vq_shape[1]
+    e = svc.vq_edit(svc.default, v.state, 2, 3, k)
+    assert e.changed == [(2, 3)] and e.state.codes[2][3] == k and e.state.original == v.state.original
+    assert not torch.equal(e.edited, v.edited) and torch.equal(e.recon, v.recon)
+    assert v.state.codes == v.state.original                     # the earlier state is not changed in place
+    g, n = svc.vq_shape
+    e2 = svc.vq_edit(svc.default, e.state, 99, -3, 1e9)         # clamped into the grid and the codebook
+    assert e2.cell == (g - 1, 0) and e2.state.codes[g - 1][0] == n - 1 and (2, 3) in e2.changed
+
+
+@pytest.mark.parametrize("args, message", [
+    (("x", 0, 0), "Cell row must be a whole number from 0 to"),
+    ((0, float("nan"), 0), "Cell column must be a whole number"),
+    ((0, 0, None), "Code must be a whole number from 0 to"),
+])
+def test_vq_edit_refuses_non_numbers_naming_the_field(svc, args, message):
+    v = svc.vq_encode(svc.default, "test #9: Sneaker")
+    with pytest.raises(InputError, match=message):
+        svc.vq_edit(svc.default, v.state, *args)
+
+
+def test_vq_edit_needs_an_image_of_the_same_data_set(svc):
+    with pytest.raises(InputError, match="Pick a test image on the VQ-VAE tab first"):
+        svc.vq_edit(svc.default, None, 0, 0, 0)
+    v = svc.vq_encode(svc.default, "test #9: Sneaker")
+    other = S.VQCodes("digits", 0, v.state.codes, v.state.original)
+    with pytest.raises(InputError, match=re.escape(f"encoded with the {svc.labels['digits']} VQ-VAE")):
+        svc.vq_edit(svc.default, other, 0, 0, 0)
+    with pytest.raises(InputError, match="Test image must be one of"):
+        svc.vq_encode(svc.default, "test #99999")
+
+
+def test_vq_views_show_the_grid_usage_terms_and_both_cards(svc):
+    v = svc.vq_edit(svc.default, svc.vq_encode(svc.default, "test #2: Trouser").state, 1, 1, 0)
+    fig = views.vq_grid_figure(v)
+    assert fig.data[0].z.tolist() == v.state.codes and len(fig.layout.shapes) == len(v.changed) + 1
+    assert list(views.vq_usage_figure(v).data[0].y) == v.usage
+    m, vae = v.card["metrics"], card(svc, "fashion")["metrics"]
+    terms = views.vq_terms_markdown(v)
+    assert f"| {v.terms['recon']:.1f} | {v.terms['codebook']:.2f} |" in terms and f"| {m['recon_nats']:.1f} |" in terms
+    compare = views.vq_compare_markdown(v)
+    assert f"**{m['recon_nats']:.1f}**" in compare and f"**{vae['recon_nats']:.1f}**" in compare
+    assert f"KL {vae['kl_nats']:.1f} nats" in compare
+    assert len(views.vq(v)) == 8 and views.vq(v)[-1] is v.state

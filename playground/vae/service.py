@@ -27,6 +27,7 @@ from playground.core.settings import Settings
 from playground.vae.latent import lerp, quantile_grid, slerp
 from playground.vae.losses import kl_per_dim, recon_nll, reparameterise
 from playground.vae.model import VAEConfig
+from playground.vae.vqvae import VQConfig, perplexity, vq_terms
 
 # Data set key -> its name and source in the UI label; the label adds the image count (train + test)
 # from the main model's card when the source is named: "Digits (opencv, N)".
@@ -46,6 +47,7 @@ GIF_PATHS = ("spherical", "linear")
 PROBE_SECONDS = 0.3     # speed probe: torch.utils.benchmark's minimum run time
 VISIBLE = 0.02          # tour: a mean absolute pixel change below this (of 1) is "nothing you can see"
 CONFIDENT = 0.5         # tour: a prior sample counts as recognisable when the judge gives its class >= this
+USAGE_IMAGES = 1000     # VQ-VAE: the codebook usage histogram is measured live on this many test images
 
 # A fixed list of test images per data set (three of each class, classes in order), so the pickers
 # need no data at start-up. Indices into data.load(key, "test"); the class of PICKS[k][i] is i % 10.
@@ -62,6 +64,11 @@ OBJECT_BOX = {"fashion": 26, "digits": 20}                # px of a 28 px input 
 def checkpoint_name(key: str, beta: float = 1.0, latent_dim: int = VAEConfig.latent_dim) -> str:
     """The name demos/train_vae.py gives a checkpoint (the peer adds `_peer_mlp`)."""
     return f"{key}_b{beta:g}" + ("_2d" if latent_dim == MAP_DIM else "")
+
+
+def vq_name(key: str) -> str:
+    """The name demos/train_vqvae.py gives a data set's VQ-VAE checkpoint."""
+    return f"{key}_vq"
 
 
 def pick_labels(key: str) -> list[str]:
@@ -176,6 +183,34 @@ class BetaComparison:
     per_row: int
     betas: tuple[float, float]
     kl: tuple[list[float], list[float]]   # held-out KL per dimension of each model (cards)
+
+
+@dataclass
+class VQCodes:
+    """Per-user state (gr.State): the test image on the VQ-VAE sub-tab and its code grid, as edited so far."""
+    key: str
+    index: int                  # into the test split
+    codes: list[list[int]]      # (h, w) the grid now decoded
+    original: list[list[int]]   # (h, w) the encoder's grid
+
+
+@dataclass
+class VQView:
+    x: torch.Tensor             # (1, H, W) the test image
+    recon: torch.Tensor         # (1, H, W) decode of the encoder's codes
+    edited: torch.Tensor        # (1, H, W) decode of the grid as edited
+    cell: tuple[int, int]       # the cell last chosen (row, column)
+    terms: dict                 # this image's recon (nats), codebook and commitment terms, from the encoder's grid
+    usage: list[int]            # held-out code counts over USAGE_IMAGES test images (live), (K,)
+    usage_images: int
+    card: dict                  # the VQ-VAE's card
+    vae_card: dict | None       # the main VAE's card of the same data set (its held-out reconstruction error)
+    state: VQCodes
+
+    @property
+    def changed(self) -> list[tuple[int, int]]:
+        return [(r, c) for r, row in enumerate(self.state.codes) for c, k in enumerate(row)
+                if k != self.state.original[r][c]]
 
 
 @dataclass
@@ -487,6 +522,77 @@ class Service:
         rows += [self._decode(lo, eps), self._decode(hi, eps[:, : hi.dim])]
         return BetaComparison(torch.cat(rows), BETA_IMAGES, (lo.model.config.beta, hi.model.config.beta),
                               (lo.card["metrics"]["kl_per_dim_nats"], hi.card["metrics"]["kl_per_dim_nats"]))
+
+    # --- VQ-VAE: a grid of codes from a codebook ---
+
+    def _vq(self, key: str):
+        """The data set's VQ-VAE (model, card), loaded on first use and shared by every session."""
+        path = self.assets / vq_name(key)
+        if not all(path.with_suffix(ext).exists() for ext in (".safetensors", ".json")):
+            raise Unavailable(f"The checkpoint {self._shown(path)} is missing; train it with "
+                              f"`python -m demos.train_vqvae --data {key}` (see its --help).")
+        return cache.once(("vae", str(path)), lambda: checkpoint.load(path, device="cpu"))
+
+    @property
+    def vq_shape(self) -> tuple[int, int]:
+        """(cells per side of the code grid, codebook size K) of the default data set's VQ-VAE, from its card
+        (the ranges of the tab's sliders); the config's defaults without one."""
+        c = self._card(vq_name(DEFAULT))
+        cfg = VQConfig(**c["config"]) if c else VQConfig()
+        return cfg.image_size // 4, cfg.codes
+
+    @torch.inference_mode()
+    def _vq_usage(self, key: str) -> list[int]:
+        """How often each code is chosen over the cells of the first USAGE_IMAGES test images (measured once)."""
+        model, _ = self._vq(key)
+
+        def count():
+            k, _ = model.quantize(model.encode(self._test_images(key, slice(0, USAGE_IMAGES))))
+            return torch.bincount(k.flatten(), minlength=model.config.codes).tolist()
+
+        return cache.once(("vae", "vq-usage", key), count)
+
+    @torch.inference_mode()
+    def _vq_view(self, key: str, state: VQCodes, cell: tuple[int, int]) -> VQView:
+        model, card = self._vq(key)
+        x = self._test_images(key, [state.index])                               # (1, 1, H, W)
+        z_e = model.encode(x)
+        k, z_q = model.quantize(z_e)
+        codebook, commitment = vq_terms(z_e, z_q)
+        terms = {"recon": float(recon_nll(model.decode_logits(z_q), x)[0]), "codebook": float(codebook[0]),
+                 "commitment": float(commitment[0]), "beta": model.config.beta,
+                 "perplexity": perplexity(torch.bincount(k.flatten(), minlength=model.config.codes))}
+        edited = model.decode_codes(torch.tensor([state.codes]))
+        return VQView(x[0], model.decode_codes(k)[0], edited[0], cell, terms, self._vq_usage(key), USAGE_IMAGES,
+                      card, self._card(self.roles[key]["main"]), state)
+
+    def vq_encode(self, dataset, pick) -> VQView:
+        """A test image -> its grid of codes k = argmin_j ||z_e - e_j||^2, decoded; no edit yet."""
+        key = self._key(dataset)
+        index = self._pick(key, pick, "Test image")
+        model, _ = self._vq(key)
+        with torch.inference_mode():
+            k, _ = model.quantize(model.encode(self._test_images(key, [index])))
+        codes = k[0].tolist()
+        g = model.grid
+        return self._vq_view(key, VQCodes(key, index, codes, [row[:] for row in codes]), (g // 2, g // 2))
+
+    def vq_edit(self, dataset, state, row, col, code) -> VQView:
+        """Put code `code` into cell (row, col) of the grid (edits add up) and decode the grid."""
+        key = self._key(dataset)
+        model, _ = self._vq(key)
+        g, n = model.grid, model.config.codes
+        row = validate.integer("Cell row", row, 0, g - 1)
+        col = validate.integer("Cell column", col, 0, g - 1)
+        code = validate.integer("Code", code, 0, n - 1)
+        if not isinstance(state, VQCodes):
+            raise InputError("Pick a test image on the VQ-VAE tab first.")
+        if state.key != key:
+            raise InputError(f"That image was encoded with the {self.labels[state.key]} VQ-VAE; "
+                             f"pick one with the {self.labels[key]} model first.")
+        codes = [r[:] for r in state.codes]
+        codes[row][col] = code
+        return self._vq_view(key, replace(state, codes=codes), (row, col))
 
     # --- the data set and its cards ---
 

@@ -1,5 +1,6 @@
 """VAE tab: latent sliders decoded live, encoding (mu, sigma, reparameterised samples, the loss terms),
-the latent map of the map model, interpolation, and the beta = 1 model against a larger beta.
+the latent map of the map model, interpolation, the beta = 1 model against a larger beta, and a VQ-VAE's
+grid of codes (edit a cell's code, see the decode).
 
 Layout and wiring only: every action is a method of service.Service, every picture and text is made
 by views.py. Events run with preprocess=False: the service validates the raw payloads itself.
@@ -24,7 +25,8 @@ def build(svc) -> ui.LessonLink:
     def dataset_changed(i):
         return [*(gr.update(value=0.0, label=t) for t in views.slider_labels(i, n)),
                 gr.update(choices=i.picks, value=None), gr.update(choices=i.picks, value=i.interp[0]),
-                gr.update(choices=i.picks, value=i.interp[1]), views.figures_table(i)]
+                gr.update(choices=i.picks, value=i.interp[1]), views.figures_table(i),
+                gr.update(choices=i.picks, value=None)]
 
     def texts(i):
         return [views.intro(i), views.map_equation(i.map_dim), views.beta_equation(i),
@@ -157,7 +159,26 @@ def build(svc) -> ui.LessonLink:
             beta_btn.click(h(svc.compare_beta, views.beta), [dataset, beta_seed], [beta_img, beta_plot],
                            api_name="vae_compare_beta", **RAW)
 
-    dataset.input(h(svc.dataset_info, dataset_changed), dataset, [*sliders, pick, ia, ib, figures],
+        with gr.Tab("VQ-VAE: a grid of codes", id="vae-vq-tab") as vq_tab:
+            vq_state, (cells, codes) = gr.State(None), svc.vq_shape
+            with gr.Row():
+                vq_pick = gr.Dropdown(info.picks, value=None, label="Pick a test image", elem_id="vae-vq-pick")
+                vq_row, vq_col = (gr.Slider(0, cells - 1, value=cells // 2, step=1, label=f"cell {w}",
+                                            elem_id=f"vae-vq-{w[:3]}") for w in ("row", "column"))
+                vq_code = gr.Slider(0, codes - 1, value=0, step=1, label="new code k", elem_id="vae-vq-code")
+                vq_btn = gr.Button("Put code k in the cell", variant="primary", elem_id="vae-vq-edit")
+            with gr.Row():
+                vq_out = [gr.Image(label=t, height=200, elem_id=f"vae-vq-{e}", **ui.IMAGE) for e, t in views.VQ_IMAGES]
+            with gr.Row():
+                vq_out += [gr.Plot(label="code grid", elem_id="vae-vq-grid"), gr.Plot(elem_id="vae-vq-usage")]
+            vq_out += [gr.Markdown(elem_id=f"vae-vq-{e}", latex_delimiters=ui.LATEX) for e in ("terms", "compare")]
+            gr.Markdown(views.EQ_VQ, **EQ)
+            vq_out.append(vq_state)
+            vq_pick.input(h(svc.vq_encode, views.vq), [dataset, vq_pick], vq_out, api_name="vae_vq_encode", **RAW)
+            vq_btn.click(h(svc.vq_edit, views.vq), [dataset, vq_state, vq_row, vq_col, vq_code], vq_out,
+                         api_name="vae_vq_edit", **RAW)
+
+    dataset.input(h(svc.dataset_info, dataset_changed), dataset, [*sliders, pick, ia, ib, figures, vq_pick],
                    api_name="vae_dataset", **RAW).then(
         h(svc.reset, views.sliders), dataset, [*sliders, decoded], show_progress="hidden", api_visibility="private",
         **RAW).then(
@@ -168,26 +189,29 @@ def build(svc) -> ui.LessonLink:
     link, picks = ui.LessonLink("vae"), lesson.Param("pick", "choice", options=svc.all_picks())
     for name, comp in (("dataset", dataset), *((f"z{i + 1}", s) for i, s in enumerate(sliders)), ("seed", prior_seed),
                        ("x", z1), ("y", z2), ("grid", grid_n), ("steps", steps), ("path", gif_path),
-                       ("beta_seed", beta_seed)):
+                       ("beta_seed", beta_seed), ("vq_row", vq_row), ("vq_col", vq_col), ("vq_code", vq_code)):
         link.control(name, comp)
-    for name, comp in (("pick", pick), ("a", ia), ("b", ib)):
+    for name, comp in (("pick", pick), ("a", ia), ("b", ib), ("vq_pick", vq_pick)):
         link.control(name, comp, picks)
     link.views(sub, {"sliders": sliders_tab, "encode": encode_tab, "map": map_tab, "interp": interp_tab,
-                     "beta": beta_tab})
+                     "beta": beta_tab, "vq": vq_tab})
 
     def show(view, dataset, *rest):
-        zs, (pk, x, y, gn, a, b, st, path, bs, state) = rest[:n], rest[n:]
+        zs, (pk, x, y, gn, a, b, st, path, bs, state, vp, vr, vc, vk) = rest[:n], rest[n:]
         i, skip = svc.dataset_info(dataset), gr.skip()
-        out = [*(gr.update(label=t) for t in views.slider_labels(i, n)), *[gr.update(choices=i.picks)] * 3,
+        out = [*(gr.update(label=t) for t in views.slider_labels(i, n)), *[gr.update(choices=i.picks)] * 4,
                views.figures_table(i), *texts(i), views.data_url(svc.decode_sliders(dataset, *zs))]
         out += views.encoded(svc.encode_pick(dataset, pk)) if pk else [skip] * len(enc_out)
         out += views.map_all(svc.map_all(dataset, x, y, gn, state)) if view == "map" else [skip] * 3
         out += views.interpolation(svc.interpolate(dataset, a, b, st, path)) if view == "interp" else [skip] * 3
-        return out + (list(views.beta(svc.compare_beta(dataset, bs))) if view == "beta" else [skip] * 2)
+        out += list(views.beta(svc.compare_beta(dataset, bs))) if view == "beta" else [skip] * 2
+        vq = view == "vq" and vp   # the link's image, with its one edit (row, column, code)
+        return out + (views.vq(svc.vq_edit(dataset, svc.vq_encode(dataset, vp).state, vr, vc, vk)) if vq else [skip] * 8)
 
-    link.shows(h(show), [dataset, *sliders, pick, z1, z2, grid_n, ia, ib, steps, gif_path, beta_seed, enc_state],
-               [*sliders, pick, ia, ib, figures, intro, map_eq, beta_eq, beta_img, decoded, *enc_out,
-                map_plot, map_img, grid_img, strip, gif_view, gif_file, beta_img, beta_plot])
+    link.shows(h(show), [dataset, *sliders, pick, z1, z2, grid_n, ia, ib, steps, gif_path, beta_seed, enc_state,
+                         vq_pick, vq_row, vq_col, vq_code],
+               [*sliders, pick, ia, ib, vq_pick, figures, intro, map_eq, beta_eq, beta_img, decoded, *enc_out,
+                map_plot, map_img, grid_img, strip, gif_view, gif_file, beta_img, beta_plot, *vq_out])
     link.checks(svc.tour_check)
     return link
 

@@ -244,3 +244,97 @@ def beta_figure(r: BetaComparison) -> go.Figure:
 
 def beta(r: BetaComparison) -> list:
     return [strip(r.rows, nrow=r.per_row, scale=3), beta_figure(r)]
+
+
+# --- VQ-VAE ----------------------------------------------------------------------------------
+
+EQ_VQ = r"""
+**VQ-VAE** (van den Oord et al., 2017). The encoder gives one vector per cell, $z_e = E(x)$; each cell takes
+the index of its **nearest codebook entry**, and the decoder sees only those entries:
+
+$$k = \arg\min_j \lVert z_e - e_j \rVert^2, \qquad z_q = e_k, \qquad \hat x = \sigma\big(G(z_q)\big)$$
+
+The argmin has no gradient, so training copies the decoder's gradient at $z_q$ onto $z_e$
+(**straight-through**: $z_e + \mathrm{sg}(z_q - z_e)$). The loss per image, $\mathrm{sg}$ = stop-gradient:
+
+$$L = \underbrace{-\log p(x \mid z_q)}_{\text{reconstruction}}
++ \underbrace{\lVert \mathrm{sg}(z_e) - e \rVert^2}_{\text{codebook}}
++ \beta\,\underbrace{\lVert z_e - \mathrm{sg}(e) \rVert^2}_{\text{commitment}}$$
+
+**Codebook usage**: the perplexity $\exp(-\sum_k p_k \log p_k)$ of the code frequencies $p_k$: $K$ when all
+$K$ codes are used equally, 1 when one code does everything.
+"""
+
+
+VQ_IMAGES = (("x", "test image"), ("recon", "decode of its codes"), ("edited", "decode of the edited grid"))
+
+
+def vq_grid_figure(v) -> go.Figure:
+    """The code grid as a heatmap with each cell's index written in it; edited cells outlined in red,
+    the chosen cell in black."""
+    codes = np.array(v.state.codes)
+    g, k = codes.shape[0], v.card["config"]["codes"]
+    fig = go.Figure(go.Heatmap(z=codes, text=codes, texttemplate="%{text}", colorscale="Viridis", zmin=0,
+                               zmax=k - 1, colorbar=dict(title="code"),
+                               hovertemplate="row %{y}, column %{x}: code %{z}<extra></extra>"))
+    for (r, c), colour in [*((cell, "#e02020") for cell in v.changed), (v.cell, "black")]:
+        fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5, line=dict(color=colour, width=3))
+    fig.update_layout(title=f"code grid ({g} x {g} cells, codebook of {k}); {len(v.changed)} edited",
+                      height=380, margin=dict(l=40, r=10, t=50, b=40), xaxis_title="column", yaxis_title="row",
+                      yaxis=dict(autorange="reversed", scaleanchor="x", dtick=1), xaxis=dict(dtick=1))
+    return fig
+
+
+def vq_usage_figure(v) -> go.Figure:
+    """Held-out code counts (live, USAGE_IMAGES test images); the codes of this image's grid in orange."""
+    counts = np.array(v.usage)
+    mine = set(np.array(v.state.codes).flatten().tolist())
+    p = counts / counts.sum()
+    live = float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum()))
+    m = v.card["metrics"]
+    fig = go.Figure(go.Bar(x=list(range(len(counts))), y=counts.tolist(),
+                           marker_color=["#e0702b" if j in mine else "#3b6fd8" for j in range(len(counts))]))
+    fig.update_layout(title=f"code usage over {v.usage_images:,} test images: perplexity {live:.1f} of "
+                            f"{len(counts)} ({int((counts > 0).sum())} used); card, {m['eval_images']:,} images: "
+                            f"{m['perplexity']:.1f} ({m['codes_used']} used)",
+                      height=320, margin=dict(l=40, r=10, t=50, b=40), xaxis_title="code (orange: in this grid)",
+                      yaxis_title="cells")
+    return fig
+
+
+def vq_terms_markdown(v) -> str:
+    """This image's three terms (live) and the held-out and last-epoch ones (the card)."""
+    t, m = v.terms, v.card["metrics"]
+    last = m["train_terms_per_epoch"][-1]
+    return ("**The three loss terms** (per image; reconstruction in nats; the codebook and commitment terms are "
+            "the same squared distance summed over cells, and differ only in what their gradient moves: the codebook "
+            f"entries, or the encoder; commitment is weighted by beta = {t['beta']:g} in the loss):\n\n"
+            "| | reconstruction | codebook | commitment |\n|---|---|---|---|\n"
+            f"| this image | {t['recon']:.1f} | {t['codebook']:.2f} | {t['commitment']:.2f} |\n"
+            f"| test split, {m['eval_images']:,} images (card) | {m['recon_nats']:.1f} | {m['codebook']:.2f} | "
+            f"{m['commitment']:.2f} |\n"
+            f"| last training epoch (card) | {last['recon']:.1f} | {last['codebook']:.2f} | {last['commitment']:.2f} |")
+
+
+def vq_compare_markdown(v) -> str:
+    """Held-out reconstruction error of the VQ-VAE next to the VAE's, both from their cards."""
+    c, m = v.card, v.card["metrics"]
+    g = c["config"]["image_size"] // 4
+    rows = ["| model (held-out, test split) | reconstruction, nats per image | information in the code |",
+            "|---|---|---|",
+            f"| VQ-VAE: {g} x {g} codes of {m['codes']}, trained {c['recipe']['epochs']} epochs | "
+            f"**{m['recon_nats']:.1f}** (decode of the codes) | at most {g * g} x ln {m['perplexity']:.1f} = "
+            f"{g * g * np.log(m['perplexity']):.0f} nats (perplexity) |"]
+    if v.vae_card:
+        a, cfg = v.vae_card["metrics"], v.vae_card["config"]
+        rows.append(f"| VAE: {cfg['latent_dim']}-D Gaussian latent, beta = {cfg['beta']:g}, trained "
+                    f"{v.vae_card['recipe']['epochs']} epochs | **{a['recon_nats']:.1f}** (mean over "
+                    f"{a['eval_samples']} draws of z ~ q(z given x)) | KL {a['kl_nats']:.1f} nats |")
+    return ("**Reconstruction error on held-out images**, the same Bernoulli likelihood for both (lower is "
+            "better):\n\n" + "\n".join(rows))
+
+
+def vq(v) -> list:
+    """[test image, decode of its codes, decode of the edited grid, code grid, usage, terms, comparison, state]."""
+    return [big(v.x), big(v.recon), big(v.edited), vq_grid_figure(v), vq_usage_figure(v), vq_terms_markdown(v),
+            vq_compare_markdown(v), v.state]
