@@ -3,7 +3,7 @@ an upload, a drawing on the sketchpad, dropdowns), asserting on what appears on 
 from __future__ import annotations
 
 import pytest
-from conftest import drag, image_src, open_tab, screenshot, wait_new_src
+from conftest import drag, image_src, new_page, open_tab, screenshot, wait_new_src
 from PIL import Image, ImageDraw
 
 from playground.core import settings
@@ -146,3 +146,41 @@ def test_interpolation_and_beta_comparison(page):
     page.wait_for_selector("#vae-beta-kl .js-plotly-plot")
     assert "beta = 4" in page.locator("#vae-beta-kl").inner_text()
     screenshot(page, "vae_beta")
+
+
+def test_vq_vae_edit_a_code_and_see_the_decode_change(page, browser):
+    _vae(page)
+    page.get_by_role("tab", name="VQ-VAE: a grid of codes").click()
+    _choose(page, "#vae-vq-pick", "test #9: Sneaker")
+    page.wait_for_selector("#vae-vq-edited img")
+    page.wait_for_selector("#vae-vq-grid .js-plotly-plot")
+    assert "0 edited" in page.locator("#vae-vq-grid").inner_text()
+    assert "perplexity" in page.locator("#vae-vq-usage").inner_text()
+    assert "VAE:" in page.locator("#vae-vq-compare").inner_text()
+    old = image_src(page, "#vae-vq-edited")
+    drag(page, "#vae-vq-code", 0.0, 0.9)
+    page.click("#vae-vq-edit")
+    wait_new_src(page, "#vae-vq-edited", old)
+    page.wait_for_function("() => document.querySelector('#vae-vq-grid').innerText.includes('1 edited')")
+    # the decoded pixels changed: the edited grid's decode differs from the decode of the encoder's codes
+    pixels = page.evaluate("""async () => {
+        const px = async (sel) => { const i = document.querySelector(sel + ' img'); await i.decode();
+            const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;
+            const g = c.getContext('2d'); g.drawImage(i, 0, 0);
+            return Array.from(g.getImageData(0, 0, c.width, c.height).data); };
+        return [await px('#vae-vq-recon'), await px('#vae-vq-edited')]; }""")
+    assert len(pixels[0]) == len(pixels[1]) and pixels[0] != pixels[1]
+    screenshot(page, "vae_vq")
+
+    code = int(_number(page, "#vae-vq-code"))                 # the lesson link carries the image and the edit
+    page.click("#copy-link")
+    box = "#lesson-link textarea, #lesson-link input"
+    page.wait_for_function("(box) => document.querySelector(box).value.includes('?')", arg=box)
+    url = page.locator(box).first.input_value()
+    assert "view=vq" in url and f"vq_code={code}" in url and "vq_pick=" in url
+    fresh = new_page(browser, url)
+    fresh.wait_for_selector("#vae-vq-edited img", timeout=120_000)
+    assert int(_number(fresh, "#vae-vq-code")) == code
+    assert "Sneaker" in fresh.locator("#vae-vq-pick input").first.input_value()
+    fresh.wait_for_function("() => document.querySelector('#vae-vq-grid').innerText.includes('1 edited')")
+    fresh.context.close()

@@ -170,7 +170,7 @@ def build(svc) -> ui.LessonLink:
             with gr.Row():
                 vq_out = [gr.Image(label=t, height=200, elem_id=f"vae-vq-{e}", **ui.IMAGE) for e, t in views.VQ_IMAGES]
             with gr.Row():
-                vq_out += [gr.Plot(label="code grid", elem_id="vae-vq-grid"), gr.Plot(elem_id="vae-vq-usage")]
+                vq_out += [gr.Plot(label=f"code {e}", elem_id=f"vae-vq-{e}") for e in ("grid", "usage")]
             vq_out += [gr.Markdown(elem_id=f"vae-vq-{e}", latex_delimiters=ui.LATEX) for e in ("terms", "compare")]
             gr.Markdown(views.EQ_VQ, **EQ)
             vq_out.append(vq_state)
@@ -205,8 +205,8 @@ def build(svc) -> ui.LessonLink:
         out += views.map_all(svc.map_all(dataset, x, y, gn, state)) if view == "map" else [skip] * 3
         out += views.interpolation(svc.interpolate(dataset, a, b, st, path)) if view == "interp" else [skip] * 3
         out += list(views.beta(svc.compare_beta(dataset, bs))) if view == "beta" else [skip] * 2
-        vq = view == "vq" and vp   # the link's image, with its one edit (row, column, code)
-        return out + (views.vq(svc.vq_edit(dataset, svc.vq_encode(dataset, vp).state, vr, vc, vk)) if vq else [skip] * 8)
+        vq = view == "vq" and vp and svc.vq_encode(dataset, vp).state   # the link's image, and its one edit:
+        return out + (views.vq(svc.vq_edit(dataset, vq, vr, vc, vk)) if vq else [skip] * 8)
 
     link.shows(h(show), [dataset, *sliders, pick, z1, z2, grid_n, ia, ib, steps, gif_path, beta_seed, enc_state,
                          vq_pick, vq_row, vq_col, vq_code],

@@ -281,7 +281,8 @@ def vq_grid_figure(v) -> go.Figure:
         fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5, line=dict(color=colour, width=3))
     fig.update_layout(title=f"code grid ({g} x {g} cells, codebook of {k}); {len(v.changed)} edited",
                       height=380, margin=dict(l=40, r=10, t=50, b=40), xaxis_title="column", yaxis_title="row",
-                      yaxis=dict(autorange="reversed", scaleanchor="x", dtick=1), xaxis=dict(dtick=1))
+                      yaxis=dict(autorange="reversed", scaleanchor="x", dtick=1),
+                      xaxis=dict(dtick=1, constrain="domain"))
     return fig
 
 
@@ -294,10 +295,10 @@ def vq_usage_figure(v) -> go.Figure:
     m = v.card["metrics"]
     fig = go.Figure(go.Bar(x=list(range(len(counts))), y=counts.tolist(),
                            marker_color=["#e0702b" if j in mine else "#3b6fd8" for j in range(len(counts))]))
-    fig.update_layout(title=f"code usage over {v.usage_images:,} test images: perplexity {live:.1f} of "
-                            f"{len(counts)} ({int((counts > 0).sum())} used); card, {m['eval_images']:,} images: "
+    fig.update_layout(title=f"code usage, {v.usage_images:,} test images: perplexity {live:.1f} of {len(counts)} "
+                            f"({int((counts > 0).sum())} used)<br>card, {m['eval_images']:,} test images: perplexity "
                             f"{m['perplexity']:.1f} ({m['codes_used']} used)",
-                      height=320, margin=dict(l=40, r=10, t=50, b=40), xaxis_title="code (orange: in this grid)",
+                      height=380, margin=dict(l=40, r=10, t=70, b=40), xaxis_title="code (orange: in this grid)",
                       yaxis_title="cells")
     return fig
 
