@@ -288,6 +288,8 @@ def test_vq_encode_is_the_models_nearest_codes_and_their_decode(svc):
     g = model.grid
     assert v.changed == [] and v.cell == (g // 2, g // 2) and svc.vq_shape == (g, card["config"]["codes"])
     assert sum(v.usage) == S.USAGE_IMAGES * g * g and len(v.usage) == card["config"]["codes"]
+    p = np.array(v.usage) / sum(v.usage)
+    assert v.usage_perplexity == pytest.approx(float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum())), rel=1e-9)
 
 
 def test_vq_edit_changes_one_cell_adds_up_and_clamps(svc):
@@ -328,7 +330,8 @@ def test_vq_views_show_the_grid_usage_terms_and_both_cards(svc):
     v = svc.vq_edit(svc.default, svc.vq_encode(svc.default, "test #2: Trouser").state, 1, 1, 0)
     fig = views.vq_grid_figure(v)
     assert fig.data[0].z.tolist() == v.state.codes and len(fig.layout.shapes) == len(v.changed) + 1
-    assert list(views.vq_usage_figure(v).data[0].y) == v.usage
+    usage = views.vq_usage_figure(v)
+    assert list(usage.data[0].y) == v.usage and f"perplexity {v.usage_perplexity:.1f} of" in usage.layout.title.text
     m, vae = v.card["metrics"], card(svc, "fashion")["metrics"]
     terms = views.vq_terms_markdown(v)
     assert f"| {v.terms['recon']:.1f} | {v.terms['codebook']:.2f} |" in terms and f"| {m['recon_nats']:.1f} |" in terms

@@ -202,6 +202,7 @@ class VQView:
     cell: tuple[int, int]       # the cell last chosen (row, column)
     terms: dict                 # this image's recon (nats), codebook and commitment terms, from the encoder's grid
     usage: list[int]            # held-out code counts over USAGE_IMAGES test images (live), (K,)
+    usage_perplexity: float     # exp(-sum p log p) of those counts
     usage_images: int
     card: dict                  # the VQ-VAE's card
     vae_card: dict | None       # the main VAE's card of the same data set (its held-out reconstruction error)
@@ -560,11 +561,11 @@ class Service:
         k, z_q = model.quantize(z_e)
         codebook, commitment = vq_terms(z_e, z_q)
         terms = {"recon": float(recon_nll(model.decode_logits(z_q), x)[0]), "codebook": float(codebook[0]),
-                 "commitment": float(commitment[0]), "beta": model.config.beta,
-                 "perplexity": perplexity(torch.bincount(k.flatten(), minlength=model.config.codes))}
+                 "commitment": float(commitment[0]), "beta": model.config.beta}
         edited = model.decode_codes(torch.tensor([state.codes]))
-        return VQView(x[0], model.decode_codes(k)[0], edited[0], cell, terms, self._vq_usage(key), USAGE_IMAGES,
-                      card, self._card(self.roles[key]["main"]), state)
+        usage = self._vq_usage(key)
+        return VQView(x[0], model.decode_codes(k)[0], edited[0], cell, terms, usage, perplexity(torch.tensor(usage)),
+                      USAGE_IMAGES, card, self._card(self.roles[key]["main"]), state)
 
     def vq_encode(self, dataset, pick) -> VQView:
         """A test image -> its grid of codes k = argmin_j ||z_e - e_j||^2, decoded; no edit yet."""

@@ -290,12 +290,10 @@ def vq_usage_figure(v) -> go.Figure:
     """Held-out code counts (live, USAGE_IMAGES test images); the codes of this image's grid in orange."""
     counts = np.array(v.usage)
     mine = set(np.array(v.state.codes).flatten().tolist())
-    p = counts / counts.sum()
-    live = float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum()))
     m = v.card["metrics"]
     fig = go.Figure(go.Bar(x=list(range(len(counts))), y=counts.tolist(),
                            marker_color=["#e0702b" if j in mine else "#3b6fd8" for j in range(len(counts))]))
-    fig.update_layout(title=f"code usage, {v.usage_images:,} test images: perplexity {live:.1f} of {len(counts)} "
+    fig.update_layout(title=f"code usage, {v.usage_images:,} test images: perplexity {v.usage_perplexity:.1f} of {len(counts)} "
                             f"({int((counts > 0).sum())} used)<br>card, {m['eval_images']:,} test images: perplexity "
                             f"{m['perplexity']:.1f} ({m['codes_used']} used)",
                       height=380, margin=dict(l=40, r=10, t=70, b=40), xaxis_title="code (orange: in this grid)",
