@@ -3,8 +3,9 @@ policy), run the bundled models, return plain data (image tensors in [0, 1], num
 
 Checkpoints: per data set a main model (beta = 1, the ELBO), a beta > 1 model, a model with a
 `MAP_DIM`-D latent for the latent map, and the MLP peer, all written by `demos/train_vae.py` into
-assets/vae (names from `checkpoint_name`). Every figure shown about them (latent size, beta, held-out
-ELBO, KL per dimension, data set size) is read from their cards.
+assets/vae (names from `checkpoint_name`); and a VQ-VAE (`vq_name`, written by `demos/train_vqvae.py`).
+Every figure shown about them (latent size, beta, held-out ELBO, KL per dimension, data set size, the
+VQ-VAE's codebook and held-out terms) is read from their cards.
 
 These models run on the CPU everywhere, even where a GPU is present: one decoder pass (`speed_probe`
 measures it) costs less than a host-to-GPU round trip, so the live slider endpoint can skip the queue
@@ -201,9 +202,9 @@ class VQView:
     edited: torch.Tensor        # (1, H, W) decode of the grid as edited
     cell: tuple[int, int]       # the cell last chosen (row, column)
     terms: dict                 # this image's recon (nats), codebook and commitment terms, from the encoder's grid
-    usage: list[int]            # held-out code counts over USAGE_IMAGES test images (live), (K,)
+    usage: list[int]            # held-out code counts over the first `usage_images` test images (live), (K,)
     usage_perplexity: float     # exp(-sum p log p) of those counts
-    usage_images: int
+    usage_images: int           # USAGE_IMAGES, or the whole test split where it is smaller
     card: dict                  # the VQ-VAE's card
     vae_card: dict | None       # the main VAE's card of the same data set (its held-out reconstruction error)
     state: VQCodes
@@ -543,13 +544,15 @@ class Service:
         return cfg.image_size // 4, cfg.codes
 
     @torch.inference_mode()
-    def _vq_usage(self, key: str) -> list[int]:
-        """How often each code is chosen over the cells of the first USAGE_IMAGES test images (measured once)."""
+    def _vq_usage(self, key: str) -> tuple[list[int], int]:
+        """How often each code is chosen over the cells of the first USAGE_IMAGES test images (fewer where the
+        split is smaller), measured once: (counts (K,), images)."""
         model, _ = self._vq(key)
 
         def count():
-            k, _ = model.quantize(model.encode(self._test_images(key, slice(0, USAGE_IMAGES))))
-            return torch.bincount(k.flatten(), minlength=model.config.codes).tolist()
+            x = self._test_images(key, slice(0, USAGE_IMAGES))
+            k, _ = model.quantize(model.encode(x))
+            return torch.bincount(k.flatten(), minlength=model.config.codes).tolist(), len(x)
 
         return cache.once(("vae", "vq-usage", key), count)
 
@@ -563,9 +566,9 @@ class Service:
         terms = {"recon": float(recon_nll(model.decode_logits(z_q), x)[0]), "codebook": float(codebook[0]),
                  "commitment": float(commitment[0]), "beta": model.config.beta}
         edited = model.decode_codes(torch.tensor([state.codes]))
-        usage = self._vq_usage(key)
+        usage, n = self._vq_usage(key)
         return VQView(x[0], model.decode_codes(k)[0], edited[0], cell, terms, usage, perplexity(torch.tensor(usage)),
-                      USAGE_IMAGES, card, self._card(self.roles[key]["main"]), state)
+                      n, card, self._card(self.roles[key]["main"]), state)
 
     def vq_encode(self, dataset, pick) -> VQView:
         """A test image -> its grid of codes k = argmin_j ||z_e - e_j||^2, decoded; no edit yet."""
