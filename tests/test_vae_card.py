@@ -72,7 +72,9 @@ def _measure_vq(n: int = N) -> dict:
 def test_fashion_vq_reconstruction_reproduces_its_card():
     """The bundled fashion_vq's reconstruction error on the first N = 500 test images against its card's figure
     on all 10,000, within 3 standard errors of the 500-image mean (finite-population corrected, as above).
-    The decode of the codes is deterministic, so the only spread is which images are measured."""
+    The decode of the codes is deterministic, so the only spread is which images are measured (s ~ 74 nats per
+    image, 1 SE ~ 3.2 nats). When written: 211.10 measured against the card's 210.85, 0.1 SE apart
+    (`python tests/test_vae_card.py` prints both)."""
     r = _measure_vq()
     assert abs(r["measured"] - r["card"]) <= SIGMAS * r["se"], r
 
