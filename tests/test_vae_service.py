@@ -317,10 +317,10 @@ def test_vq_edit_refuses_non_numbers_naming_the_field(svc, args, message):
 def test_vq_edit_needs_an_image_of_the_same_data_set(svc):
     with pytest.raises(InputError, match="Pick a test image on the VQ-VAE tab first"):
         svc.vq_edit(svc.default, None, 0, 0, 0)
-    v = svc.vq_encode(svc.default, "test #9: Sneaker")
-    other = S.VQCodes("digits", 0, v.state.codes, v.state.original)
+    digit = svc.vq_encode(svc.labels["digits"], S.pick_labels("digits")[3])
+    assert digit.usage_images == len(svc._test_set("digits")) < S.USAGE_IMAGES    # the whole (smaller) split
     with pytest.raises(InputError, match=re.escape(f"encoded with the {svc.labels['digits']} VQ-VAE")):
-        svc.vq_edit(svc.default, other, 0, 0, 0)
+        svc.vq_edit(svc.default, digit.state, 0, 0, 0)
     with pytest.raises(InputError, match="Test image must be one of"):
         svc.vq_encode(svc.default, "test #99999")
 
