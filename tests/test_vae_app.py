@@ -182,8 +182,23 @@ def test_beta_comparison(client):
 def test_switching_data_set_relabels_the_sliders(client):
     out = client.predict(DIGITS, api_name="/vae_dataset")
     card = checkpoint.read_card(SVC.assets / SVC.roles["digits"]["main"])
-    assert len(out) == N + 4 and f"**{card['metrics']['neg_elbo_nats']:.1f}**" in out[-1]
+    assert len(out) == N + 5 and f"**{card['metrics']['neg_elbo_nats']:.1f}**" in out[-1]
+    assert out[-2]["value"] is None and S.pick_labels("digits")[0] in str(out[-2]["choices"])   # the VQ-VAE's picker
     assert live(client.predict(DIGITS, *([1.5] + ZEROS[1:]), api_name="/vae_decode")).size == (28, 28)
+
+
+@pytest.mark.slow
+def test_vq_encode_then_edit_a_code_through_the_api(client):
+    """One session: encode a test image into its code grid, then put a code into one cell."""
+    x, recon, edited, grid, usage, terms, compare = client.predict(FASHION, "test #9: Sneaker",
+                                                                   api_name="/vae_vq_encode")
+    codes = figure(grid)["data"][0]["z"]
+    k = (codes[2][3] + 1) % SVC.vq_shape[1]
+    out = client.predict(FASHION, 2, 3, k, api_name="/vae_vq_edit")
+    assert figure(out[3])["data"][0]["z"][2][3] == k and "1 edited" in json.dumps(figure(out[3])["layout"]["title"])
+    assert np.asarray(Image.open(out[1])).tolist() == np.asarray(Image.open(recon)).tolist()
+    assert np.asarray(Image.open(out[2])).tolist() != np.asarray(Image.open(edited)).tolist()
+    assert "reconstruction" in terms and "VAE:" in compare and "perplexity" in json.dumps(figure(usage)["layout"])
 
 
 # --- bad input --------------------------------------------------------------------------------

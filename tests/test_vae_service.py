@@ -328,7 +328,7 @@ def test_vq_edit_needs_an_image_of_the_same_data_set(svc):
 def test_vq_views_show_the_grid_usage_terms_and_both_cards(svc):
     v = svc.vq_edit(svc.default, svc.vq_encode(svc.default, "test #2: Trouser").state, 1, 1, 0)
     fig = views.vq_grid_figure(v)
-    assert fig.data[0].z.tolist() == v.state.codes and len(fig.layout.shapes) == len(v.changed) + 1
+    assert [list(r) for r in fig.data[0].z] == v.state.codes and len(fig.layout.shapes) == len(v.changed) + 1
     usage = views.vq_usage_figure(v)
     assert list(usage.data[0].y) == v.usage and f"perplexity {v.usage_perplexity:.1f} of" in usage.layout.title.text
     m, vae = v.card["metrics"], card(svc, "fashion")["metrics"]

@@ -25,8 +25,8 @@ def build(svc) -> ui.LessonLink:
     def dataset_changed(i):
         return [*(gr.update(value=0.0, label=t) for t in views.slider_labels(i, n)),
                 gr.update(choices=i.picks, value=None), gr.update(choices=i.picks, value=i.interp[0]),
-                gr.update(choices=i.picks, value=i.interp[1]), views.figures_table(i),
-                gr.update(choices=i.picks, value=None)]
+                gr.update(choices=i.picks, value=i.interp[1]), gr.update(choices=i.picks, value=None),
+                views.figures_table(i)]
 
     def texts(i):
         return [views.intro(i), views.map_equation(i.map_dim), views.beta_equation(i),
@@ -178,7 +178,7 @@ def build(svc) -> ui.LessonLink:
             vq_btn.click(h(svc.vq_edit, views.vq), [dataset, vq_state, vq_row, vq_col, vq_code], vq_out,
                          api_name="vae_vq_edit", **RAW)
 
-    dataset.input(h(svc.dataset_info, dataset_changed), dataset, [*sliders, pick, ia, ib, figures, vq_pick],
+    dataset.input(h(svc.dataset_info, dataset_changed), dataset, [*sliders, pick, ia, ib, vq_pick, figures],
                    api_name="vae_dataset", **RAW).then(
         h(svc.reset, views.sliders), dataset, [*sliders, decoded], show_progress="hidden", api_visibility="private",
         **RAW).then(

@@ -272,8 +272,8 @@ VQ_IMAGES = (("x", "test image"), ("recon", "decode of its codes"), ("edited", "
 def vq_grid_figure(v) -> go.Figure:
     """The code grid as a heatmap with each cell's index written in it; edited cells outlined in red,
     the chosen cell in black."""
-    codes = np.array(v.state.codes)
-    g, k = codes.shape[0], v.card["config"]["codes"]
+    codes = v.state.codes
+    g, k = len(codes), v.card["config"]["codes"]
     fig = go.Figure(go.Heatmap(z=codes, text=codes, texttemplate="%{text}", colorscale="Viridis", zmin=0,
                                zmax=k - 1, colorbar=dict(title="code"),
                                hovertemplate="row %{y}, column %{x}: code %{z}<extra></extra>"))
