@@ -338,3 +338,13 @@ def test_vq_views_show_the_grid_usage_terms_and_both_cards(svc):
     assert f"**{m['recon_nats']:.1f}**" in compare and f"**{vae['recon_nats']:.1f}**" in compare
     assert f"KL {vae['kl_nats']:.1f} nats" in compare
     assert len(views.vq(v)) == 8 and views.vq(v)[-1] is v.state
+
+
+def test_vq_tour_step_compares_both_models_on_the_same_test_images(svc):
+    from playground.core import lesson
+
+    step = lesson.load_tour(lesson.tour_path("vae")).steps[-1]
+    assert step.check == "vq_recon"
+    r = svc.tour_check(step.check, {**step.args, "n": 32}, {"dataset": svc.default})
+    vq, vae = (float(v) for v in re.findall(r": (\d+\.\d)", r.shown)[:2])
+    assert r.answer == step.choices[0 if vq < vae else 1] and "on 32 test images" in r.shown

@@ -698,6 +698,16 @@ class Service:
                                   f"beta = {betas[0]:g}: {errs[0]:.1f}; beta = {betas[1]:g}: {errs[1]:.1f}. "
                                   f"Held-out KL: {lo_m.card['metrics']['kl_nats']:.1f} against "
                                   f"{hi_m.card['metrics']['kl_nats']:.1f} nats.")
+        if check == "vq_recon":                       # the VQ-VAE's decoded codes against the VAE's decode(mu)
+            vq, _ = self._vq(key)
+            x = self._test_images(key, list(range(int(args.get("n", 256)))))
+            with torch.inference_mode():
+                errs = [float(recon_nll(vq.decode_logits(vq.quantize(vq.encode(x))[1]), x).mean()),
+                        float(recon_nll(m.model.decode_logits(self._encode(m, x)[0]), x).mean())]
+            answer = args["choices"][0] if errs[0] < errs[1] else args["choices"][1]
+            return Reveal(answer, f"Reconstruction error -log p(x | decoded) on {len(x)} test images (nats per image): "
+                                  f"VQ-VAE, {vq.grid} x {vq.grid} codes of {vq.config.codes}: {errs[0]:.1f}; VAE, "
+                                  f"decode(mu) of {m.dim} numbers: {errs[1]:.1f}.")
         raise InputError(f"Tour: this lab has no check called {str(check)[:40]!r}.")
 
     # --- for the Home tab, the load script and the benchmarks ---
