@@ -287,7 +287,8 @@ def test_vq_encode_is_the_models_nearest_codes_and_their_decode(svc):
         assert v.terms["recon"] == pytest.approx(float(recon_nll(model.decode_logits(z_q), x)[0]), rel=1e-5)
     g = model.grid
     assert v.changed == [] and v.cell == (g // 2, g // 2) and svc.vq_shape == (g, card["config"]["codes"])
-    assert v.usage_images == S.USAGE_IMAGES and sum(v.usage) == S.USAGE_IMAGES * g * g and len(v.usage) == card["config"]["codes"]
+    assert v.usage_images == S.USAGE_IMAGES and sum(v.usage) == S.USAGE_IMAGES * g * g
+    assert len(v.usage) == card["config"]["codes"]
     p = np.array(v.usage) / sum(v.usage)
     assert v.usage_perplexity == pytest.approx(float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum())), rel=1e-9)
 

@@ -205,7 +205,7 @@ def build(svc) -> ui.LessonLink:
         out += views.map_all(svc.map_all(dataset, x, y, gn, state)) if view == "map" else [skip] * 3
         out += views.interpolation(svc.interpolate(dataset, a, b, st, path)) if view == "interp" else [skip] * 3
         out += list(views.beta(svc.compare_beta(dataset, bs))) if view == "beta" else [skip] * 2
-        vq = view == "vq" and vp and svc.vq_encode(dataset, vp).state   # the link's image, and its one edit:
+        vq = view == "vq" and vp and svc.vq_encode(dataset, vp).state   # the link's image, with its one edit
         return out + (views.vq(svc.vq_edit(dataset, vq, vr, vc, vk)) if vq else [skip] * 8)
 
     link.shows(h(show), [dataset, *sliders, pick, z1, z2, grid_n, ia, ib, steps, gif_path, beta_seed, enc_state,

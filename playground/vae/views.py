@@ -11,7 +11,7 @@ import torch
 
 from playground.core import images
 from playground.vae.service import (BETA_IMAGES, MAP_DIM, N_SAMPLES, BetaComparison, DatasetInfo, Encoded,
-                                    Interpolation, MapAll, MapView, Sliders)
+                                    Interpolation, MapAll, MapView, Sliders, VQView)
 
 SCALE = 10              # a model-sized image shown SCALE times larger (crisp pixels)
 MAP_POINTS = 3000       # test-set means drawn on the map: enough to see the clusters, light to send
@@ -269,7 +269,7 @@ $K$ codes are used equally, 1 when one code does everything.
 VQ_IMAGES = (("x", "test image"), ("recon", "decode of its codes"), ("edited", "decode of the edited grid"))
 
 
-def vq_grid_figure(v) -> go.Figure:
+def vq_grid_figure(v: VQView) -> go.Figure:
     """The code grid as a heatmap with each cell's index written in it; edited cells outlined in red,
     the chosen cell in black."""
     codes = v.state.codes
@@ -286,22 +286,23 @@ def vq_grid_figure(v) -> go.Figure:
     return fig
 
 
-def vq_usage_figure(v) -> go.Figure:
-    """Held-out code counts (live, USAGE_IMAGES test images); the codes of this image's grid in orange."""
+def vq_usage_figure(v: VQView) -> go.Figure:
+    """Held-out code counts (measured live on `usage_images` test images) and the card's perplexity; the codes
+    of this image's grid in orange."""
     counts = np.array(v.usage)
     mine = set(np.array(v.state.codes).flatten().tolist())
     m = v.card["metrics"]
     fig = go.Figure(go.Bar(x=list(range(len(counts))), y=counts.tolist(),
                            marker_color=["#e0702b" if j in mine else "#3b6fd8" for j in range(len(counts))]))
-    fig.update_layout(title=f"code usage, {v.usage_images:,} test images: perplexity {v.usage_perplexity:.1f} of {len(counts)} "
-                            f"({int((counts > 0).sum())} used)<br>card, {m['eval_images']:,} test images: perplexity "
-                            f"{m['perplexity']:.1f} ({m['codes_used']} used)",
+    fig.update_layout(title=f"code usage, {v.usage_images:,} test images: perplexity {v.usage_perplexity:.1f} "
+                            f"of {len(counts)} ({int((counts > 0).sum())} used)<br>card, {m['eval_images']:,} test "
+                            f"images: perplexity {m['perplexity']:.1f} ({m['codes_used']} used)",
                       height=380, margin=dict(l=40, r=10, t=70, b=40), xaxis_title="code (orange: in this grid)",
                       yaxis_title="cells")
     return fig
 
 
-def vq_terms_markdown(v) -> str:
+def vq_terms_markdown(v: VQView) -> str:
     """This image's three terms (live) and the held-out and last-epoch ones (the card)."""
     t, m = v.terms, v.card["metrics"]
     last = m["train_terms_per_epoch"][-1]
@@ -315,7 +316,7 @@ def vq_terms_markdown(v) -> str:
             f"| last training epoch (card) | {last['recon']:.1f} | {last['codebook']:.2f} | {last['commitment']:.2f} |")
 
 
-def vq_compare_markdown(v) -> str:
+def vq_compare_markdown(v: VQView) -> str:
     """Held-out reconstruction error of the VQ-VAE next to the VAE's, both from their cards."""
     c, m = v.card, v.card["metrics"]
     g = c["config"]["image_size"] // 4
@@ -333,7 +334,7 @@ def vq_compare_markdown(v) -> str:
             "better):\n\n" + "\n".join(rows))
 
 
-def vq(v) -> list:
+def vq(v: VQView) -> list:
     """[test image, decode of its codes, decode of the edited grid, code grid, usage, terms, comparison, state]."""
     return [big(v.x), big(v.recon), big(v.edited), vq_grid_figure(v), vq_usage_figure(v), vq_terms_markdown(v),
             vq_compare_markdown(v), v.state]
