@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -158,13 +159,20 @@ AXE_SERIOUS = """async (sel) => (await axe.run(sel ? document.querySelector(sel)
 
 
 def settled_text(page, sel: str, timeout: int = 120_000) -> str:
-    """The text of `sel` once no output of the page is being updated, and has stayed so for half a second
-    (an event can follow another: a link's load, then the change it sets off). While an output is being
-    refreshed, Gradio's timer ("0.7s") is part of its text."""
-    page.wait_for_function(BUSY, timeout=timeout)
-    page.wait_for_timeout(500)
-    page.wait_for_function(BUSY, timeout=timeout)
-    return page.locator(sel).inner_text()
+    """The text of `sel` once no output of the page is being updated, read the same twice half a second
+    apart with nothing pending before and after (an event can follow another: a link's load, then the
+    change it sets off). While an output is queued or refreshed, Gradio's status ("queue: 1/1", the
+    timer "0.7s") is part of its text."""
+    deadline, last = time.monotonic() + timeout / 1000, None
+    while True:
+        page.wait_for_function(BUSY, timeout=timeout)
+        text = page.locator(sel).inner_text()
+        if text == last and page.evaluate(BUSY):
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{sel} did not settle in {timeout / 1000:.0f} s; last read: {text[:200]!r}")
+        last = text
+        page.wait_for_timeout(500)
 
 
 def axe_serious(page, within: str | None = None, timeout: int = 120_000) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import open_tab, screenshot
+from conftest import open_tab, screenshot, settled_text
 
 from playground.prompting import evaluate, models, tiny
 
@@ -24,7 +24,7 @@ def test_preset_then_ask_shows_every_technique(page, tiny_model):
     page.locator("#prompt-preset input").click()
     page.get_by_role("option", name="Sentiment (few-shot)").click()
     page.wait_for_function("document.querySelector('#prompt-question textarea').value.includes('Best movie')")
-    assert "correct?" not in page.locator("#prompt-summary").inner_text()     # before a run: the prompts only
+    assert "correct?" not in settled_text(page, "#prompt-summary")     # before a run: the prompts only
     page.locator("#prompt-run").click()
     page.locator("#prompt-votes .js-plotly-plot").wait_for(timeout=120_000)   # self-consistency, the last, voted
     page.wait_for_function("() => { const t = document.querySelector('#prompt-summary').innerText;"
