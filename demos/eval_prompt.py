@@ -86,8 +86,10 @@ def main(argv=None) -> None:
         for f in a.merge:
             part = json.loads(Path(f).read_text(encoding="utf-8"))
             if merged is None:
-                merged = {**part, "results": {}, "not_run": [], "wall_seconds_per_run": {}}
-            merged["results"].update(part["results"])
+                merged = {**part, "results": {}, "not_run": [], "wall_seconds_per_run": {}, "recipes": {}}
+            for set_name, by_tech in part["results"].items():          # a set's techniques from every run
+                merged["results"].setdefault(set_name, {}).update(by_tech)
+            merged["recipes"][Path(f).name] = part["recipe"]
             merged["not_run"] += part["not_run"]
             merged["wall_seconds_per_run"][Path(f).name] = part.get("wall_seconds")
         merged.pop("wall_seconds", None)

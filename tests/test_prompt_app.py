@@ -91,11 +91,12 @@ def test_compare_reports_each_technique_and_the_vote(client, tiny_model):
     assert [r[0] for r in summary["data"]] == list(prompts.TECHNIQUES)
     record = json.loads(open(shown(answers_file), encoding="utf-8").read())     # the export: the run as plain data
     assert [a["technique"] for a in record["answers"]] == list(prompts.TECHNIQUES)
-    assert [a["prompt"] for a in record["answers"]][0] in details and len(record["answers"][-1]["completions"]) == 3
+    sc_at = prompts.TECHNIQUES.index("self-consistency")
+    assert [a["prompt"] for a in record["answers"]][0] in details and len(record["answers"][sc_at]["completions"]) == 3
     assert "<|im_start|>system" in details and "Exact text the model receives" in details
     (bars,) = plot_bars(votes)                                     # one bar per extracted answer
     assert sum(bars["y"]) == 3                                     # every path is counted once
-    sc = summary["data"][-1]
+    sc = summary["data"][sc_at]
     assert sc[0] == "self-consistency" and (sc[1] in bars["x"] or sc[1] == "None")
     _, _, votes, _ = client.predict(*compare_args(n=10_000), api_name="/prompt_compare")   # clamped to MAX_N
     assert sum(plot_bars(votes)[0]["y"]) == MAX_N

@@ -73,7 +73,7 @@ def test_compare_streams_then_reports_every_technique(svc, tiny_model):
     assert writing and all(b.startswith(a) for a, b in zip(writing, writing[1:]))     # the text grows
     assert final.done[0].generation.texts[0][0] == writing[-1]                          # and ends as the answer
     assert any(s.waiting == "self-consistency" for s in steps)
-    sc = final.done[-1]
+    sc = final.done[prompts.TECHNIQUES.index("self-consistency")]
     assert sc.sampled and len(sc.generation.texts[0]) == 3
     assert sum(final.vote.counts.values()) + final.vote.unreadable == 3 == final.vote.n   # every path voted once
     assert all(a.correct in ("yes", "no") for a in final.done)

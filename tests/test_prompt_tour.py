@@ -88,14 +88,15 @@ def test_first_view_shows_the_exact_prompts_without_running_the_model(svc, link,
     table, details, summary, votes, file = out[:5]
     assert table == svc.task_examples(values["task"])
     assert details.startswith("**Not run yet:**") and tab.ASK in details
-    for tech in prompts.TECHNIQUES:                   # every technique's exact text, chat template included
+    assert values["techniques"] == list(prompts.SINGLE_CALL)     # the multi-call ones are a tick away
+    for tech in prompts.SINGLE_CALL:                  # every technique's exact text, chat template included
         text = tiny_model.render(prompts.build(tech, prompts.TASKS[values["task"]], values["question"],
                                                system=values["system"]))
         assert f"### {tech}\n" in details and f"```text\n{text}\n```" in details
-    assert list(summary.columns) == views.PREVIEW_HEADERS and list(summary["technique"]) == list(prompts.TECHNIQUES)
+    assert list(summary.columns) == views.PREVIEW_HEADERS and list(summary["technique"]) == list(prompts.SINGLE_CALL)
     lengths = [len(tiny_model.tokenizer(tiny_model.render(prompts.build(t, prompts.ARITHMETIC, values["question"],
                                                                         system=values["system"])),
-                                        add_special_tokens=False)["input_ids"]) for t in prompts.TECHNIQUES]
+                                        add_special_tokens=False)["input_ids"]) for t in prompts.SINGLE_CALL]
     assert list(summary["prompt tokens"]) == lengths and lengths[0] < lengths[1]   # examples make it longer
     assert list(summary["decoding"])[-1] == f"{values['n']} paths at T = {values['temperature']:g}, " \
                                              f"top-p = {values['top_p']:g}"

@@ -47,6 +47,11 @@ def extract_number(completion: str) -> str | None:
     return normalise_number(hits[-1]) if hits else None
 
 
+def is_marked(completion: str) -> bool:
+    """Does the completion state its answer ('The answer is ...', '#### ...', boxed), not just mention numbers?"""
+    return any(p.search(completion) for p in _MARKED) or re.search(r"answer\s*(?:is|:)", completion, re.I) is not None
+
+
 def extract_label(completion: str, labels: list[str] | tuple[str, ...]) -> str | None:
     """The label named in the completion; when several are named, a marked one ('answer: X',
     'sentiment: X') wins, else the first one mentioned."""

@@ -2,7 +2,8 @@
 
     accuracy = (1 / |D|) sum_{(x, y) in D} 1[extract(model(prompt(x))) = y]
 
-Self-consistency samples N_max paths per question once; the accuracy at N <= N_max votes over the
+ReAct and the prompt chain (agents.py) call the model several times per item; their completion is the
+whole trace, whose last line states the answer. Self-consistency samples N_max paths per question once; the accuracy at N <= N_max votes over the
 first N of them, so the curve accuracy(N) for N = 1, 3, 5, 10 costs one run, not four.
 `run` is a generator (it yields progress) so that the tab can show a bar and stop it midway.
 """
@@ -16,7 +17,7 @@ import time
 from typing import Iterator
 
 from playground.core import paths
-from playground.prompting import answers, prompts
+from playground.prompting import agents, answers, prompts
 from playground.prompting.engine import GenConfig
 
 ASSETS = paths.assets("prompting")
@@ -81,11 +82,17 @@ def run(backend, task: prompts.Task, rows: list[dict], technique: str, *, n: int
     items, tokens, t0 = [], 0, time.perf_counter()
     for start in range(0, len(rows), per_call):
         chunk = rows[start:start + per_call]
-        chats = [prompts.build(technique, task, r["question"]) for r in chunk]
-        out = backend.generate(chats, GenConfig(**{**cfg.__dict__, "seed": seed + start}))
-        tokens += out.tokens
-        for r, texts in zip(chunk, out.texts):
-            got = [answers.extract(t, task.kind, task.labels) for t in texts]
+        if technique in prompts.MULTI_CALL:              # a loop or a chain per row, the rows in one batch
+            going = [agents.make(technique, task, r["question"]) for r in chunk]
+            tokens += agents.run_batch(backend, going, GenConfig(**{**cfg.__dict__, "seed": seed + start}))[0]
+            texts_per_row = [[g.trace()] for g in going]
+        else:
+            chats = [prompts.build(technique, task, r["question"]) for r in chunk]
+            out = backend.generate(chats, GenConfig(**{**cfg.__dict__, "seed": seed + start}))
+            tokens += out.tokens
+            texts_per_row = out.texts
+        for r, texts in zip(chunk, texts_per_row):
+            got = [answers.extract(agents.answer_part(technique, t), task.kind, task.labels) for t in texts]
             items.append({"question": r["question"], "gold": r["answer"], "completions": texts, "answers": got})
         yield {"done": len(items), "total": len(rows)}
         if should_stop is not None and len(items) < len(rows) and should_stop():

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from playground.core import cache, device, timing, validate
 from playground.core.errors import InputError, Unavailable
 from playground.core.settings import Settings, on_space
-from playground.prompting import answers, evaluate, models, prompts
+from playground.prompting import agents, answers, evaluate, models, prompts
 from playground.prompting.engine import GenConfig, Generation
 
 MAX_QUESTION = 2000        # characters in the question / text
@@ -367,7 +367,13 @@ class Service:
             text = backend.render(chat)
             sc = tech == "self-consistency"
             cfg = self._config(tech, a)
-            if sc:
+            if tech in prompts.MULTI_CALL:
+                for part in self._run_agent(writer, tech, a, cfg):
+                    if isinstance(part, str):
+                        yield snapshot(writing=(tech, text, part))
+                    else:
+                        gen = part
+            elif sc:
                 yield snapshot(waiting=tech)
                 gen = writer.generate([chat], cfg)
             else:
@@ -376,12 +382,30 @@ class Service:
                         yield snapshot(writing=(tech, text, part))
                     else:
                         gen = part
-            v = answers.vote([answers.extract(c, task.kind, task.labels) for c in gen.texts[0]])
+            v = answers.vote([answers.extract(agents.answer_part(tech, c), task.kind, task.labels) for c in gen.texts[0]])
             correct = "" if not gold else ("yes" if answers.matches(v.winner, gold, task.kind) else "no")
             done.append(Answered(tech, text, gen, v, correct, sc))
             if sc:
                 vote = v
             yield snapshot(finished=len(done) == len(a["techniques"]))
+
+    @staticmethod
+    def _run_agent(writer, tech: str, a: dict, cfg: GenConfig) -> Iterator[str | Generation]:
+        """A ReAct loop or a prompt chain (agents.py), each model call streamed: yields the trace so far as
+        it grows, then a Generation whose one text is the whole trace (tokens and seconds summed)."""
+        agent = agents.make(tech, a["task"], a["question"], a["system"])
+        tokens, seconds = 0, 0.0
+        while not agent.done:
+            gen = None
+            for part in writer.stream(agent.chat(), cfg):
+                if isinstance(part, str):
+                    yield agent.trace(part)
+                else:
+                    gen = part
+            agent.feed(gen.texts[0][0])
+            tokens, seconds = tokens + gen.tokens, seconds + gen.seconds
+            yield agent.trace()
+        yield Generation([[agent.trace()]], tokens, seconds)
 
     @device.routed(_hub_on_gpu, duration=120)
     def answer(self, choice, url, api_model, task_name, question, gold, system, table, techniques, n, temperature,

@@ -77,7 +77,7 @@ def build(svc) -> ui.LessonLink:
         with gr.Tab("Side by side", id="prompt-compare") as compare_tab:
             with gr.Row():
                 with gr.Column(scale=3):
-                    techniques = c("techniques", gr.CheckboxGroup(list(prompts.TECHNIQUES), value=list(prompts.TECHNIQUES),
+                    techniques = c("techniques", gr.CheckboxGroup(list(prompts.TECHNIQUES), value=list(prompts.SINGLE_CALL),
                                                                   label="Techniques", elem_id="prompt-techniques"))
                     with gr.Row():
                         n = c("n", gr.Slider(1, MAX_N, value=8, step=1, label="N paths (self-consistency)", elem_id="prompt-n"))
@@ -88,6 +88,8 @@ def build(svc) -> ui.LessonLink:
                                                             elem_id="prompt-max-tokens"))
                         seed = c("seed", gr.Number(value=0, precision=0, label="Seed", minimum=0, elem_id="prompt-seed"))
                     gr.Markdown(views.SELF_CONSISTENCY, **EQ)
+                    with gr.Accordion("ReAct and the prompt chain: several calls per answer", open=False):
+                        gr.Markdown(views.agents_note(), **EQ)
                     with gr.Accordion("Few-shot examples (editable; used by the few-shot technique)", open=False):
                         table = gr.Dataframe(svc.task_examples("arithmetic"), headers=["input", "output"], wrap=True,
                                              column_count=(2, "fixed"), interactive=True, elem_id="prompt-examples")

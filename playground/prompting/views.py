@@ -20,6 +20,22 @@ SELF_CONSISTENCY = ("Self-consistency draws N reasoning paths at temperature T a
 SAMPLING = ("$p_i(T) = e^{z_i/T} / \\sum_j e^{z_j/T}$; top-k keeps the k likeliest tokens; top-p keeps "
             "the smallest set whose probabilities add up to p; then the kept ones are renormalised. "
             "T = 0 is greedy.")
+def agents_note() -> str:
+    """How ReAct and the prompt chain call the model, with the tools' rules read from tools.py."""
+    from playground.prompting import agents, tools
+
+    return ("**ReAct** (reason + act): the model writes *Thought:* and *Action:*; the program runs the action and "
+            "answers with an *Observation*; repeat until *finish[answer]* or "
+            f"{agents.MAX_STEPS} model turns. $\\text{{obs}}_t = \\text{{tool}}(\\text{{action}}_t)$ is computed, "
+            "not written by the model. Tools: **calculator[...]** evaluates arithmetic parsed with Python's `ast` "
+            "(numbers and + - * / // % ** only; never `eval`; exponents up to "
+            f"{tools.MAX_EXPONENT}, results up to {tools.MAX_MAGNITUDE:.0e}); an *Action:* line that is a sum, such "
+            "as `30 + 5 = 35`, is computed by the calculator; **lookup[...]** reads a fact from a table of "
+            f"{len(tools.facts())} ({', '.join(list(tools.facts())[:3])}, ...). Each call has at most *Max new tokens*.\n\n"
+            "**Prompt chain**: " + " → ".join(prompts.CHAIN_STAGES) + f", {len(prompts.CHAIN_STAGES)} prompts; each stage's output is "
+            "pasted into the next one's prompt, and the answer is read from the last.")
+
+
 BACKENDS = ("A local model runs here (transformers; hub id or local folder via `PLAYGROUND_LLM`). "
             "An OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp) takes the same requests when a "
             "class outgrows one machine. " + models.INSTALL_HINT)
@@ -84,7 +100,14 @@ def preview_rows(p) -> pd.DataFrame:
                         columns=PREVIEW_HEADERS)
 
 
-def _block(title: str, prompt_text: str, completions: list[str], stats: str, extra: str = "") -> str:
+def _block(title: str, prompt_text: str, completions: list[str], stats: str, extra: str = "",
+           multi: bool = False) -> str:
+    """One technique: its exact prompt, then its completion(s); a multi-call technique's trace (every turn,
+    observation or stage) in a text block, as the program saw it."""
+    if multi:
+        return (f"### {title}\n{extra}\n\n<details><summary>Exact text of the first call</summary>\n\n```text\n"
+                f"{prompt_text}\n```\n</details>\n\n**Trace (every call):**\n\n```text\n{completions[0].strip() or '(empty)'}"
+                f"\n```\n\n*{stats}*\n")
     shown = "\n\n".join(f"**path {i + 1}:** {c.strip() or '(empty)'}" if len(completions) > 1 else c.strip() or "(empty)"
                       for i, c in enumerate(completions))
     return (f"### {title}\n{extra}\n\n<details><summary>Exact text the model receives</summary>\n\n```text\n"
@@ -95,7 +118,8 @@ def _block(title: str, prompt_text: str, completions: list[str], stats: str, ext
 def _answered_block(a, n: int, temperature: float) -> str:
     title = a.technique + (f" (N = {n}, T = {temperature})" if a.sampled else " (greedy)")
     extra = f"**Answer read:** `{a.vote.winner}`" + (f" (agreement {a.vote.agreement:.0%})" if a.sampled else "")
-    return _block(title, a.prompt_text, a.generation.texts[0], a.generation.stats(), extra)
+    return _block(title, a.prompt_text, a.generation.texts[0], a.generation.stats(), extra,
+                  a.technique in prompts.MULTI_CALL)
 
 
 def compare_details(c) -> str:
@@ -103,7 +127,7 @@ def compare_details(c) -> str:
     text = f"**Backend:** {c.backend}\n\n" + "\n".join(_answered_block(a, c.n, c.temperature) for a in c.done)
     if c.writing:
         tech, prompt_text, so_far = c.writing
-        text += _block(tech + " (writing...)", prompt_text, [so_far], "")
+        text += _block(tech + " (writing...)", prompt_text, [so_far], "", multi=tech in prompts.MULTI_CALL)
     elif c.waiting:
         text += f"\n### {c.waiting}\n*sampling {c.n} paths in one batched call...*"
     return text
