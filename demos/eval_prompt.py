@@ -93,6 +93,8 @@ def main(argv=None) -> None:
             merged["not_run"] += part["not_run"]
             merged["wall_seconds_per_run"][Path(f).name] = part.get("wall_seconds")
         merged.pop("wall_seconds", None)
+        merged["not_run"] = [x for x in merged["not_run"]          # what a later run did is not missing
+                             if x.split("/", 1)[1] not in merged["results"].get(x.split("/", 1)[0], {})]
         Path(a.out).write_text(json.dumps(merged, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"merged {len(a.merge)} files into {a.out}")
         return

@@ -238,7 +238,9 @@ def bundled_view(data: dict | None) -> tuple:
     runs = data.get("wall_seconds_per_run") or {"run": data.get("wall_seconds")}
     wall = " and ".join(f"{v:.0f} s" for v in runs.values() if v) or "?"
     recipe = data.get("recipe")
-    recipe = recipe if isinstance(recipe, str) else "python -m demos.eval_prompt"
+    recipes = list((data.get("recipes") or {}).values()) or [recipe if isinstance(recipe, str) else
+                                                              "python -m demos.eval_prompt"]
+    recipe = "`, then `".join(recipes)          # runs merged by `--merge` (each run's own command)
     weights = data.get("weights")
     weights = (f", {weights} weights" + (f" ({data['int8_activations']} activations)" if data.get("int8_activations")
                                          else "")) if weights else ""
