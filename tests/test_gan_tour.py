@@ -197,6 +197,14 @@ def test_a_state_round_trips_through_its_link(link, svc):
     assert "psi=0.35" in q and "noise=0" in q and "w0=" not in q
     back = lesson.parse(q, {"gan": link.params}, {"gan": ()})
     assert back.values == state and back.lock == ["psi"] and not back.notices
+    # the conditional view and its two controls: a class and a seed (a bad class is dropped with a notice)
+    cond = {"cclass": "Bag", "cseed": 7}
+    q = lesson.Lesson("gan", view="conditional", values=cond).query(link.params, defaults)
+    assert "view=conditional" in q and "cclass=Bag" in q and "cseed=7" in q
+    back = lesson.parse(q, {"gan": link.params}, {"gan": tuple(link.view_tabs)})
+    assert back.view == "conditional" and back.values == cond and not back.notices
+    bad = lesson.parse("lab=gan&cclass=Cat&cseed=-3", {"gan": link.params}, {"gan": tuple(link.view_tabs)})
+    assert "cclass" not in bad.values and bad.values["cseed"] == 0 and bad.notices
 
 
 @pytest.mark.slow
