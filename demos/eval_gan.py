@@ -44,6 +44,7 @@ import torch
 
 from playground.core import checkpoint, paths
 from playground.core.data import FASHION_CLASSES
+from playground.gan import cdcgan
 from playground.gan.service import CONDITIONAL, MODEL, PEER
 from playground.gan.stylegan import mix
 from playground.gan.train import to_judge
@@ -68,13 +69,10 @@ def dcgan_samples(G, n: int, seed: int, bn_mode: str) -> torch.Tensor:
     return out
 
 
-@torch.inference_mode()
 def conditional_samples(G, n_per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """n_per_class images of every class (class by class), batch norm in eval mode, and their labels."""
     y = torch.arange(G.config.n_classes).repeat_interleave(n_per_class)
-    z = torch.randn(len(y), G.config.z_dim, generator=torch.Generator().manual_seed(seed))
-    G.eval()
-    return torch.cat([G(z[i:i + 500], y[i:i + 500]) for i in range(0, len(y), 500)]), y
+    return cdcgan.samples(G, y, seed), y
 
 
 def per_class_accuracy(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> list[float]:

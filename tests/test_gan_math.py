@@ -442,7 +442,8 @@ def test_conditional_generator_shapes_range_and_the_class_matters():
 @pytest.mark.slow
 def test_conditional_trainer_needs_labels_and_steps_finite():
     torch.manual_seed(0)
-    data, labels = torch.rand(64, 1, 32, 32) * 2 - 1, torch.arange(64) % 10
+    labels = torch.arange(64) % 10
+    data = (labels / 10).view(-1, 1, 1, 1).expand(64, 1, 32, 32).clone()   # image i is flat at label_i / 10
     with pytest.raises(ValueError, match="labels go with kind cdcgan"):
         Trainer("cdcgan", data, TrainConfig(batch=8), seed=0, model_cfg=CTINY)
     with pytest.raises(ValueError, match="labels go with kind cdcgan"):
@@ -452,12 +453,14 @@ def test_conditional_trainer_needs_labels_and_steps_finite():
         tr = Trainer("cdcgan", data, TrainConfig(batch=8, log_every=1), seed=0, model_cfg=CTINY, labels=labels)
         seen = []
         d_forward = tr.D.forward
-        tr.D.forward = lambda x, y: seen.append(y) or d_forward(x, y)
+        tr.D.forward = lambda x, y: seen.append((x, y)) or d_forward(x, y)
         tr.step(), tr.step()
         runs.append(torch.cat([p.detach().flatten() for p in tr.G_ema.parameters()]))
     assert all(math.isfinite(v) for rec in tr.log for v in rec.values())
-    assert len(seen) == 6 and all(y.shape == (8,) and y.max() < 10 for y in seen)   # real, fake, G step; twice
-    assert torch.equal(seen[1], seen[2])               # G is scored on the classes its fakes were asked for
+    assert len(seen) == 6 and all(y.shape == (8,) and y.max() < 10 for _, y in seen)   # real, fake, G step; twice
+    real, y_real = seen[0]
+    assert torch.equal((real.mean((1, 2, 3)) * 10).round().long(), y_real)   # real images come with their labels
+    assert torch.equal(seen[1][1], seen[2][1])         # G is scored on the classes its fakes were asked for
     assert torch.equal(runs[0], runs[1])
     assert tr.recorded_config()["adam_g_and_d"]["lr"] == 2e-4
     assert tr.sample(torch.randn(3, 8), y=torch.tensor([0, 1, 2])).shape == (3, 1, 32, 32)

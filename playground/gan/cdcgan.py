@@ -113,3 +113,12 @@ class CDCDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         phi = self.features(x)
         return self.out(phi).squeeze(1) + (self.embed(y) * phi).sum(1)      # (B,) logits l(x, y)
+
+
+@torch.inference_mode()
+def samples(G: CDCGenerator, y: torch.Tensor, seed: int) -> torch.Tensor:
+    """Images (N, 1, 32, 32) in [-1, 1] of the classes y, z ~ N(0, I) from one generator seeded `seed`, batch
+    norm in eval mode (its running statistics), 500 at a time."""
+    z = torch.randn(len(y), G.config.z_dim, generator=torch.Generator().manual_seed(seed))
+    G.eval()
+    return torch.cat([G(z[i:i + 500], y[i:i + 500]) for i in range(0, len(y), 500)])

@@ -26,6 +26,7 @@ from playground.core.data import FASHION_CLASSES
 from playground.core.errors import InputError, Unavailable
 from playground.core.lesson import Reveal
 from playground.core.settings import Settings
+from playground.gan import cdcgan
 from playground.gan import stylegan as sg
 from playground.gan.dcgan import DCGANConfig
 from playground.gan.train import to_judge
@@ -54,7 +55,7 @@ SAME = 0.05                         # diversity within +-5% of its value at psi 
 HALF = 0.5                          # fine-layer mixes: a pixel change under half of swapping the image is "a part"
 STRETCH = 2.0                       # w is "stretched" when its 2 top PCs explain >= this many times z's share
 CHECKS = ("class_layers", "fine_layers", "truncation_diversity", "truncation_fd", "wavg_sharpness", "mapping_shape",
-          "class_spread")           # the checks tour_check knows
+          "class_spread", "conditional_classes")           # the checks tour_check knows
 EVEN = 0.9                          # classes "all present, about evenly": entropy >= this share of log2(classes)
 RECIPE = "python -m demos.train_gan --model stylegan (or --model dcgan), then python -m demos.eval_gan"
 COND_RECIPE = "python -m demos.train_gan --model cdcgan, then python -m demos.eval_gan --model cdcgan"
@@ -176,6 +177,14 @@ class Service:
         strip = images.to_pil(images.grid(sg.to01(x), nrow=COND_SEEDS), scale=COND_SCALE)
         return Conditional(strip, label, seeds, [FASHION_CLASSES[int(c)] for c in pred], conf.tolist(),
                            (time.perf_counter() - t0) * 1000)
+
+    def class_accuracy(self, labels: list[str], n: int, seed: int) -> list[float]:
+        """For each class name: the share of n conditional samples of it (z from one generator seeded `seed`,
+        cdcgan.samples) that the judge labels as that class."""
+        idx = [FASHION_CLASSES.index(c) for c in labels]
+        y = torch.tensor(idx).repeat_interleave(n)
+        pred = self._classes(sg.to01(cdcgan.samples(self.conditional_generator(), y, seed)))
+        return [float((pred[y == c] == c).double().mean()) for c in idx]
 
     def _synthesize(self, ws: torch.Tensor, mode: str, seed: int) -> torch.Tensor:
         """G.synthesize, with concurrent students' calls merged into one synthesis pass (sg.synthesize_rows)."""
@@ -468,6 +477,23 @@ class Service:
                                   f"{classes[most[0]]} {h[most[0]] / n:.0%}, least {classes[most[-1]]} "
                                   f"{h[most[-1]] / n:.0%}; feature diversity {st['diversity']:.2f} (1 = real data)."
                                   + (f" The DCGAN peer's card: {peer:.2f} bits." if peer is not None else ""))
+        if check == "conditional_classes":
+            pair = [validate.choice("Tour class", c, classes) for c in args.get("classes") or ()]
+            if len(pair) != 2 or len(choices) != 3:
+                raise InputError("Tour: conditional_classes needs two classes and three choices (less, as, more often).")
+            (pa, pb), (a, b) = self.class_accuracy(pair, n, seed), pair
+            se = math.sqrt(pa * (1 - pa) / n + pb * (1 - pb) / n)           # of the difference of two shares
+            answer = choices[1] if abs(pa - pb) <= 2 * se else choices[0] if pa < pb else choices[2]
+            m = self.card(CONDITIONAL).get("metrics", {})
+            ref = ""
+            if m.get("per_class_accuracy") and m.get("judge_real_test_per_class_accuracy"):
+                acc, real = m["per_class_accuracy"], m["judge_real_test_per_class_accuracy"]
+                ia, ib = classes.index(a), classes.index(b)
+                ref = (f" The card, {m['n_per_class']} samples a class: {acc[ia]:.0%} and {acc[ib]:.0%}; the judge on "
+                       f"real test images: {a} {real[ia]:.0%}, {b} {real[ib]:.0%}.")
+            return Reveal(answer, f"{n} samples of each class from seed {seed}: the judge reads {pa:.0%} of the {a} "
+                                  f"samples as {a} and {pb:.0%} of the {b} samples as {b} (a difference within twice "
+                                  f"its standard error, {2 * se:.0%}, counts as about as often)." + ref)
         raise AssertionError(f"{check} is in CHECKS but has no branch")    # pragma: no cover
 
     # --- Home and the load scripts ---------------------------------------------------------------
