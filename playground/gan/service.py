@@ -55,7 +55,7 @@ SAME = 0.05                         # diversity within +-5% of its value at psi 
 HALF = 0.5                          # fine-layer mixes: a pixel change under half of swapping the image is "a part"
 STRETCH = 2.0                       # w is "stretched" when its 2 top PCs explain >= this many times z's share
 CHECKS = ("class_layers", "fine_layers", "truncation_diversity", "truncation_fd", "wavg_sharpness", "mapping_shape",
-          "class_spread", "conditional_classes")           # the checks tour_check knows
+          "class_spread", "conditional_classes")                   # the checks tour_check knows
 EVEN = 0.9                          # classes "all present, about evenly": entropy >= this share of log2(classes)
 RECIPE = "python -m demos.train_gan --model stylegan (or --model dcgan), then python -m demos.eval_gan"
 COND_RECIPE = "python -m demos.train_gan --model cdcgan, then python -m demos.eval_gan --model cdcgan"
@@ -307,9 +307,10 @@ class Service:
     def facts(self) -> dict:
         """What the tab's text states, read from the config and the cards."""
         cfg, ours, peer = self.config(), self.card(MODEL), self.card(PEER)
-        return {"conditional": self.card(CONDITIONAL), "cond_seeds": COND_SEEDS,"resolution": cfg.resolution, "num_ws": cfg.num_ws, "layer_sizes": cfg.layer_sizes,
+        return {"resolution": cfg.resolution, "num_ws": cfg.num_ws, "layer_sizes": cfg.layer_sizes,
                 "groups": cfg.groups, "classes": FASHION_CLASSES, "ours": ours, "peer": peer,
-                "d_maps": {"ours": d_maps(ours), "peer": d_maps(peer)}, "mapping_seeds": MAPPING_SEEDS}
+                "d_maps": {"ours": d_maps(ours), "peer": d_maps(peer)}, "mapping_seeds": MAPPING_SEEDS,
+                "conditional": self.card(CONDITIONAL), "cond_seeds": COND_SEEDS}
 
     # --- the guided tour: each answer measured on the live generator at reveal time ----------------
     @staticmethod

@@ -205,8 +205,9 @@ class Trainer:
         z = z.to(self.device)
         if self.kind in ("dcgan", "cdcgan"):
             G.train(bn_mode == "train")
-            args = (lambda i: (z[i:i + 500], y[i:i + 500].to(self.device))) if self.kind == "cdcgan" else (lambda i: (z[i:i + 500],))
-            out = torch.cat([G(*args(i)) for i in range(0, len(z), 500)])
+            y = y.to(self.device) if self.kind == "cdcgan" else None
+            out = torch.cat([G(z[i:i + 500], y[i:i + 500]) if y is not None else G(z[i:i + 500])
+                             for i in range(0, len(z), 500)])
             G.eval()
             return out.cpu()
         G.eval()

@@ -303,7 +303,7 @@ the first term asks *is this real?*, the second *is it real as class $y$?* The g
 
 def conditional_intro(card: dict) -> str:
     cfg = card.get("config", {})
-    return ("## Conditional DCGAN: pick a class\nThe DCGAN peer, told which class to draw: "
+    return ("## Conditional DCGAN: pick a class\nThe DCGAN peer's architecture, told which class to draw: "
             f"{card.get('parameters', 0):,} parameters in G (feature maps {cfg.get('base', '?')} at 16x16), trained "
             f"{card.get('steps', 'n/a')} steps (batch {card.get('train_config', {}).get('batch', '?')}); the "
             "weight average of G is shown. Under each sample: the class the judge classifier reads in it, and its "
