@@ -16,6 +16,13 @@ in different classes, the mix that takes the coarse layers (4x4, 8x8) from the s
 classified as the style seed's class, and the mix that takes only the fine layers (32x32) from it
 should keep the source's class. Both rates are reported over all such pairs.
 
+The conditional DCGAN (`--model cdcgan`): n / 10 samples of each class, each asked for by its label;
+the judge's class accuracy per class (the share of class-c samples it labels c), their mean, and FD
+and diversity of all of them as above. Beside them, the judge's own per-class accuracy on the real
+test images: a class the judge often misreads on real data (Shirt) caps what it can grant samples.
+
+    python -m demos.eval_gan --model cdcgan
+
 Same budget (`--verdict`, no sampling, no weights touched): the seed pairs our card records in its
 `trials` (the round that trained the bundled pair: ours and the peer side by side for the same
 wall-clock budget, one pair per seed) are summarised as mean +- standard deviation per model, and the
@@ -36,7 +43,9 @@ from pathlib import Path
 import torch
 
 from playground.core import checkpoint, paths
-from playground.gan.service import MODEL, PEER
+from playground.core.data import FASHION_CLASSES
+from playground.gan import cdcgan
+from playground.gan.service import CONDITIONAL, MODEL, PEER
 from playground.gan.stylegan import mix
 from playground.gan.train import to_judge
 
@@ -58,6 +67,35 @@ def dcgan_samples(G, n: int, seed: int, bn_mode: str) -> torch.Tensor:
     out = torch.cat([G(z[i:i + 500]) for i in range(0, n, 500)])
     G.eval()
     return out
+
+
+def conditional_samples(G, n_per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n_per_class images of every class (class by class), batch norm in eval mode, and their labels."""
+    y = torch.arange(G.config.n_classes).repeat_interleave(n_per_class)
+    return cdcgan.samples(G, y, seed), y
+
+
+def per_class_accuracy(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> list[float]:
+    """For each class c: the share of the images asked to be c that the judge labels c."""
+    return [float((pred[y == c] == c).double().mean()) for c in range(n_classes)]
+
+
+def conditional_metrics(G, n_per_class: int, seed: int) -> dict:
+    """The conditional model's card metrics: per-class judge accuracy, its mean, FD, diversity."""
+    from playground.core import data
+    from playground.judge import metrics
+
+    x, y = conditional_samples(G, n_per_class, seed)
+    x = to_judge(x)
+    out = metrics.evaluate(x, "fashion", labels=y)
+    acc = per_class_accuracy(metrics.predict(x, "fashion"), y, G.config.n_classes)
+    test = data.load("fashion", "test")
+    real = per_class_accuracy(metrics.predict(test.float01(), "fashion"), test.labels, G.config.n_classes)
+    return {**out, "n_per_class": n_per_class, "classes": FASHION_CLASSES, "per_class_accuracy": acc,
+            "mean_class_accuracy": statistics.fmean(acc), "judge_real_test_per_class_accuracy": real,
+            "definition": "per class c: the share of the n_per_class samples asked for class c (batch norm in eval "
+                          "mode, z ~ N(0, I)) that the judge classifier labels c; FD against the judge's real "
+                          "training statistics, as for the other GANs"}
 
 
 @torch.inference_mode()
@@ -153,6 +191,8 @@ def write_verdict(folder: Path) -> dict | None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", choices=("pair", "cdcgan"), default="pair",
+                    help="pair: ours and the DCGAN peer; cdcgan: the conditional DCGAN (n / 10 per class)")
     ap.add_argument("--n", type=int, default=5000, help="samples per model for FD (>= 1000)")
     ap.add_argument("--mixes", type=int, default=1000, help="source/style pairs drawn for the mixing rates")
     ap.add_argument("--seed", type=int, default=2024)
@@ -171,6 +211,19 @@ def main(argv: list[str] | None = None) -> None:
         return
     from playground.judge import metrics
 
+    if a.model == "cdcgan":
+        Gc, _ = checkpoint.load(folder / CONDITIONAL)
+        m = conditional_metrics(Gc, a.n // Gc.config.n_classes, a.seed)
+        print(f"| class | judge accuracy on {m['n_per_class']} samples | the judge on real test images |\n|---|---|---|")
+        for c, acc, real in zip(FASHION_CLASSES, m["per_class_accuracy"], m["judge_real_test_per_class_accuracy"]):
+            print(f"| {c} | {100 * acc:.1f}% | {100 * real:.1f}% |")
+        print(f"mean {100 * m['mean_class_accuracy']:.1f}%; FD {m['fd']:.3f} (floor {m['fd_floor_real_test']:.3f}); "
+              f"diversity {m['diversity']:.2f}")
+        if not a.no_write:
+            write_field(folder / CONDITIONAL, "metrics", {**m, "recipe": f"python -m demos.eval_gan --model cdcgan "
+                                                                    f"--n {a.n} --seed {a.seed}"})
+            print(f"wrote the metrics into {folder / CONDITIONAL}.json")
+        return
     G, _ = checkpoint.load(folder / MODEL)
     ours = metrics.evaluate(to_judge(ours_samples(G, a.n, a.seed)), "fashion")
     ours["psi"] = 1.0

@@ -2,13 +2,16 @@
 
     python -m demos.train_gan --model stylegan --minutes 25     # our StyleGAN-like generator
     python -m demos.train_gan --model dcgan --minutes 25        # the DCGAN peer, same budget
+    python -m demos.train_gan --model cdcgan --minutes 22       # the conditional DCGAN (class in, class out)
     python -m demos.train_gan --model stylegan --steps 1200     # exactly reproduce a run by its step count
 
 A wall-clock budget (--minutes) stops at whatever step it reached; the card records that step count,
 and --steps N with the same seed and one thread replays the same run deterministically.
 Writes assets/gan/<model>_fashion.safetensors + .json (the card: config, data, steps, seed, wall time,
-training curves), and sample grids of fixed z at a few points in training (PNG). Run
-`python -m demos.eval_gan` afterwards for the held-out metrics (FD, class histogram, style mixing).
+training curves), and sample grids of fixed z at a few points in training (PNG; for cdcgan one
+column per class). Run `python -m demos.eval_gan` afterwards for the held-out metrics (FD, class
+histogram, style mixing; `--model cdcgan` for the conditional model's per-class judge accuracy).
+The conditional model's checkpoint is its weight average (G_ema), as ours is.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from pathlib import Path
 import torch
 
 from playground.core import checkpoint, data, images, paths
+from playground.gan.cdcgan import CDCGANConfig
 from playground.gan.stylegan import OUTPUTS, UPSAMPLING, StyleGANConfig
 from playground.gan.train import DISCRIMINATORS, STYLEGAN2_D, TrainConfig, Trainer, pad_fashion
 
@@ -29,8 +33,8 @@ ASSETS = paths.assets("gan")
 SNAP_FRACTIONS = (0.03, 0.15, 0.4, 1.0)   # where in the budget the sample grids are taken
 
 
-def save_grid(x: torch.Tensor, path: Path) -> None:
-    g = images.grid(x, nrow=8, pad=1, lo=-1, hi=1)
+def save_grid(x: torch.Tensor, path: Path, nrow: int = 8) -> None:
+    g = images.grid(x, nrow=nrow, pad=1, lo=-1, hi=1)
     images.to_pil(g, scale=2).save(path, optimize=True)
 
 
@@ -42,12 +46,14 @@ def recipe(a: argparse.Namespace, steps: int) -> str:
         cmd += f" --lr {a.lr} --d-base {a.d_base}" if a.discriminator == "dcgan" else ""   # resnet: STYLEGAN2_D's
         cmd += f" --channels {a.channels}" if a.channels else ""
         cmd += f" --d-channels {a.d_channels}" if a.d_channels else ""
+    if a.model == "cdcgan":
+        cmd += f" --base {a.base}"
     return cmd + (f" --device {a.device}" if a.device != "cpu" else "")
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", choices=("stylegan", "dcgan"), default="stylegan")
+    p.add_argument("--model", choices=("stylegan", "dcgan", "cdcgan"), default="stylegan")
     p.add_argument("--minutes", type=float, default=25.0, help="wall-clock budget (ignored with --steps)")
     p.add_argument("--steps", type=int, default=0, help="train exactly this many steps (reproduces a run)")
     p.add_argument("--batch", type=int, default=32)
@@ -64,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--output", choices=OUTPUTS, default="tanh", help="ours: tanh on the summed ToRGB output, or none")
     p.add_argument("--channels", default="128,64,32,32", help="ours: synthesis maps at 4, 8, 16, 32 px (default: the bundled G's)")
     p.add_argument("--d-channels", default="", help="resnet discriminator maps at 32, 16, 8, 4 px, e.g. 32,64,128,128")
+    p.add_argument("--base", type=int, default=CDCGANConfig.base, help="cdcgan: feature maps c at 16x16 (4c at 4x4) in G and D")
     p.add_argument("--device", default="cpu", help="cpu or cuda (the same recipe; cuda runs are not bit-identical to cpu ones)")
     p.add_argument("--train-size", type=int, default=60000, help="use the first N training images")
     a = p.parse_args(argv)
@@ -81,8 +88,13 @@ def main(argv: list[str] | None = None) -> None:
         chans = {k: tuple(int(c) for c in v.split(",")) for k, v in (("channels", a.channels),
                                                                      ("d_channels", a.d_channels)) if v}
         model_cfg = StyleGANConfig(up=a.up, out=a.output, **chans)
-    tr = Trainer(a.model, x, tcfg, a.seed, model_cfg, device=a.device)
-    z_fixed = torch.randn(64, tr.z_dim, generator=torch.Generator().manual_seed(1234))
+    elif a.model == "cdcgan":
+        model_cfg = CDCGANConfig(base=a.base)
+    labels = ds.labels[: a.train_size] if a.model == "cdcgan" else None
+    tr = Trainer(a.model, x, tcfg, a.seed, model_cfg, device=a.device, labels=labels)
+    n_fixed, nrow = (100, 10) if a.model == "cdcgan" else (64, 8)
+    z_fixed = torch.randn(n_fixed, tr.z_dim, generator=torch.Generator().manual_seed(1234))
+    y_fixed = torch.arange(n_fixed) % 10 if a.model == "cdcgan" else None      # column c: class c
 
     # the hand-kept record of earlier rounds survives a retrain into the same folder
     old_card = out / f"{name}.json"
@@ -98,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         grid_path = out / f"{name}_step{tr.step_count:05d}.png"
         with torch.random.fork_rng():                                 # leaves the training RNG untouched
             torch.manual_seed(999)                                    # same noise for every snapshot
-            save_grid(tr.sample(z_fixed, ema=a.model == "stylegan"), grid_path)
+            save_grid(tr.sample(z_fixed, ema=a.model != "dcgan", y=y_fixed), grid_path, nrow)
         snaps_done.append({"step": tr.step_count, "seconds": round(time.perf_counter() - t0, 1),
                            "png": grid_path.name})
         extra = {
@@ -116,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
             "finished": final,
             **({"trials": trials} if trials else {}),
         }
-        G = tr.G_ema if a.model == "stylegan" else tr.G
+        G = tr.G if a.model == "dcgan" else tr.G_ema
         checkpoint.save(out / name, G, data=f"fashion-mnist train[:{len(x)}], padded to 32x32, [-1, 1]",
                         steps=tr.step_count, seed=a.seed, metrics={}, extra=extra)
         if a.model == "dcgan":   # the weight average too, so the peer gets its best shot in the comparison

@@ -99,6 +99,15 @@ def test_sweep_endpoint_returns_the_gif(client):
         client.predict("x", True, 0, api_name="/gan_sweep")
 
 
+def test_conditional_endpoint(client):
+    strip, table = client.predict("Sneaker", 5, api_name="/gan_conditional")
+    assert Image.open(strip).size == SVC.conditional("Sneaker", 5).strip.size
+    assert "Asked for **Sneaker**" in table and "| seed | 5 | 6 |" in table
+    assert client.predict("Sneaker", -4, api_name="/gan_conditional")[1].startswith("| seed | 0 | 1 |")   # clamped
+    with pytest.raises(AppError, match=r"Class must be one of: T-shirt/top, .* \(got 'Sneakers'\)"):
+        client.predict("Sneakers", 0, api_name="/gan_conditional")
+
+
 def test_load_calls_run(client):
     for api, args in SVC.load_calls():
         assert client.predict(*args, api_name=f"/{api}")

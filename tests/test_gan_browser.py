@@ -142,3 +142,29 @@ def test_bad_seed_shows_an_error_and_the_tab_keeps_working(gan):
     page.get_by_text("not a whole number").first.wait_for(timeout=30_000)
     set_text(page, "gan-src", "3, 4")
     wait_changed(page, "gan-grid", s0)
+
+
+def test_pick_a_class_in_the_conditional_gan(gan):
+    """The conditional sub-tab, as a person uses it: pick a class in the dropdown and that class's samples
+    appear, with the judge's reading under each. The labels shown are what the service computes headless for
+    the same class and seeds, and most of them are the class picked."""
+    from playground.core import settings
+    from playground.gan.service import COND_SEEDS, DEFAULTS, Service
+
+    pick = "Bag"
+    page = gan
+    page.get_by_role("tab", name="Conditional (pick a class)").click()
+    s0 = src_of(page, "gan-cstrip")                          # the link's show drew the default class already
+    page.locator("#gan-cclass input").click()
+    page.get_by_role("option", name=pick, exact=True).click()
+    wait_changed(page, "gan-cstrip", s0)
+    page.wait_for_function("(c) => document.querySelector('#gan-cjudge').innerText.includes('Asked for ' + c)",
+                           arg=pick, timeout=60_000)
+    want = Service(settings.from_env()).conditional(pick, DEFAULTS["cseed"])
+    shown = page.locator("#gan-cjudge tr").nth(1).locator("td").all_inner_texts()
+    assert [t.strip() for t in shown] == ["judge", *want.judged]
+    assert want.judged.count(pick) > COND_SEEDS // 2
+    page.wait_for_function("(c) => (document.querySelector('#gan-cstrip img').alt || '').includes('class ' + c)",
+                           arg=pick, timeout=30_000)
+    assert "mean" in page.locator("#gan-ccard").inner_text()
+    screenshot(page, "gan_conditional")

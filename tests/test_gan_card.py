@@ -1,6 +1,7 @@
 """GAN lab: the cards hold what their recipes say. The same-budget verdict in our card is what
 `python -m demos.eval_gan --verdict` computes from the seed pairs in its trials, and the headline FD of
-the bundled generator reproduces at small N through the same code path as the card's evaluation."""
+the bundled generator reproduces at small N through the same code path as the card's evaluation, and so does
+the conditional DCGAN's per-class judge accuracy."""
 from __future__ import annotations
 
 import statistics
@@ -102,6 +103,50 @@ def test_card_fd_reproduces_at_small_n():
     assert got["fd"] == pytest.approx(expected, abs=TOLERANCE)
     assert got["fd"] > got["fd_floor_real_test"]
 
+
+# --- the conditional DCGAN: its per-class judge accuracy reproduces at small N -----------------------------
+
+N_PER_CLASS_SMALL = 40       # samples per class for the reproduction (the card used 500)
+
+
+def conditional_accuracy_small(seed: int = SEED) -> list[float]:
+    """The judge's accuracy per class on N_PER_CLASS_SMALL samples of each class, through the card's path
+    (demos/eval_gan.py: conditional_samples, to_judge, the judge's predictions, per_class_accuracy)."""
+    from playground.gan.service import CONDITIONAL
+    from playground.gan.train import to_judge
+    from playground.judge import metrics
+
+    G, _ = checkpoint.load(paths.assets("gan", CONDITIONAL))
+    x, y = eval_gan.conditional_samples(G, N_PER_CLASS_SMALL, seed)
+    return eval_gan.per_class_accuracy(metrics.predict(to_judge(x), "fashion"), y, G.config.n_classes)
+
+
+def binomial_var(p: float, n: int) -> float:
+    """Variance of a share p measured on n draws, p (1 - p) / n, floored at one draw's worth so that a
+    class at 100% still gets a spread."""
+    return max(p * (1 - p), (1 / n) * (1 - 1 / n)) / n
+
+
+@pytest.mark.slow
+def test_conditional_card_class_accuracy_reproduces_at_small_n():
+    """Each class's share is a binomial proportion: over n samples its standard deviation is
+    sqrt(p (1 - p) / n). The small-N measurement and the card's differ by the spread of both,
+    sqrt(var(n_small) + var(n_card)); the mean over the ten classes has a hundredth of the summed variance.
+    The mean must agree within 3 of its standard deviations, each class within 4 (ten classes at once)."""
+    from playground.gan.service import CONDITIONAL
+
+    card = checkpoint.read_card(paths.assets("gan", CONDITIONAL))
+    m = card["metrics"]
+    assert m["recipe"].endswith(f"--seed {SEED}") and card["recipe"].startswith("python -m demos.train_gan --model cdcgan")
+    assert card["bytes"] < checkpoint.MAX_FILE_BYTES
+    assert m["mean_class_accuracy"] == pytest.approx(statistics.fmean(m["per_class_accuracy"]))
+    got, n, big = conditional_accuracy_small(), N_PER_CLASS_SMALL, m["n_per_class"]
+    assert len(got) == len(m["per_class_accuracy"]) == 10
+    for c, (p_small, p_card) in enumerate(zip(got, m["per_class_accuracy"])):
+        sd = (binomial_var(p_card, n) + binomial_var(p_card, big)) ** 0.5
+        assert abs(p_small - p_card) <= 4 * sd, (m["classes"][c], p_small, p_card)
+    var_mean = sum(binomial_var(p, n) + binomial_var(p, big) for p in m["per_class_accuracy"]) / 100
+    assert statistics.fmean(got) == pytest.approx(m["mean_class_accuracy"], abs=3 * var_mean ** 0.5)
 
 if __name__ == "__main__":
     # Prints FD at N = 1000 for ten sample seeds and their standard deviation (FD_SD_N1000), with the floor.

@@ -1,6 +1,7 @@
 """GAN lab: the mapping / truncation / mixing math, modulated convolution against a per-sample
 reference, PCA against an exact SVD, and a tiny model with golden values. Fast: tiny configs, no
-checkpoint needed. Tests that run training steps are marked slow."""
+checkpoint needed; the conditional DCGAN's projection and class-conditional batch norm against their
+equations computed by hand. Tests that run training steps are marked slow."""
 from __future__ import annotations
 
 import copy
@@ -16,6 +17,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from playground.gan import stylegan as sg  # noqa: E402
+from playground.gan.cdcgan import (CDCDiscriminator, CDCGANConfig, CDCGenerator,  # noqa: E402
+                                   ConditionalBatchNorm2d)
 from playground.gan.dcgan import DCDiscriminator, DCGANConfig, DCGenerator  # noqa: E402
 from playground.gan.stylegan import (MinibatchStd, ModConv, StyleDiscriminator, StyleGANConfig,  # noqa: E402
                                      StyleGenerator, mix, truncate)
@@ -381,3 +384,83 @@ if __name__ == "__main__":
     # Prints the current values of the golden constants above.
     for k, v in tiny_golden().items():
         print(f"GOLDEN_{k.upper()} = {v!r}")
+
+
+# --- the conditional DCGAN (playground/gan/cdcgan.py) ---------------------------------------------------
+
+CTINY = CDCGANConfig(z_dim=8, base=4)
+
+
+def test_projection_discriminator_is_psi_of_phi_plus_the_class_vector_dot_phi():
+    """l(x, y) = psi(phi(x)) + embed(y) . phi(x), computed by hand from D's own tables; and moving one
+    class's vector changes the logits of that class's images only."""
+    torch.manual_seed(0)
+    D = CDCDiscriminator(CTINY).eval()
+    with torch.no_grad():
+        D.embed.weight.normal_()                       # make the projection term matter
+    x, y = torch.rand(6, 1, 32, 32) * 2 - 1, torch.tensor([0, 3, 3, 9, 1, 0])
+    phi = D.net(x).reshape(6, -1)
+    assert phi.shape == (6, 16 * 4 * CTINY.base)
+    by_hand = phi @ D.out.weight[0] + D.out.bias[0] + (D.embed.weight[y] * phi).sum(1)
+    assert torch.allclose(D(x, y), by_hand, atol=1e-5)
+    before = D(x, y).detach()
+    with torch.no_grad():
+        D.embed.weight[3] += 1.0
+    moved = (D(x, y).detach() - before).abs() > 1e-6
+    assert moved.tolist() == (y == 3).tolist()
+    # and the change is exactly 1 . phi(x) for those
+    assert torch.allclose((D(x, y) - before)[y == 3], phi[y == 3].sum(1), atol=1e-4)
+
+
+def test_conditional_batch_norm_is_the_class_rows_of_gamma_and_beta_around_the_batch_norm():
+    torch.manual_seed(0)
+    cbn = ConditionalBatchNorm2d(3, 10).train()
+    with torch.no_grad():
+        cbn.gamma.weight.normal_(), cbn.beta.weight.normal_()
+    h, y = torch.randn(5, 3, 4, 4), torch.tensor([2, 2, 7, 0, 9])
+    mu, var = h.mean((0, 2, 3), keepdim=True), h.var((0, 2, 3), unbiased=False, keepdim=True)
+    by_hand = cbn.gamma.weight[y][:, :, None, None] * (h - mu) / torch.sqrt(var + cbn.bn.eps) + \
+        cbn.beta.weight[y][:, :, None, None]
+    assert torch.allclose(cbn(h, y), by_hand, atol=1e-5)
+
+
+def test_conditional_generator_shapes_range_and_the_class_matters():
+    torch.manual_seed(0)
+    G = CDCGenerator(CTINY).eval()
+    with torch.no_grad():                              # untrained tables are all near (1, 0): spread them
+        for m in G.modules():
+            if isinstance(m, ConditionalBatchNorm2d):
+                m.gamma.weight.normal_(1.0, 0.5), m.beta.weight.normal_(0.0, 0.5)
+    z = torch.randn(4, CTINY.z_dim)
+    a, b = G(z, torch.tensor([1, 1, 1, 1])), G(z, torch.tensor([1, 1, 5, 5]))
+    assert a.shape == (4, 1, 32, 32) and a.abs().max() <= 1
+    assert torch.equal(a[:2], b[:2])                   # eval mode: each image depends on its own (z, y) only
+    assert (a[2:] - b[2:]).abs().mean() > 1e-3         # same z, another class: another image
+    assert torch.equal(G(z, torch.tensor([1, 1, 1, 1])), a)
+
+
+@pytest.mark.slow
+def test_conditional_trainer_needs_labels_and_steps_finite():
+    torch.manual_seed(0)
+    labels = torch.arange(64) % 10
+    data = (labels / 10).view(-1, 1, 1, 1).expand(64, 1, 32, 32).clone()   # image i is flat at label_i / 10
+    with pytest.raises(ValueError, match="labels go with kind cdcgan"):
+        Trainer("cdcgan", data, TrainConfig(batch=8), seed=0, model_cfg=CTINY)
+    with pytest.raises(ValueError, match="labels go with kind cdcgan"):
+        Trainer("dcgan", data, TrainConfig(batch=8), seed=0, model_cfg=DCGANConfig(z_dim=8, base=4), labels=labels)
+    runs = []
+    for _ in range(2):                                 # deterministic given the seed
+        tr = Trainer("cdcgan", data, TrainConfig(batch=8, log_every=1), seed=0, model_cfg=CTINY, labels=labels)
+        seen = []
+        d_forward = tr.D.forward
+        tr.D.forward = lambda x, y: seen.append((x, y)) or d_forward(x, y)
+        tr.step(), tr.step()
+        runs.append(torch.cat([p.detach().flatten() for p in tr.G_ema.parameters()]))
+    assert all(math.isfinite(v) for rec in tr.log for v in rec.values())
+    assert len(seen) == 6 and all(y.shape == (8,) and y.max() < 10 for _, y in seen)   # real, fake, G step; twice
+    real, y_real = seen[0]
+    assert torch.equal((real.mean((1, 2, 3)) * 10).round().long(), y_real)   # real images come with their labels
+    assert torch.equal(seen[1][1], seen[2][1])         # G is scored on the classes its fakes were asked for
+    assert torch.equal(runs[0], runs[1])
+    assert tr.recorded_config()["adam_g_and_d"]["lr"] == 2e-4
+    assert tr.sample(torch.randn(3, 8), y=torch.tensor([0, 1, 2])).shape == (3, 1, 32, 32)

@@ -18,7 +18,8 @@ from playground.core.errors import InputError
 from playground.core.validate import MAX_SEED
 from playground.gan import stylegan as sg
 from playground.gan import views
-from playground.gan.service import DEFAULTS, MAPPING_SEEDS, MAX_SEEDS, MODEL, PEER, Service
+from playground.gan.service import (COND_SCALE, COND_SEEDS, CONDITIONAL, DEFAULTS, MAPPING_SEEDS, MAX_SEEDS, MODEL,
+                                    PEER, Service)
 
 LAB = Path(__file__).resolve().parents[1] / "playground" / "gan"
 
@@ -186,12 +187,56 @@ def test_curves_and_snapshots_from_the_cards(svc):
         assert views.gallery(shots)[-1][1].startswith(f"step {shots[-1]['step']} (")
 
 
+def test_conditional_class_and_seed_are_checked_before_any_model_runs(svc):
+    assert svc.conditional_settings("Bag", -3) == ("Bag", list(range(COND_SEEDS)))
+    assert svc.conditional_settings("Bag", 2.0) == ("Bag", list(range(2, 2 + COND_SEEDS)))
+    label, top = svc.conditional_settings("Sandal", 10 ** 12)                  # clamped: every seed stays valid
+    assert top[-1] == MAX_SEED and len(top) == COND_SEEDS
+    for label, seed, error in (("Cat", 0, r"Class must be one of: T-shirt/top, Trouser, .* \(got 'Cat'\)"),
+                               (None, 0, "Class must be one of"), (3, 0, "Class must be one of"),
+                               ("Bag", "x", "Seed must be a whole number"), ("Bag", math.nan, "Seed must be")):
+        with pytest.raises(InputError, match=error):
+            svc.conditional(label, seed)
+
+
+@pytest.mark.slow
+def test_conditional_samples_and_the_judges_reading(svc):
+    """The strip holds COND_SEEDS samples of the class asked for; the labels under them are the judge's
+    predictions on the same images made another way (the generator called directly), and the table and
+    the card's per-class table say what the data says."""
+    from playground.core.data import FASHION_CLASSES
+    from playground.gan.train import to_judge
+    from playground.judge import metrics
+
+    r = svc.conditional("Trouser", 3)
+    assert r.label == "Trouser" and r.seeds == list(range(3, 3 + COND_SEEDS))
+    assert r.strip.height >= 32 * COND_SCALE and r.strip.width >= COND_SEEDS * 32 * COND_SCALE
+    G = svc.conditional_generator()
+    with torch.inference_mode():
+        x = G(sg.z_of(r.seeds, G.config.z_dim), torch.full((COND_SEEDS,), FASHION_CLASSES.index("Trouser")))
+    assert [FASHION_CLASSES[int(c)] for c in metrics.predict(to_judge(x), "fashion")] == r.judged
+    assert all(0.1 <= p <= 1 for p in r.confidence)
+    table = views.conditional_table(r)
+    assert "| judge | " + " | ".join(r.judged) + " |" in table
+    assert f"the judge reads {r.judged.count('Trouser')} of {COND_SEEDS} as Trouser" in table
+    other = svc.conditional("Bag", 3)
+    assert other.seeds == r.seeds and other.strip.tobytes() != r.strip.tobytes()
+    card = svc.card(CONDITIONAL)
+    m = card["metrics"]
+    text = views.conditional_card(card)
+    for c, acc in zip(m["classes"], m["per_class_accuracy"]):
+        assert f"| {c} | {100 * acc:.1f}% |" in text
+    assert f"**{100 * m['mean_class_accuracy']:.1f}%**" in text and f"over all {m['n']} samples: {m['fd']:.2f}" in text
+    assert "no held-out metrics" in views.conditional_card({})
+
+
 @pytest.mark.slow
 def test_speed_probe_and_load_calls(svc):
     r = svc.speed_probe()
     assert r["family"] == "GAN" and r["what"] == "one 32x32 image, 1 generator pass" and 0 < r["seconds"] < 60
     calls = dict(svc.load_calls())
-    assert set(calls) == {"gan_mix", "gan_single", "gan_sweep"}
+    assert set(calls) == {"gan_mix", "gan_single", "gan_sweep", "gan_conditional"}
+    assert svc.conditional(*calls["gan_conditional"]).label == DEFAULTS["cclass"]
     assert svc.mix_grid(*calls["gan_mix"]).sources == svc.seeds("", DEFAULTS["src"])
     seed_a, seed_b, *rest = calls["gan_single"]
     n = svc.config().num_ws

@@ -168,6 +168,28 @@ def test_class_spread_agrees_with_the_cards_sampling_path_and_the_card(svc):
     assert (card >= EVEN * math.log2(10)) == (r.answer == s.choices[0])        # the card's N = 5000 says the same
 
 
+@pytest.mark.slow
+def test_conditional_classes_agrees_with_the_judge_on_the_same_samples(svc):
+    """The reveal's shares, measured another way: the same samples (cdcgan.samples, the same seed) through
+    the judge's own predict on the 28x28 crop, then the same rule (within twice the standard error of the
+    difference of two shares is "about as often")."""
+    from playground.core.data import FASHION_CLASSES
+    from playground.gan import cdcgan
+    from playground.gan.train import to_judge
+    from playground.judge import metrics
+
+    r, s = reveal(svc, "conditional_classes")
+    n, (a, b) = s.args["n"], s.args["classes"]
+    y = torch.tensor([FASHION_CLASSES.index(a), FASHION_CLASSES.index(b)]).repeat_interleave(n)
+    pred = metrics.predict(to_judge(cdcgan.samples(svc.conditional_generator(), y, s.args["seed"])), "fashion")
+    pa, pb = (float((pred[y == c] == c).double().mean()) for c in y.unique_consecutive())
+    se = math.sqrt(pa * (1 - pa) / n + pb * (1 - pb) / n)
+    assert r.answer == s.choices[1 if abs(pa - pb) <= 2 * se else 0 if pa < pb else 2]
+    assert f"the judge reads {pa:.0%} of the {a} samples as {a} and {pb:.0%} of the {b} samples as {b}" in r.shown
+    with pytest.raises(InputError, match="Tour class must be one of"):
+        svc.tour_check("conditional_classes", {**s.args, "classes": ["Shirt", "Cat"]}, {})
+
+
 # --- slow: the lesson link of the built tab, the sweep ---------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -184,7 +206,7 @@ def test_every_tour_link_parses_clean_against_the_tabs_controls(link):
     names = ["src", "style", "preset", "layers", "psi", "noise", "noise_seed", "a", "b"]
     assert list(link.params)[:len(names)] == names and link.show_fn and link.check_fn
     for s in TOUR.steps:
-        les = lesson.parse(f"lab=gan&{s.link}", {"gan": link.params}, {"gan": ()})
+        les = lesson.parse(f"lab=gan&{s.link}", {"gan": link.params}, {"gan": tuple(link.view_tabs)})
         assert not les.notices and les.values, (s.title, les.notices)
 
 
@@ -197,6 +219,14 @@ def test_a_state_round_trips_through_its_link(link, svc):
     assert "psi=0.35" in q and "noise=0" in q and "w0=" not in q
     back = lesson.parse(q, {"gan": link.params}, {"gan": ()})
     assert back.values == state and back.lock == ["psi"] and not back.notices
+    # the conditional view and its two controls: a class and a seed (a bad class is dropped with a notice)
+    cond = {"cclass": "Bag", "cseed": 7}
+    q = lesson.Lesson("gan", view="conditional", values=cond).query(link.params, defaults)
+    assert "view=conditional" in q and "cclass=Bag" in q and "cseed=7" in q
+    back = lesson.parse(q, {"gan": link.params}, {"gan": tuple(link.view_tabs)})
+    assert back.view == "conditional" and back.values == cond and not back.notices
+    bad = lesson.parse("lab=gan&cclass=Cat&cseed=-3", {"gan": link.params}, {"gan": tuple(link.view_tabs)})
+    assert "cclass" not in bad.values and bad.values["cseed"] == 0 and bad.notices
 
 
 @pytest.mark.slow

@@ -1,7 +1,9 @@
 """What the GAN tab does, with no UI: the style-mixing grid, one mix layer by layer, the truncation sweep
 (the same seeds from psi = 0 to 1, for a GIF), the picture of the mapping network, the two cards (ours and
-the DCGAN peer) with their curves and snapshot grids, and the guided tour's checks (`tour_check`: each
-answer measured on the live generator with the judge classifier at reveal time).
+the DCGAN peer) with their curves and snapshot grids, the guided tour's checks (`tour_check`: each
+answer measured on the live generator with the judge classifier at reveal time), and beside them the
+conditional DCGAN (`conditional`: a class and a seed in, that class's samples out, each with the judge's
+label and confidence).
 
 Every method validates its raw arguments through `core.validate` (seeds are clamped into [0, 2^31 - 1],
 psi into its slider's range; text that is not a whole number, unknown layers and non-flags are refused)
@@ -24,12 +26,16 @@ from playground.core.data import FASHION_CLASSES
 from playground.core.errors import InputError, Unavailable
 from playground.core.lesson import Reveal
 from playground.core.settings import Settings
+from playground.gan import cdcgan
 from playground.gan import stylegan as sg
 from playground.gan.dcgan import DCGANConfig
 from playground.gan.train import to_judge
 
 MODEL = "stylegan_fashion"          # ours (the G_ema weights)
 PEER = "dcgan_fashion"              # the DCGAN peer
+CONDITIONAL = "cdcgan_fashion"      # the conditional DCGAN (its G_ema weights)
+COND_SEEDS = 8                      # samples of the picked class: seeds seed .. seed + COND_SEEDS - 1
+COND_SCALE = 4                      # on-screen pixels per generated pixel in the conditional strip
 MAX_SEEDS = 6                       # seeds per row or column of the grid
 MAX_SEED_CHARS = 200
 PSI_RANGE = (0.0, 1.5)              # the truncation slider
@@ -37,7 +43,7 @@ MAPPING_SEEDS = 400                 # seeds in the picture of z and w
 GRID_SCALE, WAVG_SCALE, AB_SCALE, MIX_SCALE = 4, 6, 4, 10   # on-screen pixels per generated pixel
 CUSTOM = "custom"                   # the preset shown when the ticked layers match no group
 DEFAULTS = {"src": "1, 2, 3, 4, 5", "style": "10, 11, 12, 13, 14", "psi": 0.8, "noise": True, "noise_seed": 0,
-            "preset": "coarse", "seed_a": 1, "seed_b": 10}
+            "preset": "coarse", "seed_a": 1, "seed_b": 10, "cclass": "Trouser", "cseed": 0}
 SWEEP = (0.0, 1.0, 11)              # the truncation sweep: psi from, psi to, frames
 SWEEP_MS = 300                      # GIF: milliseconds per frame
 # The guided tour (tour_check): sample sizes, and the thresholds that turn a measurement into a choice.
@@ -49,9 +55,10 @@ SAME = 0.05                         # diversity within +-5% of its value at psi 
 HALF = 0.5                          # fine-layer mixes: a pixel change under half of swapping the image is "a part"
 STRETCH = 2.0                       # w is "stretched" when its 2 top PCs explain >= this many times z's share
 CHECKS = ("class_layers", "fine_layers", "truncation_diversity", "truncation_fd", "wavg_sharpness", "mapping_shape",
-          "class_spread")           # the checks tour_check knows
+          "class_spread", "conditional_classes")                   # the checks tour_check knows
 EVEN = 0.9                          # classes "all present, about evenly": entropy >= this share of log2(classes)
 RECIPE = "python -m demos.train_gan --model stylegan (or --model dcgan), then python -m demos.eval_gan"
+COND_RECIPE = "python -m demos.train_gan --model cdcgan, then python -m demos.eval_gan --model cdcgan"
 
 
 @dataclass
@@ -84,6 +91,17 @@ class SingleMix:
     b: Image.Image
     mix: Image.Image           # A with B's styles at the chosen per-layer weights
     seeds: tuple[int, int]     # A and B, clamped
+
+
+@dataclass
+class Conditional:
+    """Samples of one class from the conditional DCGAN, each with what the judge classifier reads in it."""
+    strip: Image.Image         # the samples side by side, seed by seed
+    label: str                 # the class asked for
+    seeds: list[int]
+    judged: list[str]          # the judge's class for each sample
+    confidence: list[float]    # the judge's softmax probability of that class
+    ms: float                  # generator + judge time, measured
 
 
 def d_maps(card: dict) -> tuple[int, ...] | None:
@@ -124,6 +142,49 @@ class Service:
             return model.eval().requires_grad_(False)
 
         return cache.once(("gan", str(path)), load)
+
+    def conditional_generator(self):
+        """The conditional DCGAN's G (its weight average), batch norm in eval mode, loaded once."""
+        path = paths.assets("gan", CONDITIONAL)
+
+        def load():
+            try:
+                model, _ = checkpoint.load(path)
+            except checkpoint.CheckpointError as e:
+                raise Unavailable(f"{e}. Remake it with: {COND_RECIPE}.") from None
+            return model.eval().requires_grad_(False)
+
+        return cache.once(("gan", str(path)), load)
+
+    def conditional_settings(self, label, seed) -> tuple[str, list[int]]:
+        """The class (one of the ten) and the strip's seeds: the first clamped so that all COND_SEEDS are valid."""
+        first = min(validate.seed(seed, "Seed"), validate.MAX_SEED - COND_SEEDS + 1)
+        return validate.choice("Class", label, FASHION_CLASSES), list(range(first, first + COND_SEEDS))
+
+    @torch.inference_mode()
+    def conditional(self, label, seed) -> Conditional:
+        """COND_SEEDS samples of class `label` (one of the ten Fashion-MNIST classes) from seeds seed, seed + 1,
+        ...; z per seed as the style-mixing model's (sg.z_of). The judge labels each and says how sure it is."""
+        from playground.judge import metrics
+
+        label, seeds = self.conditional_settings(label, seed)
+        G, judge = self.conditional_generator(), metrics.classifier("fashion")
+        t0 = time.perf_counter()
+        y = torch.full((COND_SEEDS,), FASHION_CLASSES.index(label))
+        x = G(sg.z_of(seeds, G.config.z_dim), y)                               # (S, 1, 32, 32) in [-1, 1]
+        p = judge(to_judge(x)).softmax(1)
+        conf, pred = p.max(1)
+        strip = images.to_pil(images.grid(sg.to01(x), nrow=COND_SEEDS), scale=COND_SCALE)
+        return Conditional(strip, label, seeds, [FASHION_CLASSES[int(c)] for c in pred], conf.tolist(),
+                           (time.perf_counter() - t0) * 1000)
+
+    def class_accuracy(self, labels: list[str], n: int, seed: int) -> list[float]:
+        """For each class name: the share of n conditional samples of it (z from one generator seeded `seed`,
+        cdcgan.samples) that the judge labels as that class."""
+        idx = [FASHION_CLASSES.index(c) for c in labels]
+        y = torch.tensor(idx).repeat_interleave(n)
+        pred = self._classes(sg.to01(cdcgan.samples(self.conditional_generator(), y, seed)))
+        return [float((pred[y == c] == c).double().mean()) for c in idx]
 
     def _synthesize(self, ws: torch.Tensor, mode: str, seed: int) -> torch.Tensor:
         """G.synthesize, with concurrent students' calls merged into one synthesis pass (sg.synthesize_rows)."""
@@ -248,7 +309,8 @@ class Service:
         cfg, ours, peer = self.config(), self.card(MODEL), self.card(PEER)
         return {"resolution": cfg.resolution, "num_ws": cfg.num_ws, "layer_sizes": cfg.layer_sizes,
                 "groups": cfg.groups, "classes": FASHION_CLASSES, "ours": ours, "peer": peer,
-                "d_maps": {"ours": d_maps(ours), "peer": d_maps(peer)}, "mapping_seeds": MAPPING_SEEDS}
+                "d_maps": {"ours": d_maps(ours), "peer": d_maps(peer)}, "mapping_seeds": MAPPING_SEEDS,
+                "conditional": self.card(CONDITIONAL), "cond_seeds": COND_SEEDS}
 
     # --- the guided tour: each answer measured on the live generator at reveal time ----------------
     @staticmethod
@@ -416,6 +478,23 @@ class Service:
                                   f"{classes[most[0]]} {h[most[0]] / n:.0%}, least {classes[most[-1]]} "
                                   f"{h[most[-1]] / n:.0%}; feature diversity {st['diversity']:.2f} (1 = real data)."
                                   + (f" The DCGAN peer's card: {peer:.2f} bits." if peer is not None else ""))
+        if check == "conditional_classes":
+            pair = [validate.choice("Tour class", c, classes) for c in args.get("classes") or ()]
+            if len(pair) != 2 or len(choices) != 3:
+                raise InputError("Tour: conditional_classes needs two classes and three choices (less, as, more often).")
+            (pa, pb), (a, b) = self.class_accuracy(pair, n, seed), pair
+            se = math.sqrt(pa * (1 - pa) / n + pb * (1 - pb) / n)           # of the difference of two shares
+            answer = choices[1] if abs(pa - pb) <= 2 * se else choices[0] if pa < pb else choices[2]
+            m = self.card(CONDITIONAL).get("metrics", {})
+            ref = ""
+            if m.get("per_class_accuracy") and m.get("judge_real_test_per_class_accuracy"):
+                acc, real = m["per_class_accuracy"], m["judge_real_test_per_class_accuracy"]
+                ia, ib = classes.index(a), classes.index(b)
+                ref = (f" The card, {m['n_per_class']} samples a class: {acc[ia]:.0%} and {acc[ib]:.0%}; the judge on "
+                       f"real test images: {a} {real[ia]:.0%}, {b} {real[ib]:.0%}.")
+            return Reveal(answer, f"{n} samples of each class from seed {seed}: the judge reads {pa:.0%} of the {a} "
+                                  f"samples as {a} and {pb:.0%} of the {b} samples as {b} (a difference within twice "
+                                  f"its standard error, {2 * se:.0%}, counts as about as often)." + ref)
         raise AssertionError(f"{check} is in CHECKS but has no branch")    # pragma: no cover
 
     # --- Home and the load scripts ---------------------------------------------------------------
@@ -432,4 +511,5 @@ class Service:
         weights = [1.0 if n in ticked else 0.0 for n in self.layer_names()]
         return [("gan_mix", [d["src"], d["style"], ticked, d["psi"], d["noise"], d["noise_seed"]]),
                 ("gan_single", [d["seed_a"], d["seed_b"], *weights, d["psi"], d["noise"], d["noise_seed"]]),
-                ("gan_sweep", [d["src"], d["noise"], d["noise_seed"]])]
+                ("gan_sweep", [d["src"], d["noise"], d["noise_seed"]]),
+                ("gan_conditional", [d["cclass"], d["cseed"]])]

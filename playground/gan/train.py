@@ -22,6 +22,9 @@ every `r1_every` steps,  L_R1 = gamma / 2 * E_x ||grad_x l(x)||^2 , is the other
 measured figures of the bundled pair, the same-budget verdict over the recorded seed pairs and every
 round of trials are in the card (`metrics`, `same_budget`, `trials`).
 The DCGAN peer follows its paper: Adam(2e-4, beta1 = 0.5), batch norm, no penalty.
+The conditional DCGAN (playground.gan.cdcgan, kind "cdcgan") plays the peer's game with its recipe,
+each player told a class: real images come with their labels, fakes are drawn for uniformly random
+classes y, and l(x) becomes l(x, y) in both losses.
 For both, a step draws one batch of fakes that serves D's update and then G's (as PyTorch's DCGAN
 example does), and D's weights are frozen during G's update, which skips their unused gradients.
 """
@@ -33,6 +36,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from playground.gan.cdcgan import CDCDiscriminator, CDCGANConfig, CDCGenerator
 from playground.gan.dcgan import DCDiscriminator, DCGANConfig, DCGenerator
 from playground.gan.stylegan import StyleDiscriminator, StyleGANConfig, StyleGenerator
 
@@ -79,13 +83,17 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, beta: float) -> Non
 
 
 class Trainer:
-    """One GAN's state and its step. `kind` is 'stylegan' or 'dcgan'."""
+    """One GAN's state and its step. `kind` is 'stylegan', 'dcgan' or 'cdcgan' (which needs `labels`)."""
 
     def __init__(self, kind: str, data: torch.Tensor, tcfg: TrainConfig, seed: int,
-                 model_cfg: StyleGANConfig | DCGANConfig | None = None, device: str | torch.device = "cpu"):
+                 model_cfg: StyleGANConfig | DCGANConfig | CDCGANConfig | None = None,
+                 device: str | torch.device = "cpu", labels: torch.Tensor | None = None):
         torch.manual_seed(seed)
         self.device = torch.device(device)
         self.kind, self.data, self.tcfg = kind, data.to(self.device), tcfg
+        if (kind == "cdcgan") != (labels is not None):
+            raise ValueError("labels go with kind cdcgan, and only with it")
+        self.labels = labels.to(self.device) if labels is not None else None
         self.gen = torch.Generator().manual_seed(seed + 1)     # batches of real data
         if kind == "stylegan":
             cfg = model_cfg or StyleGANConfig()
@@ -104,8 +112,13 @@ class Trainer:
             self.G, self.D = DCGenerator(cfg).to(self.device), DCDiscriminator(cfg).to(self.device)
             self.opt_g = torch.optim.Adam(self.G.parameters(), **DCGAN_ADAM, foreach=True)
             self.opt_d = torch.optim.Adam(self.D.parameters(), **DCGAN_ADAM, foreach=True)
+        elif kind == "cdcgan":
+            cfg = model_cfg or CDCGANConfig()
+            self.G, self.D = CDCGenerator(cfg).to(self.device), CDCDiscriminator(cfg).to(self.device)
+            self.opt_g = torch.optim.Adam(self.G.parameters(), **DCGAN_ADAM, foreach=True)
+            self.opt_d = torch.optim.Adam(self.D.parameters(), **DCGAN_ADAM, foreach=True)
         else:
-            raise ValueError(f"kind must be stylegan or dcgan, not {kind!r}")
+            raise ValueError(f"kind must be stylegan, dcgan or cdcgan, not {kind!r}")
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.z_dim = cfg.z_dim
         self.step_count = 0
@@ -114,13 +127,15 @@ class Trainer:
     def recorded_config(self) -> dict:
         """The training settings this run actually used, for its card (the peer ignores ours' fields)."""
         cfg = asdict(self.tcfg)
-        if self.kind == "dcgan":
+        if self.kind in ("dcgan", "cdcgan"):
             cfg = {**{k: cfg[k] for k in PEER_READS}, "adam_g_and_d": DCGAN_ADAM}
         return cfg
 
     # --- sampling -------------------------------------------------------------------------------
-    def _fake(self, b: int, update_w_avg: bool = False) -> torch.Tensor:
+    def _fake(self, b: int, update_w_avg: bool = False, y: torch.Tensor | None = None) -> torch.Tensor:
         z = torch.randn(b, self.z_dim, device=self.device)
+        if self.kind == "cdcgan":
+            return self.G(z, y)
         if self.kind == "dcgan":
             return self.G(z)
         G = self.G
@@ -131,9 +146,10 @@ class Trainer:
             ws[:, cut:] = G.map(torch.randn(b, self.z_dim, device=self.device))[:, None]
         return G.synthesize(ws, "random")
 
-    def _real(self, b: int) -> torch.Tensor:
-        idx = torch.randint(0, len(self.data), (b,), generator=self.gen)   # drawn on the CPU on every device
-        return self.data[idx.to(self.device)]
+    def _real(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A batch of real images and, for the conditional model, their labels (else None)."""
+        idx = torch.randint(0, len(self.data), (b,), generator=self.gen).to(self.device)  # drawn on the CPU
+        return self.data[idx], (self.labels[idx] if self.labels is not None else None)
 
     # --- one step of the game -------------------------------------------------------------------
     def step(self) -> None:
@@ -142,16 +158,20 @@ class Trainer:
         # D step: push l(x) up on real data and l(G(z)) down on fakes.
         # One batch of fakes serves both steps (as in PyTorch's DCGAN example): D sees it detached, then G
         # is scored on it by the updated D, which saves one G forward pass per step.
-        real, fake = self._real(b), self._fake(b, update_w_avg=True)
+        real, y_real = self._real(b)
+        y_fake = torch.randint(0, self.G.config.n_classes, (b,), device=self.device) if y_real is not None else None
+        fake = self._fake(b, update_w_avg=True, y=y_fake)
+        # the conditional D scores (image, class) pairs: l(x, y); the others ignore the label
+        D = (lambda x, y: self.D(x, y)) if y_real is not None else (lambda x, y: self.D(x))
         self.D.requires_grad_(True)
-        lr_, lf = self.D(real), self.D(fake.detach())
+        lr_, lf = D(real, y_real), D(fake.detach(), y_fake)
         loss_d = F.softplus(-lr_).mean() + F.softplus(lf).mean()
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
         r1 = None
         if self.kind == "stylegan" and t.r1_gamma and self.step_count % t.r1_every == 0:
-            x = self._real(b).requires_grad_(True)
+            x = self._real(b)[0].requires_grad_(True)
             (g,) = torch.autograd.grad(self.D(x).sum(), x, create_graph=True)
             r1 = g.square().sum((1, 2, 3)).mean()
             self.opt_d.zero_grad(set_to_none=True)
@@ -160,7 +180,7 @@ class Trainer:
         # G step: the non-saturating loss. D's weights are frozen for it (the gradient flows through D to
         # the image only), which skips D's weight gradients without changing G's.
         self.D.requires_grad_(False)
-        lg = self.D(fake)
+        lg = D(fake, y_fake)
         loss_g = F.softplus(-lg).mean()
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -178,13 +198,16 @@ class Trainer:
         self.step_count += 1
 
     @torch.no_grad()
-    def sample(self, z: torch.Tensor, ema: bool = True, psi: float = 1.0, bn_mode: str = "eval") -> torch.Tensor:
-        """Images (N, 1, 32, 32) in [-1, 1] for fixed z, on the CPU."""
+    def sample(self, z: torch.Tensor, ema: bool = True, psi: float = 1.0, bn_mode: str = "eval",
+               y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (N, 1, 32, 32) in [-1, 1] for fixed z (and, for cdcgan, classes y), on the CPU."""
         G = self.G_ema if ema else self.G
         z = z.to(self.device)
-        if self.kind == "dcgan":
+        if self.kind in ("dcgan", "cdcgan"):
             G.train(bn_mode == "train")
-            out = torch.cat([G(z[i:i + 500]) for i in range(0, len(z), 500)])
+            y = y.to(self.device) if self.kind == "cdcgan" else None
+            out = torch.cat([G(z[i:i + 500], y[i:i + 500]) if y is not None else G(z[i:i + 500])
+                             for i in range(0, len(z), 500)])
             G.eval()
             return out.cpu()
         G.eval()

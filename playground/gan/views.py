@@ -7,7 +7,7 @@ import math
 from PIL import Image, ImageDraw, ImageFont
 
 from playground.core import images
-from playground.gan.service import SWEEP, SWEEP_MS, MixGrid, SingleMix, Sweep
+from playground.gan.service import SWEEP, SWEEP_MS, Conditional, MixGrid, SingleMix, Sweep
 
 EQ_MIX = r"""
 **Mapping and styles.** $w = f(z)$; layer $i$ gets its own $w_i$, turned into a style $s_i = A_i(w_i)$ that scales
@@ -287,3 +287,61 @@ def cards_table(f: dict) -> str:
             rows.append(f"\n**Classes of {tot} samples from {label} G** (by the judge classifier): " + ", ".join(
                 f"{classes[i]} {100 * v / tot:.0f}%" for i, v in enumerate(h)))
     return "\n".join(rows)
+
+
+# --- the conditional DCGAN ---------------------------------------------------------------------------
+
+EQ_CONDITIONAL = r"""
+**Generator: class-conditional batch norm.** Each batch norm keeps its normalisation and looks its scale and
+shift up by the class $y$:
+$$h' = \gamma_y \odot \frac{h - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}} + \beta_y$$
+**Discriminator: projection** (Miyato and Koyama 2018). With $\phi(x)$ D's features before its last layer $\psi$:
+$$l(x, y) = \psi(\phi(x)) + e_y^\top \phi(x)$$
+the first term asks *is this real?*, the second *is it real as class $y$?* The game is DCGAN's, with $l(x, y)$.
+"""
+
+
+def conditional_intro(card: dict) -> str:
+    cfg = card.get("config", {})
+    return ("## Conditional DCGAN: pick a class\nThe DCGAN peer's architecture, told which class to draw: "
+            f"{card.get('parameters', 0):,} parameters in G (feature maps {cfg.get('base', '?')} at 16x16), trained "
+            f"{card.get('steps', 'n/a')} steps (batch {card.get('train_config', {}).get('batch', '?')}); the "
+            "weight average of G is shown. Under each sample: the class the judge classifier reads in it, and its "
+            "probability.")
+
+
+def conditional_table(r: Conditional) -> str:
+    """The judge's reading of each sample, one column per seed (as the strip above it)."""
+    head = "| seed | " + " | ".join(map(str, r.seeds)) + " |"
+    rows = [head, "|---" * (len(r.seeds) + 1) + "|",
+            "| judge | " + " | ".join(r.judged) + " |",
+            "| p | " + " | ".join(f"{100 * c:.0f}%" for c in r.confidence) + " |"]
+    hits = sum(j == r.label for j in r.judged)
+    return "\n".join(rows) + (f"\n\nAsked for **{r.label}**: the judge reads {hits} of {len(r.seeds)} as "
+                               f"{r.label} ({r.ms:.0f} ms, generator and judge).")
+
+
+def conditional_alt(label: str, seeds) -> str:
+    return f"{len(seeds)} generated samples of the class {label}, seeds {_seeds(seeds)}, side by side."
+
+
+def conditional_outputs(r: Conditional) -> tuple:
+    return r.strip, conditional_table(r)
+
+
+def conditional_card(card: dict) -> str:
+    """The conditional model's card: the judge's accuracy per class, its mean, FD."""
+    m = card.get("metrics", {})
+    acc, classes = m.get("per_class_accuracy"), m.get("classes")
+    if not acc or not classes:
+        return "**Card:** no held-out metrics recorded (run `python -m demos.eval_gan --model cdcgan`)."
+    real = m.get("judge_real_test_per_class_accuracy") or [None] * len(acc)
+    rows = [f"| class | judge accuracy on {m['n_per_class']} samples | the judge on real test images |", "|---|---|---|"]
+    rows += [f"| {c} | {100 * a:.1f}% | {'n/a' if r is None else f'{100 * r:.1f}%'} |"
+             for c, a, r in zip(classes, acc, real)]
+    rows.append(f"| **mean** | **{100 * m['mean_class_accuracy']:.1f}%** | "
+                f"{'n/a' if None in real else f'{100 * sum(real) / len(real):.1f}%'} |")
+    return ("### The card: does each class come out as asked?\n" + "\n".join(rows) +
+            f"\n\nFD in the classifier's feature space over all {m['n']} samples: {_fmt(m.get('fd'))} (real-data "
+            f"floor {_fmt(m.get('fd_floor_real_test'))}; lower is better); feature diversity {_fmt(m.get('diversity'))} "
+            f"(1.0 = as varied as real data). Remake: `{card.get('recipe', 'n/a')}`, then `{m.get('recipe', 'n/a')}`.")
