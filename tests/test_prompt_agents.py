@@ -136,3 +136,28 @@ def test_evaluation_reads_the_answer_from_the_last_line_not_the_steps():
     *progress, result = evaluate.run(model, prompts.ARITHMETIC, rows, "ReAct", max_rows_per_call=2)
     assert result["accuracy"] == 0.5 and [it["answers"][0] for it in result["items"]] == ["32", "25"]
     assert result["items"][1]["completions"][0].endswith("=> The answer is 25.")         # 24 was observed, 25 said
+
+
+def test_side_by_side_streams_the_trace_and_reads_the_finish(monkeypatch, tmp_path):
+    """Through the service: each call of the loop is streamed, the observation appears once the tool has
+    run, and the answer is finish's (the summary's 'correct?' against the expected answer)."""
+    from dataclasses import replace
+
+    from playground.core import hub, settings
+    from playground.prompting import models, service, tiny
+
+    hub.decide("yes")
+    backend = tiny.backend()
+    monkeypatch.setattr(models, "load", lambda ref, cache_dir, device=None, int8=None: backend)
+    monkeypatch.setattr(models, "available", lambda: (True, "ready"))
+    model = Scripted({Q1: ["Thought: 4 boxes of 8.\nAction: calculator[4 * 8]", "Thought: done.\nAction: finish[32]"]})
+    monkeypatch.setattr(service.Service, "_writer", staticmethod(lambda b: model))
+    svc = service.Service(replace(settings.from_env(), cache_dir=tmp_path))
+    steps = list(svc.compare(svc.model_choices()[0], "", "", "arithmetic", Q1, "32", prompts.SYSTEM, None, ["ReAct"],
+                             1, 0.7, 0.95, 48, 0))
+    traces = [s.writing[2] for s in steps if s.writing]
+    assert traces[0] == "Thought: 4 boxes of 8.\nA"                      # the first turn as it is written, before any tool
+    assert any(t.endswith("Observation: 32") for t in traces)
+    (done,) = steps[-1].done
+    assert done.vote.winner == "32" and done.correct == "yes" and done.generation.tokens == 10
+    assert done.prompt_text == backend.render(prompts.react_chat(prompts.ARITHMETIC, Q1))
