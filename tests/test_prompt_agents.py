@@ -161,3 +161,14 @@ def test_side_by_side_streams_the_trace_and_reads_the_finish(monkeypatch, tmp_pa
     (done,) = steps[-1].done
     assert done.vote.winner == "32" and done.correct == "yes" and done.generation.tokens == 10
     assert done.prompt_text == backend.render(prompts.react_chat(prompts.ARITHMETIC, Q1))
+
+
+def test_the_chain_is_shown_as_a_pipeline_of_its_stages_prompts():
+    from playground.prompting import views
+    from playground.prompting.service import Comparison
+
+    c = Comparison("scripted", 1, 0.7, writing=("prompt chain", "first prompt", "[Decompose] How many?"),
+                   task="arithmetic")
+    md = views.compare_details(c)
+    assert "**Pipeline:**" in md and all(instr in md for instr in prompts.ARITHMETIC.chain)
+    assert md.index("Decompose") < md.index("Solve") < md.index("Combine") and "[Decompose] How many?" in md

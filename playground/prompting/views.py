@@ -115,19 +115,30 @@ def _block(title: str, prompt_text: str, completions: list[str], stats: str, ext
             f"{shown}\n\n*{stats}*\n")
 
 
-def _answered_block(a, n: int, temperature: float) -> str:
+def _answered_block(a, n: int, temperature: float, before: str = "") -> str:
     title = a.technique + (f" (N = {n}, T = {temperature})" if a.sampled else " (greedy)")
-    extra = f"**Answer read:** `{a.vote.winner}`" + (f" (agreement {a.vote.agreement:.0%})" if a.sampled else "")
+    extra = before + f"**Answer read:** `{a.vote.winner}`" + (f" (agreement {a.vote.agreement:.0%})" if a.sampled else "")
     return _block(title, a.prompt_text, a.generation.texts[0], a.generation.stats(), extra,
                   a.technique in prompts.MULTI_CALL)
 
 
+def chain_pipeline(task: prompts.Task) -> str:
+    """The prompt chain's stages as a pipeline: each one's instruction, and what it is given."""
+    given = ["the question"] + [f"the question and the {prev} output" for prev in prompts.CHAIN_STAGES[:-1]]
+    return "**Pipeline:** " + " → ".join(f"*{name}* ({what}): \"{instr}\"" for name, what, instr in
+                                          zip(prompts.CHAIN_STAGES, given, task.chain))
+
+
 def compare_details(c) -> str:
     """Markdown of a service Comparison: every finished technique, then the one being written."""
-    text = f"**Backend:** {c.backend}\n\n" + "\n".join(_answered_block(a, c.n, c.temperature) for a in c.done)
+    def extra(tech: str) -> str:
+        return chain_pipeline(prompts.TASKS[c.task]) + "\n\n" if tech == "prompt chain" and c.task in prompts.TASKS else ""
+
+    text = f"**Backend:** {c.backend}\n\n" + "\n".join(_answered_block(a, c.n, c.temperature, extra(a.technique))
+                                                        for a in c.done)
     if c.writing:
         tech, prompt_text, so_far = c.writing
-        text += _block(tech + " (writing...)", prompt_text, [so_far], "", multi=tech in prompts.MULTI_CALL)
+        text += _block(tech + " (writing...)", prompt_text, [so_far], extra(tech), multi=tech in prompts.MULTI_CALL)
     elif c.waiting:
         text += f"\n### {c.waiting}\n*sampling {c.n} paths in one batched call...*"
     return text
