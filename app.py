@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     hub.decide(cfg.offline)  # before transformers / open_clip are imported anywhere
     demo = build_app(cfg)
     demo.queue(default_concurrency_limit=4)
-    demo.launch(
+    ui.launch(
+        demo,
         server_name=cfg.host,
         server_port=cfg.port,
         share=False,

@@ -63,8 +63,8 @@ def app_url():
     demo = app_module.build_app(cfg)
     demo.queue(default_concurrency_limit=4)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                share=False, **ui.LAUNCH, max_file_size="10mb")
+    ui.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+              share=False, **ui.LAUNCH, max_file_size="10mb")
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 

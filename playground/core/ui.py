@@ -233,6 +233,19 @@ LONG = dict(concurrency_id="long-jobs", concurrency_limit=max(1, int(os.environ.
 LLM = dict(concurrency_id="llm-jobs", concurrency_limit=max(1, int(os.environ.get("PLAYGROUND_LLM_JOBS") or 8)))
 
 
+def launch(demo, tries: int = 3, **kw):
+    """demo.launch(**kw), tried again when Gradio's start-up check of its own local URL failed: that check
+    waits 3 s for one HEAD request, which a busy 2-core machine (a class's server starting beside other
+    work, a test run) can miss, and Gradio then refuses to start unless share=True."""
+    for i in range(tries):
+        try:
+            return demo.launch(**kw)
+        except ValueError as e:
+            if "localhost is not accessible" not in str(e) or i == tries - 1:
+                raise
+            demo.close()
+
+
 def shown(value) -> dict:
     """An output box that is shown only when it has something in it (no empty boxes on the page)."""
     return gr.update(value=value, visible=value is not None)
@@ -264,8 +277,8 @@ def standalone(lab_key: str, port: int | None = None) -> None:
                 room.add(lab_key, item, labs.tab(lab).build(labs.service(lab, cfg)))
         room.wire(demo, main)
     raw_payloads(demo)
-    demo.queue(default_concurrency_limit=4).launch(server_name=cfg.host, server_port=port or cfg.port, share=False,
-                                                   **LAUNCH)
+    launch(demo.queue(default_concurrency_limit=4), server_name=cfg.host, server_port=port or cfg.port, share=False,
+           **LAUNCH)
 
 
 # --- the classroom layer: lesson links, exports, presenter mode, tours ------------------------------

@@ -15,7 +15,7 @@ from playground.prompting.service import (EVAL_SETS, MAX_CSV_CHARS, MAX_EVAL_N, 
                                           MAX_SYSTEM)
 
 DEFAULT_PRESET, JSON_PRESET = "Juggler (chain-of-thought)", "JSON extraction (structured output)"
-ASK = "Ask with every technique"
+ASK = "Ask with the ticked techniques"
 EQ = dict(elem_classes=["equation"], latex_delimiters=ui.LATEX)
 
 
