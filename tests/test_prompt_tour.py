@@ -202,9 +202,9 @@ def direct(backend, step, v, args) -> str:
     if step.check == "format":
         rows, t2 = evaluate.load_set(args["set"])[:args["items"]], prompts.TASKS[args["set"]]
         read = []
-        for tech in args["techniques"]:
-            texts = [backend.generate([prompts.build(tech, t2, r["question"])],
-                                      GenConfig(max_new_tokens=prompts.needs_tokens(tech, t2))).texts[0][0] for r in rows]
+        for tech in args["techniques"]:           # the rows in one call, as the Evaluate button sends them
+            texts = [t[0] for t in backend.generate([prompts.build(tech, t2, r["question"]) for r in rows],
+                                                    GenConfig(max_new_tokens=prompts.needs_tokens(tech, t2))).texts]
             read.append(sum(answers.extract(x, t2.kind, t2.labels) is not None for x in texts))
         return ch[0] if read[1] > read[0] else ch[1] if read[1] == read[0] else ch[2]
     if step.check == "vote":
