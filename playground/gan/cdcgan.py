@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from playground.gan.dcgan import _init as _dcgan_init
+from playground.gan.dcgan import DCGANConfig, _init as _dcgan_init
 
 
 def _init(m: nn.Module) -> None:
@@ -39,16 +39,9 @@ def _init(m: nn.Module) -> None:
 
 
 @dataclass(frozen=True)
-class CDCGANConfig:
-    z_dim: int = 100          # as DCGAN's
-    base: int = 64            # c: feature maps at 16x16 in G (and D); 4c at 4x4
-    img_channels: int = 1     # grey
+class CDCGANConfig(DCGANConfig):
+    """DCGAN's config (z_dim, base c, grey images, the feature maps), and the number of classes."""
     n_classes: int = 10       # Fashion-MNIST's
-
-    @property
-    def maps(self) -> tuple[int, int, int]:
-        c = self.base
-        return (c, 2 * c, 4 * c)
 
 
 class ConditionalBatchNorm2d(nn.Module):

@@ -130,31 +130,27 @@ class Service:
             return sg.StyleGANConfig()
         return cache.once(("gan", "config", str(paths.assets("gan", MODEL))), lambda: checkpoint.build(card).config)
 
-    def generator(self) -> sg.StyleGenerator:
-        """Our bundled generator, loaded on first use and shared by every session."""
-        path = paths.assets("gan", MODEL)
+    @staticmethod
+    def _frozen(name: str, recipe: str):
+        """A bundled generator (eval mode, no gradients), loaded on first use and shared by every session."""
+        path = paths.assets("gan", name)
 
         def load():
             try:
                 model, _ = checkpoint.load(path)
             except checkpoint.CheckpointError as e:
-                raise Unavailable(f"{e}. Remake it with: {RECIPE}.") from None
+                raise Unavailable(f"{e}. Remake it with: {recipe}.") from None
             return model.eval().requires_grad_(False)
 
         return cache.once(("gan", str(path)), load)
+
+    def generator(self) -> sg.StyleGenerator:
+        """Our bundled generator (the G_ema weights)."""
+        return self._frozen(MODEL, RECIPE)
 
     def conditional_generator(self):
-        """The conditional DCGAN's G (its weight average), batch norm in eval mode, loaded once."""
-        path = paths.assets("gan", CONDITIONAL)
-
-        def load():
-            try:
-                model, _ = checkpoint.load(path)
-            except checkpoint.CheckpointError as e:
-                raise Unavailable(f"{e}. Remake it with: {COND_RECIPE}.") from None
-            return model.eval().requires_grad_(False)
-
-        return cache.once(("gan", str(path)), load)
+        """The conditional DCGAN's G (its weight average), batch norm in eval mode."""
+        return self._frozen(CONDITIONAL, COND_RECIPE)
 
     def conditional_settings(self, label, seed) -> tuple[str, list[int]]:
         """The class (one of the ten) and the strip's seeds: the first clamped so that all COND_SEEDS are valid."""
