@@ -293,6 +293,13 @@ def test_vq_encode_is_the_models_nearest_codes_and_their_decode(svc):
     assert v.usage_perplexity == pytest.approx(float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum())), rel=1e-9)
 
 
+def test_vq_sub_tab_opens_on_the_first_test_image_and_keeps_an_encoded_one(svc):
+    v, label = svc.vq_first(svc.default, None)
+    assert label == S.pick_labels("fashion")[0] and v.state.codes == svc.vq_encode(svc.default, label).state.codes
+    assert svc.vq_first(svc.default, v.state) is None                      # an image is there: left as it is
+    assert svc.vq_first(svc.labels["digits"], v.state)[1] == S.pick_labels("digits")[0]   # another data set's
+
+
 def test_vq_edit_changes_one_cell_adds_up_and_clamps(svc):
     v = svc.vq_encode(svc.default, "test #9: Sneaker")
     k = (v.state.codes[2][3] + 1) % svc.vq_shape[1]

@@ -581,6 +581,14 @@ class Service:
         g = model.grid
         return self._vq_view(key, VQCodes(key, index, codes, [row[:] for row in codes]), (g // 2, g // 2))
 
+    def vq_first(self, dataset, state) -> tuple[VQView, str] | None:
+        """The VQ-VAE view as the sub-tab opens: the data set's first test image (view, its pick label) and its
+        codes, unless an image of this data set is already encoded (None: leave the view as it is)."""
+        if isinstance(state, VQCodes) and state.key == self._key(dataset):
+            return None
+        first = pick_labels(self._key(dataset))[0]
+        return self.vq_encode(dataset, first), first
+
     def vq_edit(self, dataset, state, row, col, code) -> VQView:
         """Put code `code` into cell (row, col) of the grid (edits add up) and decode the grid."""
         key = self._key(dataset)

@@ -177,6 +177,8 @@ def build(svc) -> ui.LessonLink:
             vq_pick.input(h(svc.vq_encode, views.vq), [dataset, vq_pick], vq_out, api_name="vae_vq_encode", **RAW)
             vq_btn.click(h(svc.vq_edit, views.vq), [dataset, vq_state, vq_row, vq_col, vq_code], vq_out,
                          api_name="vae_vq_edit", **RAW)
+            vq_tab.select(h(svc.vq_first, lambda r: [gr.skip()] * 9 if r is None else [*views.vq(r[0]), r[1]]),
+                          [dataset, vq_state], [*vq_out, vq_pick], api_visibility="private", **RAW)
 
     dataset.input(h(svc.dataset_info, dataset_changed), dataset, [*sliders, pick, ia, ib, vq_pick, figures],
                    api_name="vae_dataset", **RAW).then(
