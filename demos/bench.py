@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from demos.common import ROOT, lab_calls, rss_mb, serve, summary, table
+from demos.common import ROOT, lab_calls, rss_mb, serve, share_tls_context, summary, table
 
 IMPORT_PROBE = """
 import time, os
@@ -35,6 +35,7 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     from gradio_client import Client
 
+    share_tls_context()     # the client's own per-request cost is not the server's
     print(f"# GenAI Playground benchmark ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})\n")
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
     out = subprocess.run([sys.executable, "-c", IMPORT_PROBE], cwd=ROOT, env=env, capture_output=True, text=True,

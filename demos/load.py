@@ -21,7 +21,7 @@ import threading
 import time
 from collections import defaultdict
 
-from demos.common import lab_calls, rss_mb, serve, summary, table
+from demos.common import lab_calls, rss_mb, serve, share_tls_context, summary, table
 
 def _timed(client, api: str, args) -> float:
     t0 = time.perf_counter()
@@ -44,6 +44,7 @@ def main(argv=None) -> dict:
     budget = max(1, min(a.max_requests, 20_000))
     from gradio_client import Client
 
+    share_tls_context()
     calls = lab_calls(a.tabs.split(",") if a.tabs else None)          # (lab, api, args, weight)
     alone: dict[str, list[float]] = defaultdict(list)
     lat: dict[str, list[float]] = defaultdict(list)

@@ -16,6 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
+from demos.common import share_tls_context  # noqa: E402
+
+share_tls_context()     # gradio_client's per-request TLS context was a large share of the API tests' CPU
+
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
