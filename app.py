@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
 
     cfg = settings_mod.from_args(argv)
     hub.decide(cfg.offline)  # before transformers / open_clip are imported anywhere
+    from playground.core import device
+
+    device.configure(cfg.device, cfg.threads)   # torch threads per request, before any worker thread starts
     demo = build_app(cfg)
     demo.queue(default_concurrency_limit=4)
     ui.launch(

@@ -31,6 +31,32 @@ def test_settings_env_and_cli():
     assert settings.from_env({"HF_HUB_OFFLINE": "1"}).offline == "yes"
     with pytest.raises(SystemExit):
         settings.from_args(["--tabs", "nope"], env={})
+    assert settings.from_env({}).threads == 1                          # one core per request by default
+    assert settings.from_env({"PLAYGROUND_THREADS": "0"}).threads == 0
+    assert settings.from_args(["--threads", "3"], env={}).threads == 3
+    with pytest.raises(ValueError, match="whole number"):
+        settings.from_env({"PLAYGROUND_THREADS": "two"})
+
+
+def test_request_threads_are_per_thread(monkeypatch):
+    """The configured torch threads apply to each request's worker thread, whatever ran there before;
+    a decode loop asks for every core in its own thread without changing the request threads."""
+    monkeypatch.setattr(device, "_per_request", 1)
+    seen = {}
+
+    def worker(name, n=None):
+        torch.set_num_threads(2)               # what a pooled thread may hold from an earlier job
+        device.request_threads(n)
+        seen[name] = torch.get_num_threads()
+
+    for name, n in (("request", None), ("decode loop", 2)):
+        t = threading.Thread(target=worker, args=(name, n))
+        t.start()
+        t.join()
+    assert seen == {"request": 1, "decode loop": 2}
+    monkeypatch.setattr(device, "_per_request", None)    # outside the app: torch's own count, untouched
+    worker("outside")
+    assert seen["outside"] == 2
 
 
 def test_device_resolution():
@@ -388,6 +414,55 @@ def test_batcher_merges_concurrent_calls_and_keeps_each_result():
         Batcher(broken)(1)
     with pytest.raises(RuntimeError, match="2 results"):
         Batcher(lambda items: [1, 2])(1)
+
+
+def test_a_long_job_yields_the_cpu_and_gets_it_back():
+    """core.fair: a job running past LONG is lowered (nice +NICE) in its own thread only, a short job is
+    not, and each thread's priority is restored when its job ends; ui.handler and Batcher use it."""
+    import os
+
+    from playground.core import fair, ui
+    from playground.core.batch import Batcher
+
+    assert fair.ENABLED, "Linux lets this process lower and restore a thread's priority"
+    me = lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # noqa: E731
+    base = me()
+
+    def spin(seconds):
+        t = time.monotonic()
+        while time.monotonic() - t < seconds:
+            pass
+        time.sleep(3 * fair.TICK)              # the watchdog's next look
+        return me()
+
+    with fair.job():
+        assert spin(0.0) == base                # short so far
+        assert spin(fair.LONG + 0.05) == min(19, base + fair.NICE)
+        with fair.job():                        # nested: part of the same job
+            assert me() == min(19, base + fair.NICE)
+    assert me() == base
+    assert ui.handler(lambda: spin(fair.LONG + 0.05))() == min(19, base + fair.NICE)
+    assert me() == base
+
+    def stream():
+        yield spin(0.0)
+        yield spin(fair.LONG + 0.05)            # each step is a job of its own
+    assert list(ui.handler(stream)()) == [base, min(19, base + fair.NICE)]
+    batched = Batcher(lambda items: [spin(s) for s in items], name="spin")
+    assert batched(0.0) == base and batched(fair.LONG + 0.05) == min(19, base + fair.NICE)
+    assert batched(0.0) == base                 # the worker thread got its priority back
+
+
+def test_one_tls_context_for_every_loopback_client():
+    """demos.common.share_tls_context: gradio_client's per-request httpx clients share one TLS context."""
+    import httpx
+
+    from demos.common import share_tls_context
+
+    share_tls_context()
+    a, b = httpx.Client(), httpx.Client()
+    assert a._transport._pool._ssl_context is b._transport._pool._ssl_context
+    assert httpx.Client(verify=False)._transport._pool._ssl_context is not a._transport._pool._ssl_context
 
 
 def test_zerogpu_stand_in(monkeypatch):

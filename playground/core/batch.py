@@ -23,6 +23,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
+from playground.core import device, fair
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -63,7 +65,9 @@ class Batcher(Generic[T, R]):
             if len(self.sizes) > 10_000:
                 del self.sizes[:5_000]
             try:
-                results = self.fn([item for item, _ in batch])
+                device.request_threads()
+                with fair.job():
+                    results = self.fn([item for item, _ in batch])
                 if len(results) != len(batch):
                     raise RuntimeError(f"{self.name}: {len(batch)} items gave {len(results)} results")
             except BaseException as e:  # noqa: BLE001 - every caller of this batch sees the failure

@@ -18,6 +18,7 @@ import os
 import torch
 
 _chosen: str | None = None
+_per_request: int | None = None         # torch threads for one request's model work (None: torch's own)
 
 
 def resolve(name: str = "auto") -> torch.device:
@@ -36,11 +37,30 @@ def resolve(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def configure(name: str) -> torch.device:
-    """Called once by app.py with the user's setting."""
-    global _chosen
+def configure(name: str, threads: int | None = None) -> torch.device:
+    """Called once by app.py with the user's settings (device; torch threads per request, 0: every core)."""
+    global _chosen, _per_request
     _chosen = str(resolve(name))
+    if threads is not None:
+        _per_request = threads if threads > 0 else cores()
+        torch.set_num_threads(_per_request)      # threads started later take this as their default too
     return torch.device(_chosen)
+
+
+def cores() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def request_threads(n: int | None = None) -> None:
+    """Set the torch threads of the calling thread: `n`, or the configured count per request.
+
+    torch's CPU thread count is per calling thread (OpenMP's and MKL's settings are thread-local), so
+    a request handler, a batcher's worker and the LLM's decode loop each say what they use, at the
+    start of each piece of work: a pooled worker thread never keeps another job's count. Cheap (a
+    microsecond). Outside the app (no `configure`), torch's own count is left alone."""
+    want = n if n is not None else _per_request
+    if want and torch.get_num_threads() != want:
+        torch.set_num_threads(want)
 
 
 def get() -> torch.device:
@@ -52,7 +72,10 @@ def describe() -> str:
     d = get()
     if d.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(d)})"
-    return d.type + (f" ({torch.get_num_threads()} threads)" if d.type == "cpu" else "")
+    if d.type != "cpu":
+        return d.type
+    n = _per_request or torch.get_num_threads()
+    return f"cpu ({n} thread{'s' if n > 1 else ''} per request, {cores()} cores)"
 
 
 def has_spaces() -> bool:

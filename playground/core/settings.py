@@ -8,6 +8,12 @@
 | PLAYGROUND_OFFLINE    | --offline    | auto: offline when the hub is unreachable                    |
 | PLAYGROUND_TABS       | --tabs       | all: home,vae,gan,diffusion,prompt,transformer,clip,fewshot  |
 | PLAYGROUND_CACHE      | --cache-dir  | ~/.cache/genai-playground                                    |
+| PLAYGROUND_THREADS    | --threads    | 1: torch threads per request (0: every core)                 |
+
+Threads: each request's model work runs on one core by default, so a class's requests run side by side
+on separate cores instead of every request splitting every core (oversubscribed OpenMP teams, spinning
+on each other). Measured with `python -m demos.load`: see the README's "A class at once". Writing an
+LLM answer (one long job, its own queue group) still uses every core.
 """
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ class Settings:
     offline: str = "auto"              # auto | yes | no  (yes: never touch the hub)
     tabs: tuple[str, ...] = ALL_TABS   # which tabs to build, in this order
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "genai-playground")
+    threads: int = 1                   # torch threads per request; 0: every core
 
 
 def _parse_tabs(text: str) -> tuple[str, ...]:
@@ -40,6 +47,14 @@ def _parse_tabs(text: str) -> tuple[str, ...]:
     if bad:
         raise ValueError(f"unknown tab(s) {bad}; choose from {', '.join(ALL_TABS)}")
     return names or ALL_TABS
+
+
+def _parse_threads(text: str) -> int:
+    try:
+        n = int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"threads must be a whole number (0: every core), not {text!r}") from None
+    return max(0, min(n, 256))
 
 
 def _parse_offline(text: str) -> str:
@@ -71,6 +86,8 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         s = replace(s, tabs=_parse_tabs(env["PLAYGROUND_TABS"]))
     if "PLAYGROUND_CACHE" in env:
         s = replace(s, cache_dir=Path(env["PLAYGROUND_CACHE"]))
+    if env.get("PLAYGROUND_THREADS", "").strip():
+        s = replace(s, threads=_parse_threads(env["PLAYGROUND_THREADS"]))
     return s
 
 
@@ -87,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="never contact the model hub [PLAYGROUND_OFFLINE] (auto: offline when unreachable)")
     p.add_argument("--tabs", help=f"comma-separated tabs to show [PLAYGROUND_TABS] ({','.join(ALL_TABS)})")
     p.add_argument("--cache-dir", help="where embeddings and converted models are cached [PLAYGROUND_CACHE]")
+    p.add_argument("--threads", help="torch threads per request, 0 for every core [PLAYGROUND_THREADS] (1)")
     return p
 
 
@@ -108,6 +126,8 @@ def from_args(argv: list[str] | None = None, env: dict[str, str] | None = None) 
             s = replace(s, tabs=_parse_tabs(a.tabs))
         if a.cache_dir:
             s = replace(s, cache_dir=Path(a.cache_dir))
+        if a.threads is not None:
+            s = replace(s, threads=_parse_threads(a.threads))
     except ValueError as e:
         parser.error(str(e))
     return s

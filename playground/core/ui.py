@@ -37,7 +37,7 @@ from typing import Any
 import gradio as gr
 from pydantic import ValidationError
 
-from playground.core import device, lesson
+from playground.core import device, fair, lesson
 from playground.core.errors import PlaygroundError
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -158,6 +158,7 @@ def handler(fn: Callable, render: Callable[[Any], Any] | None = None) -> Callabl
     has_progress = "progress" in sig.parameters
 
     def call(args, kwargs):
+        device.request_threads()                 # this worker thread's torch threads (settings.threads)
         if not has_progress:
             return fn(*args, **kwargs)
         bound = sig.bind(*args, **kwargs)
@@ -169,18 +170,26 @@ def handler(fn: Callable, render: Callable[[Any], Any] | None = None) -> Callabl
         @functools.wraps(fn)
         def wrapped(*args, **kwargs):
             try:
-                for value in call(args, kwargs):
-                    yield render(value) if render else value
+                steps = call(args, kwargs)
+                while True:
+                    with fair.job():                 # each step, in the thread Gradio runs it in
+                        try:
+                            value = next(steps)
+                        except StopIteration:
+                            return
+                        shown = render(value) if render else value
+                    yield shown
             except PlaygroundError as e:
                 raise gr.Error(str(e), print_exception=False) from None
     else:
         @functools.wraps(fn)
         def wrapped(*args, **kwargs):
-            try:
-                value = call(args, kwargs)
-            except PlaygroundError as e:
-                raise gr.Error(str(e), print_exception=False) from None
-            return render(value) if render else value
+            with fair.job():
+                try:
+                    value = call(args, kwargs)
+                except PlaygroundError as e:
+                    raise gr.Error(str(e), print_exception=False) from None
+                return render(value) if render else value
 
     if has_progress:  # Gradio injects a tracker into a parameter whose default is a gr.Progress
         params = [p.replace(default=gr.Progress()) if p.name == "progress" else p for p in sig.parameters.values()]
@@ -267,7 +276,7 @@ def standalone(lab_key: str, port: int | None = None) -> None:
 
     cfg = settings.from_env()
     hub.decide(cfg.offline)
-    device.configure(cfg.device)
+    device.configure(cfg.device, cfg.threads)
     lab = labs.by_key(lab_key)
     tours = {lab_key: lesson.load_tour(lesson.tour_path(lab_key))} if lesson.tour_path(lab_key).exists() else {}
     with Blocks(title=f"GenAI Playground: {lab.title}", analytics_enabled=False) as demo:

@@ -24,6 +24,7 @@ from typing import Iterator
 
 import torch
 
+from playground.core import device
 from playground.prompting import sampling
 
 Chat = list[dict]
@@ -315,6 +316,7 @@ class Gang:
     def _run(self, key: tuple) -> None:
         import time as _time
 
+        device.request_threads(device.cores())          # writing an answer is one long job: every core
         while True:
             _time.sleep(self.wait)                       # let the others who pressed the button arrive
             with self._lock:
