@@ -416,6 +416,32 @@ def test_batcher_merges_concurrent_calls_and_keeps_each_result():
         Batcher(lambda items: [1, 2])(1)
 
 
+def test_batcher_shares_equal_items_once():
+    """share=N: equal items asked together run once; a recent item is answered without running; at most
+    N results are kept, oldest out first."""
+    from playground.core.batch import Batcher
+
+    ran = []
+
+    def square(items):
+        ran.extend(items)
+        time.sleep(0.05)
+        return [i * i for i in items]
+
+    b = Batcher(square, max_wait=0.1, share=2, name="square")
+    out = []
+    threads = [threading.Thread(target=lambda k=k: out.append(b(k % 2))) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(out) == [0, 0, 0, 1, 1, 1] and sorted(ran) == [0, 1] and b.shared == 4
+    assert b(1) == 1 and len(ran) == 2                                    # kept: not run again
+    assert b(2) == 4 and b(3) == 9 and ran[-2:] == [2, 3]
+    assert b(0) == 0 and ran[-1] == 0                                     # pushed out by 2 and 3: run again
+    assert b.shared == 5
+
+
 def test_a_long_job_yields_the_cpu_and_gets_it_back():
     """core.fair: a job running past LONG is lowered (nice +NICE) in its own thread only, a short job is
     not, and each thread's priority is restored when its job ends; ui.handler and Batcher use it."""

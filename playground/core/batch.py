@@ -13,12 +13,18 @@ differently from a batch of 1: about 1e-7 on these models), which the services' 
 
 Alone, a caller waits at most `max_wait` more than the model call itself; with many callers the model
 runs once per batch instead of once per caller, which is where a class's waiting time goes.
+
+`share=N` (for a deterministic `fn` whose items are hashable, e.g. (class, scale, seed)): equal items
+in one batch are run once, and the results of the last N distinct items are kept, so a class that
+opened the same lesson link and pressed the same button waits for one model call, not thirty. The
+callers then share one result object: they must not change it.
 """
 from __future__ import annotations
 
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Generic, TypeVar
@@ -31,14 +37,23 @@ R = TypeVar("R")
 
 class Batcher(Generic[T, R]):
     def __init__(self, fn: Callable[[list[T]], list[R]], *, max_size: int = 32, max_wait: float = 0.004,
-                 name: str = "batch"):
-        self.fn, self.max_size, self.max_wait, self.name = fn, max_size, max_wait, name
+                 name: str = "batch", share: int = 0):
+        self.fn, self.max_size, self.max_wait, self.name, self.share = fn, max_size, max_wait, name, share
+        self._recent: OrderedDict[T, R] = OrderedDict()     # share: the last results, newest last
+        self._recent_lock = threading.Lock()
+        self.shared = 0                     # calls answered from another caller's run (benchmarks read it)
         self._queue: queue.SimpleQueue[tuple[T, Future]] = queue.SimpleQueue()
         self._start = threading.Lock()
         self._worker: threading.Thread | None = None
         self.sizes: list[int] = []          # the size of every batch run (benchmarks read it)
 
     def __call__(self, item: T) -> R:
+        if self.share:
+            with self._recent_lock:
+                if item in self._recent:
+                    self._recent.move_to_end(item)
+                    self.shared += 1
+                    return self._recent[item]
         fut: Future = Future()
         self._queue.put((item, fut))
         self._ensure_worker()
@@ -66,13 +81,34 @@ class Batcher(Generic[T, R]):
                 del self.sizes[:5_000]
             try:
                 device.request_threads()
+                items = [item for item, _ in batch]
+                known = self._known(items) if self.share else {}
+                todo = [i for i in dict.fromkeys(items) if i not in known] if self.share else items
                 with fair.job():
-                    results = self.fn([item for item, _ in batch])
-                if len(results) != len(batch):
-                    raise RuntimeError(f"{self.name}: {len(batch)} items gave {len(results)} results")
+                    results = self.fn(todo) if todo else []
+                if len(results) != len(todo):
+                    raise RuntimeError(f"{self.name}: {len(todo)} items gave {len(results)} results")
+                if self.share:
+                    results = self._keep(dict(zip(todo, results)), known, items)
             except BaseException as e:  # noqa: BLE001 - every caller of this batch sees the failure
                 for _, fut in batch:
                     fut.set_exception(e)
                 continue
             for (_, fut), r in zip(batch, results):
                 fut.set_result(r)
+
+    def _known(self, items: list[T]) -> dict[T, R]:
+        """Results already made for some of these items (an equal item ran since they were queued)."""
+        with self._recent_lock:
+            return {i: self._recent[i] for i in items if i in self._recent}
+
+    def _keep(self, made: dict[T, R], known: dict[T, R], items: list[T]) -> list[R]:
+        """Remember the newest results (at most `share`) and give every item of the batch its own."""
+        with self._recent_lock:
+            for item, r in made.items():
+                self._recent[item] = r
+                self._recent.move_to_end(item)
+            while len(self._recent) > self.share:
+                self._recent.popitem(last=False)
+            self.shared += len(items) - len(made)
+        return [made[i] if i in made else known[i] for i in items]

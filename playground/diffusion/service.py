@@ -36,6 +36,7 @@ COMPARE_UPDATES = 25        # the lockstep comparison streams about this many up
 FORWARD_DRAWS = 8           # draws of q(x_t | x_0) shown beside x_0
 GIF_FRAMES = 60             # an exported GIF keeps at most this many steps (always the last)
 EXPORT_SCALE = 8            # exported pixels per model pixel
+SHARED_SAMPLES = 256        # whole-chain samples kept for students who ask for the same one (3 kB each)
 GIF_MS, GIF_HOLD = 100, 8   # an exported GIF: ms per frame, and extra frames that hold the last one
 PROBE_STEPS, PROBE_SCALE = 50, 3.0
 
@@ -218,12 +219,15 @@ class Service:
         return cache.once(("diffusion", "stepper", str(CHECKPOINT)), make)
 
     def _sampler(self, sampler: str, steps: int, eta: float) -> Batcher:
-        """One-call samples of concurrent users with the same schedule, as one batch (pipeline.sample_rows)."""
+        """One-call samples of concurrent users with the same schedule, as one batch (pipeline.sample_rows).
+        A sample is a function of (class, scale, seed): students who ask for the same one (a lesson link)
+        share one chain, and the last SHARED_SAMPLES are kept."""
         def make():
             model, _, schedule = self.model()
             return Batcher(lambda reqs: list(pipeline.sample_rows(
                 model, schedule, [r[0] for r in reqs], [r[1] for r in reqs], [r[2] for r in reqs],
-                sampler=sampler, steps=steps, eta=eta)), name=f"diffusion samples {sampler} {steps} {eta:g}")
+                sampler=sampler, steps=steps, eta=eta)), name=f"diffusion samples {sampler} {steps} {eta:g}",
+                share=SHARED_SAMPLES)
         return cache.once(("diffusion", "sampler", str(CHECKPOINT), sampler, steps, float(eta)), make)
 
     def new_chain(self, label, scale, sampler, steps, eta, seed) -> Shown:
