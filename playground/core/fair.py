@@ -6,15 +6,19 @@
 A class sends mostly short calls (a slider, a seed) and now and then a long one (a whole diffusion
 chain, a GIF). On two cores they share the CPU evenly, so a slider's call waits behind the chains
 that happen to be running. Here every job starts at the thread's normal priority; a watchdog lowers
-the priority of a job's thread (Linux nice value NICE) once that job has run LONG seconds, and the job
-gets its priority back when it ends. The operating system then runs the short jobs first and gives
+the priority of a job's thread (Linux nice value +NICE) once that job has run LONG seconds, and the job
+gets its priority back when it ends. (LONG and NICE were set from `python -m demos.load` runs: 0.25 s
+and +10 left a class's worst p95 / alone at 12; 0.15 s and +19 at 4-5 for all but the searches whose
+answer is a dozen files.) The operating system then runs the short jobs first and gives
 the long ones what the short ones leave: an approximation of shortest-job-first that needs no
 estimate of a job's length (a multilevel feedback queue with two levels). A long job is slowed only
 while short ones are waiting; alone it runs at full speed.
 
 With one torch thread per request (settings.threads) the job's model work runs in the thread that
-is lowered. Linux sets a nice value per thread. Elsewhere, or where the priority may not be restored
-(an unprivileged user may lower a priority but not raise it back), `job()` does nothing.
+is lowered. Linux sets a nice value per thread. Raising it back needs root or a nice limit of at
+least 20 (`ulimit -e 20`, Docker's `--ulimit nice=20`); elsewhere (an unprivileged user by default,
+macOS, Windows, a Space) `job()` does nothing and the CPU is shared evenly, as before.
+PLAYGROUND_FAIR=0 turns it off.
 """
 from __future__ import annotations
 
@@ -23,8 +27,8 @@ import threading
 import time
 from contextlib import contextmanager
 
-LONG = 0.25            # seconds a job runs before it counts as long
-NICE = 10              # added to its thread's nice value from then on (CFS weight 110 against 1024)
+LONG = 0.15            # seconds a job runs before it counts as long (a slider's call takes 60-120 ms)
+NICE = 19              # added to its thread's nice value from then on (capped at 19: CFS weight 15 against 1024)
 TICK = 0.02            # how often the watchdog looks
 
 _guard = threading.Lock()
