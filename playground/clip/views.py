@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from playground.clip.model import ENSEMBLE_TEMPLATES, SINGLE_TEMPLATE, softmaxes
+from playground.core import images
 
 PCA_Q = 8          # columns of pca_lowrank's random basis: the 2 axes shown plus oversampling
 PCA_NITER = 4      # its power iterations
@@ -142,7 +143,7 @@ def index_markdown(info) -> str:
 
 def search_outputs(found) -> tuple[list, object, str]:
     """-> (gallery items, the session, the status line)."""
-    items = [(img, f"{score:.3f} · {title}") for img, title, score in found.hits]
+    items = [(images.png_file(img), f"{score:.3f} · {title}") for img, title, score in found.hits]
     md = (f"Top {len(found.hits)} of {found.searched:,} images for {found.what} (cosine similarity; matmul + "
           f"top-k {found.ms:.1f} ms). Click a result to search with it.")
     return items, found.session, md

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +73,22 @@ def _gif_frame(f: Image.Image) -> Image.Image:
     if ImageChops.difference(r, g).getbbox() is None and ImageChops.difference(g, b).getbbox() is None:
         return r
     return f
+
+
+_PNG_DIR = Path(tempfile.gettempdir()) / "playground-png"
+
+
+def png_file(img: Image.Image) -> str:
+    """The image as a PNG file, written once per distinct picture (named by a hash of its pixels) and
+    reused: a gallery that shows the same thumbnails to a whole class encodes each one once, not on every
+    search (Gradio encodes a PIL image it is given on every call: 2 ms each, a dozen per search)."""
+    import hashlib
+
+    key = hashlib.sha1(f"{img.mode}{img.size}".encode() + img.tobytes()).hexdigest()
+    path = _PNG_DIR / f"{key}.png"
+    if not path.exists():
+        _PNG_DIR.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
+        img.save(tmp, format="PNG")
+        tmp.replace(path)                       # atomic: a reader never sees half a file
+    return str(path)
