@@ -207,6 +207,40 @@ def test_search_upload_and_click(svc):
 
 
 @pytest.mark.slow
+def test_students_encoded_together_get_what_each_would_alone(svc):
+    """The text and image encoders are micro-batched across users: concurrent calls share a forward pass
+    and each gets the rows it would get alone (texts of other lengths pad the batch: masked away)."""
+    import threading
+    import time
+
+    texts = [("a red apple",), ("rocket", "a cat sitting on a very long wooden fence in the sun"), ("🍎",)]
+    pics = [(RED,), (Image.open(SNEAKER), RED)]
+    r = svc.runner()
+    with r.lock:
+        alone_t = [r.encode_texts(list(t), remember=False) for t in texts]
+        alone_i = [r.encode_pils(list(p)) for p in pics]
+    got, go = {}, threading.Barrier(len(texts) + len(pics))
+
+    def ask(kind, k, items):
+        go.wait()
+        got[kind, k] = (svc.encode_texts if kind == "t" else svc.encode_images)(items)
+
+    threads = [threading.Thread(target=ask, args=("t", k, t)) for k, t in enumerate(texts)]
+    threads += [threading.Thread(target=ask, args=("i", k, p)) for k, p in enumerate(pics)]
+    with r.lock:                        # the model is busy: the requests queue up behind the first batch
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+    for t in threads:
+        t.join()
+    for k, want in enumerate(alone_t):
+        assert np.allclose(got["t", k], want, atol=1e-5)
+    for k, want in enumerate(alone_i):
+        assert np.allclose(got["i", k], want, atol=1e-5)
+    sizes = svc._batcher("texts", None).sizes + svc._batcher("images", None).sizes
+    assert max(sizes) > 1, f"no call was merged: {sizes}"
+
+
 def test_classify_probabilities_and_temperature(svc):
     c = svc.classify(str(SNEAKER), cs.FASHION_LABEL_TEXT, cs.TEMPLATE_MODES[1], "", 0.05)
     assert c.labels[int(np.argmax(c.probs))] == "sneaker"

@@ -41,6 +41,7 @@ from playground.clip.data import FASHION_LABELS
 from playground.clip.gallery import EmbeddingCache, Gallery, index, pixel_hash, thumbnail
 from playground.clip.queries import QUERIES, is_hit, read_queries
 from playground.core import cache, device, hub, paths, timing, validate
+from playground.core.batch import Batcher
 from playground.core.errors import InputError, Unavailable
 from playground.core.settings import Settings
 
@@ -260,6 +261,28 @@ class Service:
     def runner(self) -> cm.ClipRunner:
         return self.loaded().runner
 
+    def encode_texts(self, texts) -> np.ndarray:
+        """(T, D) unit rows for `texts`; concurrent users' texts are encoded in one forward pass."""
+        return self._batcher("texts", lambda r, flat: r.encode_texts(flat))(tuple(texts))
+
+    def encode_images(self, imgs) -> np.ndarray:
+        """(N, D) unit rows for PIL images; concurrent users' images are encoded in one forward pass."""
+        return self._batcher("images", lambda r, flat: r.encode_pils(flat))(tuple(imgs))
+
+    def _batcher(self, kind: str, encode: Callable) -> Batcher:
+        """One micro-batcher per model and kind: each item is one user's tuple of inputs; the batch
+        encodes all of them at once and gives each user their own rows (equal to encoding them alone
+        up to float rounding: padding to a longer text changes nothing under the attention mask)."""
+        r = self.runner()
+
+        def run(groups: list[tuple]) -> list[np.ndarray]:
+            with r.lock:
+                rows = encode(r, [x for g in groups for x in g])
+            ends = np.cumsum([len(g) for g in groups])
+            return [rows[e - len(g):e] for g, e in zip(groups, ends)]
+
+        return cache.once(("clip", "batcher", kind, id(r)), lambda: Batcher(run, name=f"clip {kind}"))
+
     def gallery(self) -> Gallery:
         return cache.once(("clip", "gallery", str(self.settings.cache_dir)),
                           lambda: Gallery(cache=self.settings.cache_dir))
@@ -344,23 +367,20 @@ class Service:
         hits = [(*self._thumb_title(session, ref), float(s)) for ref, s in zip(session.results, scores)]
         return Found(hits, len(emb), what, ms, session)
 
-    def _search_with(self, encode: Callable[[cm.ClipRunner], np.ndarray], k, session, what: str,
+    def _search_with(self, encode: Callable[[], np.ndarray], k, session, what: str,
                      progress: Progress | None) -> Found:
         k = validate.integer("Top k", k, K[0], K[1])
         session = _session(session)
         self.gallery_index(progress)
-        r = self.runner()
-        with r.lock:
-            q = encode(r)                                             # (D,)
-        return self._search(q, k, session, what)
+        return self._search(encode(), k, session, what)
 
     def search_text(self, query, k, session, progress: Progress | None = None) -> Found:
         query = validate.text("Query", query, max_chars=MAX_QUERY_CHARS)
-        return self._search_with(lambda r: r.encode_texts([query])[0], k, session, f"the text “{query}”", progress)
+        return self._search_with(lambda: self.encode_texts([query])[0], k, session, f"the text “{query}”", progress)
 
     def search_image(self, image, k, session, progress: Progress | None = None) -> Found:
         img = validate.image(image, name="Query image")
-        return self._search_with(lambda r: r.encode_pils([img])[0], k, session, "your image", progress)
+        return self._search_with(lambda: self.encode_images([img])[0], k, session, "your image", progress)
 
     def search_result(self, k, session, clicked) -> Found:
         """Search with one of the user's last results, addressed by its place in that list (a click)."""
@@ -384,11 +404,9 @@ class Service:
         if len(session.uploads) + len(files) > MAX_UPLOADS:
             raise InputError(f"This session holds at most {MAX_UPLOADS} uploads; reload the page to start again.")
         imgs = [validate.image(f, name=f"Upload {i + 1}") for i, f in enumerate(files)]   # type, bytes, pixels
-        r = self.runner()
         if progress:
             progress(0.2, "encoding your images")
-        with r.lock:
-            emb = r.encode_pils(imgs)
+        emb = self.encode_images(imgs)
         for img, e in zip(imgs, emb):
             session.uploads.append(Upload(f"upload {len(session.uploads) + 1}", pixel_hash(img), thumbnail(img), e))
         return session
@@ -411,8 +429,8 @@ class Service:
         templates = {TEMPLATE_MODES[0]: (cm.SINGLE_TEMPLATE,), TEMPLATE_MODES[1]: cm.ENSEMBLE_TEMPLATES}.get(mode)
         templates = templates or (_template(template),)
         r = self.runner()
+        x = self.encode_images([img])[0]
         with r.lock:
-            x = r.encode_pils([img])[0]
             ce = r.class_embeddings(labels, templates)
         cos = ce @ x                                                   # (L,)
         return Classified(labels, cos, _softmax(cos, temperature), tuple(templates), r.temperature)
@@ -426,8 +444,7 @@ class Service:
         chosen = [self._find(t, session) for t in titles]
         ie = emb_all[[refs.index(c) for c in chosen]]
         r = self.runner()
-        with r.lock:
-            te = r.encode_texts(texts)
+        te = self.encode_texts(texts)
         sim = te @ ie.T                                               # (N texts, M images)
         shown = [self._thumb_title(session, c) for c in chosen]
         loss = cm.info_nce(sim, temperature) if len(texts) == len(titles) else None
@@ -441,9 +458,7 @@ class Service:
         emoji_idx = [i for i, it in enumerate(g.items) if it.source == "emoji"]
         pick = [emoji_idx[i] for i in np.linspace(0, len(emoji_idx) - 1, min(n, len(emoji_idx))).astype(int)]
         names = [g.items[i].title for i in pick]
-        r = self.runner()
-        with r.lock:
-            te = r.encode_texts(names)
+        te = self.encode_texts(names)
         ie = emb[pick]
         return GapMap(ie, te, names, cm.modality_gap(ie, te, GAP_SWAPS))
 
