@@ -44,7 +44,26 @@ def configure(name: str, threads: int | None = None) -> torch.device:
     if threads is not None:
         _per_request = threads if threads > 0 else cores()
         torch.set_num_threads(_per_request)      # threads started later take this as their default too
+        _fewer_malloc_arenas()
     return torch.device(_chosen)
+
+
+MALLOC_ARENAS = 4
+
+
+def _fewer_malloc_arenas() -> None:
+    """glibc gives threads that allocate at once their own heap (an arena; up to 8 per core), and freed
+    memory stays in the arena that had it. A server that runs each request's model work in its own
+    worker thread then holds many half-empty arenas: a class in stress mode pushed it past 3 GB.
+    M_ARENA_MAX caps them (the same as MALLOC_ARENA_MAX, set from inside). Not glibc: nothing to do."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, MALLOC_ARENAS)          # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
 
 
 def cores() -> int:
