@@ -7,9 +7,10 @@ A class sends mostly short calls (a slider, a seed) and now and then a long one 
 chain, a GIF). On two cores they share the CPU evenly, so a slider's call waits behind the chains
 that happen to be running. Here every job starts at the thread's normal priority; a watchdog lowers
 the priority of a job's thread (Linux nice value +NICE) once that job has run LONG seconds, and the job
-gets its priority back when it ends. (LONG and NICE were set from `python -m demos.load` runs: 0.25 s
-and +10 left a class's worst p95 / alone at 12; 0.15 s and +19 at 4-5 for all but the searches whose
-answer is a dozen files.) The operating system then runs the short jobs first and gives
+gets its priority back when it ends. (LONG was set from `python -m demos.load` runs: with 0.25 s most
+endpoints' p95 under load stayed 5-15 times their time alone, with 0.15 s 2-5 times. +10 and +19 gave
+the same figures; +10 leaves a long job a tenth of a core, not a seventieth, when it holds the GIL
+that the others wait for.) The operating system then runs the short jobs first and gives
 the long ones what the short ones leave: an approximation of shortest-job-first that needs no
 estimate of a job's length (a multilevel feedback queue with two levels). A long job is slowed only
 while short ones are waiting; alone it runs at full speed.
@@ -28,7 +29,7 @@ import time
 from contextlib import contextmanager
 
 LONG = 0.15            # seconds a job runs before it counts as long (a slider's call takes 60-120 ms)
-NICE = 19              # added to its thread's nice value from then on (capped at 19: CFS weight 15 against 1024)
+NICE = 10              # added to its thread's nice value from then on (CFS weight 110 against 1024)
 TICK = 0.02            # how often the watchdog looks
 
 _guard = threading.Lock()
