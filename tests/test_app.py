@@ -90,3 +90,25 @@ def test_long_jobs_share_one_queue_slot_and_sliders_do_not():
             assert fns[name].concurrency_id != "long-jobs", name
     # side-by-side runs merge in the LLM's decode loop (engine.Gang): their own group, several at once
     assert (fns["prompt_compare"].concurrency_id, fns["prompt_compare"].concurrency_limit) == ("llm-jobs", 8)
+
+
+def test_load_script_reseeds_what_the_api_calls_a_seed_and_fetches_every_file(client):
+    """demos/load.py: the integer parameters the app's own API listing names a seed are the ones a
+    student re-draws (nothing else changes), and every file of an answer is fetched, as a page would."""
+    import random
+
+    from demos.common import lab_calls
+    from demos.load import Page, reseeded, seed_slots
+
+    calls = lab_calls()
+    slots = seed_slots(client, calls)
+    assert slots["/echo"] == [] and slots["/diffusion_sample"] == [5] and slots["/gan_conditional"] == [1]
+    assert slots["/gan_single"][:2] == [0, 1] and slots["/gan_mix"] == [5]      # not the seed lists (text)
+    args = dict((api, a) for _, api, a, _ in calls)["/diffusion_sample"]
+    again = reseeded(args, slots["/diffusion_sample"], random.Random(0))
+    assert again[:5] == args[:5] and again[5] != args[5]
+    page = Page.__new__(Page)
+    page.root = "http://h/"
+    answer = ([{"image": {"path": "/tmp/a.png", "url": "http://h/gradio_api/file=/tmp/a.png"}, "caption": "x"},
+               {"image": {"path": "/tmp/b.png"}}], {"md": "no file"}, "text")
+    assert page.files(answer) == ["http://h/gradio_api/file=/tmp/a.png", "http://h/gradio_api/file=/tmp/b.png"]
