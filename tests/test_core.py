@@ -477,6 +477,13 @@ def test_a_long_job_yields_the_cpu_and_gets_it_back():
     batched = Batcher(lambda items: [spin(s) for s in items], name="spin")
     assert batched(0.0) == base and batched(fair.LONG + 0.05) == min(19, base + fair.NICE)
     assert batched(0.0) == base                 # the worker thread got its priority back
+    got = {}                                    # a long batch with a caller waiting behind it keeps its priority
+    first = threading.Thread(target=lambda: got.__setitem__("long", batched(fair.LONG + 0.3)))
+    first.start()
+    time.sleep(0.05)
+    got["short"] = batched(0.0)
+    first.join()
+    assert got == {"long": base, "short": base}
 
 
 def test_one_tls_context_for_every_loopback_client():

@@ -84,7 +84,7 @@ class Batcher(Generic[T, R]):
                 items = [item for item, _ in batch]
                 known = self._known(items) if self.share else {}
                 todo = [i for i in dict.fromkeys(items) if i not in known] if self.share else items
-                with fair.job():
+                with fair.job(wanted=lambda: not self._queue.empty()):      # others wait behind this batch
                     results = self.fn(todo) if todo else []
                 if len(results) != len(todo):
                     raise RuntimeError(f"{self.name}: {len(todo)} items gave {len(results)} results")

@@ -33,7 +33,7 @@ NICE = 10              # added to its thread's nice value from then on (CFS weig
 TICK = 0.02            # how often the watchdog looks
 
 _guard = threading.Lock()
-_jobs: dict[int, list] = {}          # native thread id -> [started, lowered, its nice value before]
+_jobs: dict[int, list] = {}          # native thread id -> [started, lowered, nice value before, wanted]
 _watchdog: threading.Thread | None = None
 lowered: list[float] = []            # how long each lowered job had run when lowered (tests, benchmarks)
 
@@ -65,20 +65,26 @@ def _watch() -> None:
         now = time.monotonic()
         with _guard:
             for tid, entry in _jobs.items():
-                if not entry[1] and now - entry[0] > LONG:
-                    try:
+                wanted = entry[3] is not None and entry[3]()
+                try:
+                    if not entry[1] and now - entry[0] > LONG and not wanted:
                         os.setpriority(os.PRIO_PROCESS, tid, min(19, entry[2] + NICE))
                         entry[1] = True
                         lowered.append(now - entry[0])
                         del lowered[:-1000]
-                    except OSError:           # the thread has just ended
-                        pass
+                    elif entry[1] and wanted:
+                        os.setpriority(os.PRIO_PROCESS, tid, entry[2])
+                        entry[1] = False
+                except OSError:               # the thread has just ended
+                    pass
 
 
 @contextmanager
-def job():
+def job(wanted=None):
     """Mark the calling thread's work as one job (see the module docstring). Re-entrant: an inner job
-    in the same thread is part of the outer one."""
+    in the same thread is part of the outer one. `wanted()`, when given, is asked at each look: while
+    it is true the job keeps (or gets back) its priority. A batcher says so while callers wait in its
+    queue: they may be short jobs, and they wait for its current batch."""
     global _watchdog
     if not ENABLED:
         yield
@@ -89,7 +95,7 @@ def job():
             inner = True
         else:
             inner = False
-            _jobs[tid] = [time.monotonic(), False, os.getpriority(os.PRIO_PROCESS, tid)]
+            _jobs[tid] = [time.monotonic(), False, os.getpriority(os.PRIO_PROCESS, tid), wanted]
             if _watchdog is None:
                 _watchdog = threading.Thread(target=_watch, name="fair watchdog", daemon=True)
                 _watchdog.start()
