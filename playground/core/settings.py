@@ -12,7 +12,7 @@
 
 Threads: each request's model work runs on one core by default, so a class's requests run side by side
 on separate cores instead of every request splitting every core (oversubscribed OpenMP teams, spinning
-on each other). Measured with `python -m demos.load`: see the README's "A class at once". Writing an
+on each other). Measured with `python -m demos.load` (README: "Benchmarks and load"). Writing an
 LLM answer (one long job, its own queue group) still uses every core.
 """
 from __future__ import annotations
