@@ -58,8 +58,13 @@ class Page:
         return []
 
     def get(self, url: str) -> int:
-        r = self.http.get(url)
-        r.raise_for_status()
+        import httpx
+
+        try:
+            r = self.http.get(url)
+        except (httpx.ReadError, httpx.RemoteProtocolError):   # the server closed an idle kept-alive
+            r = self.http.get(url)                             # connection as we reused it: a browser
+        r.raise_for_status()                                   # sends such a GET again, once
         return len(r.content)
 
     def timed(self, api: str, args) -> float:
