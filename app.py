@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> None:
 
     device.configure(cfg.device, cfg.threads)   # torch threads per request, before any worker thread starts
     demo = build_app(cfg)
+    from playground.core import cache
+
+    cache.SETTLE = True                         # what loads once leaves the collector's view
+    cache.settle()
     demo.queue(default_concurrency_limit=4)
     ui.launch(
         demo,

@@ -275,6 +275,26 @@ def test_diversity_and_entropy():
 
 # --- load-once cache, timing, the UI adapter --------------------------------------------------
 
+def test_what_loads_once_leaves_the_collectors_view(monkeypatch):
+    """In the server, cache.once freezes what is alive after a load (a full collection no longer walks a
+    model's objects), and a frozen object is still freed when nothing refers to it."""
+    import gc
+    import weakref
+
+    class Model:
+        pass
+
+    cache.clear("t-settle")
+    monkeypatch.setattr(cache, "SETTLE", True)
+    made = cache.once(("t-settle", 1), Model)
+    assert gc.get_freeze_count() > 0
+    assert not any(o is made for o in gc.get_objects())    # in the permanent generation: never walked
+    gone = weakref.ref(made)
+    del made
+    cache.clear("t-settle")
+    assert gone() is None                         # refcounting still frees it
+
+
 def test_cache_once_per_key_and_threads():
     cache.clear("t-once")
     calls = []

@@ -8,6 +8,7 @@ one lab never stalls another. A factory that raises leaves nothing behind: the n
 """
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -30,7 +31,23 @@ def once(key: Hashable, factory: Callable[[], T]) -> T:
     with lock:
         if key not in _values:
             _values[key] = factory()
+            settle()
         return _values[key]
+
+
+SETTLE = False      # set by the server (app.py, a lab served alone): tests and scripts that clear the
+                    # cache keep the collector's usual view
+
+
+def settle() -> None:
+    """In the server: move every object alive now out of the garbage collector's view (gc.freeze). A
+    model, an index or a data set just loaded stays for the life of the server, and a full collection
+    that walks its objects stops every thread. Measured in the server under a class's load: full
+    collections of up to 0.76 s (8.4 s of collection in a 90 s run); frozen after each load, at most
+    0.165 s (4.7 s). Frozen objects are still freed when nothing refers to them; only a reference cycle
+    among them is never collected, which is why the cache's users outside the server are left alone."""
+    if SETTLE:
+        gc.freeze()
 
 
 def peek(key: Hashable, default: Any = None) -> Any:

@@ -272,11 +272,12 @@ def standalone(lab_key: str, port: int | None = None) -> None:
     """Serve one lab alone: `python -m playground.<lab>.tab` (settings from the environment)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from playground import labs
-    from playground.core import device, hub, settings
+    from playground.core import cache, device, hub, settings
 
     cfg = settings.from_env()
     hub.decide(cfg.offline)
     device.configure(cfg.device, cfg.threads)
+    cache.SETTLE = True                         # what loads once leaves the collector's view (core.cache)
     lab = labs.by_key(lab_key)
     tours = {lab_key: lesson.load_tour(lesson.tour_path(lab_key))} if lesson.tour_path(lab_key).exists() else {}
     with Blocks(title=f"GenAI Playground: {lab.title}", analytics_enabled=False) as demo:
