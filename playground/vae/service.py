@@ -653,6 +653,19 @@ class Service:
         conf, cls = p.max(-1)
         return [CLASSES[key][int(c)] for c in cls], conf.tolist()
 
+    def link_view(self, view, dataset, zs, pick, x, y, grid_n, a, b, steps, path, beta_seed, state, vq_pick,
+                  vq_row, vq_col, vq_code) -> tuple:
+        """What a lesson link opens on, computed without a click: (data set info, the sliders' decode,
+        then the encoded pick, map, interpolation, beta comparison and VQ edit, each None unless the link
+        asks for it: a pick, or its view)."""
+        vq = view == "vq" and vq_pick and self.vq_encode(dataset, vq_pick).state   # the link's image, one edit
+        return (self.dataset_info(dataset), self.decode_sliders(dataset, *zs),
+                self.encode_pick(dataset, pick) if pick else None,
+                self.map_all(dataset, x, y, grid_n, state) if view == "map" else None,
+                self.interpolate(dataset, a, b, steps, path) if view == "interp" else None,
+                self.compare_beta(dataset, beta_seed) if view == "beta" else None,
+                self.vq_edit(dataset, vq, vq_row, vq_col, vq_code) if vq else None)
+
     def tour_check(self, check: str, args: dict, values: dict):
         """A tour step's answer, computed on the live model (core.lesson.Reveal)."""
         from playground.core.lesson import Reveal

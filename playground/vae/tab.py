@@ -11,6 +11,7 @@ import gradio as gr
 
 from playground.core import lesson, ui
 from playground.vae import views
+from playground.vae.vq import tab as vq_tab
 from playground.vae.service import GIF_PATHS, GRID, SLIDER_MAX, STEPS
 
 EQ = dict(elem_classes=["equation"], latex_delimiters=ui.LATEX)
@@ -158,29 +159,9 @@ def build(svc) -> ui.LessonLink:
             beta_plot = gr.Plot(label="KL per dimension", elem_id="vae-beta-kl")
             beta_btn.click(h(svc.compare_beta, views.beta), [dataset, beta_seed], [beta_img, beta_plot],
                            api_name="vae_compare_beta", **RAW)
+        vq = vq_tab.build(svc, dataset, info.picks)
 
-        with gr.Tab("VQ-VAE: a grid of codes", id="vae-vq-tab") as vq_tab:
-            vq_state, (cells, codes) = gr.State(None), svc.vq_shape
-            with gr.Row():
-                vq_pick = gr.Dropdown(info.picks, value=None, label="Pick a test image", elem_id="vae-vq-pick")
-                vq_row, vq_col = (gr.Slider(0, cells - 1, value=cells // 2, step=1, label=f"cell {w}",
-                                            elem_id=f"vae-vq-{w[:3]}") for w in ("row", "column"))
-                vq_code = gr.Slider(0, codes - 1, value=0, step=1, label="new code k", elem_id="vae-vq-code")
-                vq_btn = gr.Button("Put code k in the cell", variant="primary", elem_id="vae-vq-edit")
-            with gr.Row():
-                vq_out = [gr.Image(label=t, height=200, elem_id=f"vae-vq-{e}", **ui.IMAGE) for e, t in views.VQ_IMAGES]
-            with gr.Row():
-                vq_out += [gr.Plot(label=f"code {e}", elem_id=f"vae-vq-{e}") for e in ("grid", "usage")]
-            vq_out += [gr.Markdown(elem_id=f"vae-vq-{e}", latex_delimiters=ui.LATEX) for e in ("terms", "compare")]
-            gr.Markdown(views.EQ_VQ, **EQ)
-            vq_out.append(vq_state)
-            vq_pick.input(h(svc.vq_encode, views.vq), [dataset, vq_pick], vq_out, api_name="vae_vq_encode", **RAW)
-            vq_btn.click(h(svc.vq_edit, views.vq), [dataset, vq_state, vq_row, vq_col, vq_code], vq_out,
-                         api_name="vae_vq_edit", **RAW)
-            vq_tab.select(h(svc.vq_first, lambda r: [gr.skip()] * 9 if r is None else [*views.vq(r[0]), r[1]]),
-                          [dataset, vq_state], [*vq_out, vq_pick], api_visibility="private", **RAW)
-
-    dataset.input(h(svc.dataset_info, dataset_changed), dataset, [*sliders, pick, ia, ib, vq_pick, figures],
+    dataset.input(h(svc.dataset_info, dataset_changed), dataset, [*sliders, pick, ia, ib, vq.pick, figures],
                    api_name="vae_dataset", **RAW).then(
         h(svc.reset, views.sliders), dataset, [*sliders, decoded], show_progress="hidden", api_visibility="private",
         **RAW).then(
@@ -191,29 +172,26 @@ def build(svc) -> ui.LessonLink:
     link, picks = ui.LessonLink("vae"), lesson.Param("pick", "choice", options=svc.all_picks())
     for name, comp in (("dataset", dataset), *((f"z{i + 1}", s) for i, s in enumerate(sliders)), ("seed", prior_seed),
                        ("x", z1), ("y", z2), ("grid", grid_n), ("steps", steps), ("path", gif_path),
-                       ("beta_seed", beta_seed), ("vq_row", vq_row), ("vq_col", vq_col), ("vq_code", vq_code)):
+                       ("beta_seed", beta_seed), ("vq_row", vq.row), ("vq_col", vq.col), ("vq_code", vq.code)):
         link.control(name, comp)
-    for name, comp in (("pick", pick), ("a", ia), ("b", ib), ("vq_pick", vq_pick)):
+    for name, comp in (("pick", pick), ("a", ia), ("b", ib), ("vq_pick", vq.pick)):
         link.control(name, comp, picks)
     link.views(sub, {"sliders": sliders_tab, "encode": encode_tab, "map": map_tab, "interp": interp_tab,
-                     "beta": beta_tab, "vq": vq_tab})
+                     "beta": beta_tab, "vq": vq.tab})
 
     def show(view, dataset, *rest):
-        zs, (pk, x, y, gn, a, b, st, path, bs, state, vp, vr, vc, vk) = rest[:n], rest[n:]
-        i, skip = svc.dataset_info(dataset), gr.skip()
+        i, decoded_z, *parts = svc.link_view(view, dataset, rest[:n], *rest[n:])
         out = [*(gr.update(label=t) for t in views.slider_labels(i, n)), *[gr.update(choices=i.picks)] * 4,
-               views.figures_table(i), *texts(i), views.data_url(svc.decode_sliders(dataset, *zs))]
-        out += views.encoded(svc.encode_pick(dataset, pk)) if pk else [skip] * len(enc_out)
-        out += views.map_all(svc.map_all(dataset, x, y, gn, state)) if view == "map" else [skip] * 3
-        out += views.interpolation(svc.interpolate(dataset, a, b, st, path)) if view == "interp" else [skip] * 3
-        out += list(views.beta(svc.compare_beta(dataset, bs))) if view == "beta" else [skip] * 2
-        vq = view == "vq" and vp and svc.vq_encode(dataset, vp).state   # the link's image, with its one edit
-        return out + (views.vq(svc.vq_edit(dataset, vq, vr, vc, vk)) if vq else [skip] * 8)
+               views.figures_table(i), *texts(i), views.data_url(decoded_z)]
+        for r, render, k in zip(parts, (views.encoded, views.map_all, views.interpolation, views.beta, views.vq),
+                                (len(enc_out), 3, 3, 2, len(vq.outputs))):
+            out += list(render(r)) if r is not None else [gr.skip()] * k
+        return out
 
     link.shows(h(show), [dataset, *sliders, pick, z1, z2, grid_n, ia, ib, steps, gif_path, beta_seed, enc_state,
-                         vq_pick, vq_row, vq_col, vq_code],
-               [*sliders, pick, ia, ib, vq_pick, figures, intro, map_eq, beta_eq, beta_img, decoded, *enc_out,
-                map_plot, map_img, grid_img, strip, gif_view, gif_file, beta_img, beta_plot, *vq_out])
+                         vq.pick, vq.row, vq.col, vq.code],
+               [*sliders, pick, ia, ib, vq.pick, figures, intro, map_eq, beta_eq, beta_img, decoded, *enc_out,
+                map_plot, map_img, grid_img, strip, gif_view, gif_file, beta_img, beta_plot, *vq.outputs])
     link.checks(svc.tour_check)
     return link
 
