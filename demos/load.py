@@ -28,6 +28,8 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
+
 from demos.common import lab_calls, rss_mb, serve, share_tls_context, summary, table
 
 class Page:
@@ -39,7 +41,6 @@ class Page:
     FETCHES = 6
 
     def __init__(self, url: str):
-        import httpx
         from gradio_client import Client
 
         self.client = Client(url, verbose=False, download_files=False)
@@ -58,8 +59,6 @@ class Page:
         return []
 
     def get(self, url: str) -> int:
-        import httpx
-
         try:
             r = self.http.get(url)
         except (httpx.ReadError, httpx.RemoteProtocolError):   # the server closed an idle kept-alive
