@@ -249,6 +249,36 @@ def test_the_fast_decoder_writes_what_transformers_writes():
             past, ids = want.past_key_values, got.argmax(-1)
 
 
+@pytest.mark.parametrize("int8", [False, True])
+def test_the_compiled_layer_loop_is_the_python_one_bit_for_bit(int8):
+    """fast.blocks compiled by TorchScript (as the app runs it) and run as Python: equal logits, bit for
+    bit, with left padding, two students' rows (int8: their own ranges) and rows that leave."""
+    import copy
+
+    from playground.prompting import fast
+
+    assert isinstance(fast.compiled_blocks(), torch.jit.ScriptFunction)      # this torch compiles it
+    quick = _pair(int8)[1]
+    python = copy.copy(quick.decoder)
+    python.blocks = fast.blocks
+    texts = [quick.render(chat("Roger has 5 tennis balls")), quick.render(chat("4 * 6 = 24, and 24 - 9"))]
+    with torch.inference_mode():
+        past, logits, mask, pos = quick.prefill(texts)
+        owners = torch.tensor([0, 1])
+        runs = [dec.start(copy.deepcopy(past), mask, 6, owners) for dec in (quick.decoder, python)]
+        assert runs[0].mask is not None and runs[0].sizes == ([1, 1] if int8 else None)
+        pos, ids = pos[:, -1:], logits.argmax(-1)
+        for step in range(6):
+            if step == 3:                                          # the first row wrote its end token
+                for r in runs:
+                    r.keep(torch.tensor([1]))
+                pos, ids = pos[1:], ids[1:]
+            pos = pos + 1
+            a, b = (r.step(ids, pos) for r in runs)
+            assert torch.equal(a, b)
+            ids = a.argmax(-1)
+
+
 def test_int8_weights_stay_close_to_float32():
     """Per-channel int8 weights: every step's next-token distribution close to float32's."""
     ref, q = _pair(int8=False)[1], _pair(int8=True)[1]

@@ -19,12 +19,18 @@ with its own scale, W[i] ~ s_i * Wq[i] (per channel, symmetric); activations are
 (fbgemm's dynamic linear). A CPU writing one token reads every weight once, so four times fewer bytes
 is most of the speed-up. The prompt is still read (prefilled) by the float32 transformers model, and
 the lab's other views (next-token bars, the Transformer lab) use that exact model.
+
+The loop over the layers (`blocks`) is compiled with TorchScript where this torch can: a token's 30
+layers are about 1,300 small operations, and run from Python each costs more in the interpreter than
+in its kernel. Compiled, the same operations in the same order give the same numbers, bit for bit
+(tested); where compiling fails, the same function runs as Python.
 """
 from __future__ import annotations
 
 import functools
 import warnings
 from pathlib import Path
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -52,8 +58,66 @@ def supported(model) -> str | None:
     return None
 
 
-# the operator itself (its overload), not the packet that looks the overload up on every call
-_LINEAR_INT8 = torch.ops.quantized.linear_dynamic.default
+def linear(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Optional[torch.Tensor],
+           packed: Optional[torch.classes.quantized.LinearPackedParamsBase], reduce_range: bool,
+           sizes: List[int]) -> torch.Tensor:
+    """y = x W^T + b: float32 `weight`, or int8 `packed` (bias inside), each group of rows in `sizes`
+    quantised alone (see Linear)."""
+    if packed is None:
+        assert weight is not None
+        return F.linear(x, weight, bias)
+    if len(sizes) > 1:
+        return torch.cat([torch.ops.quantized.linear_dynamic(part, packed, reduce_range) for part in x.split(sizes)])
+    return torch.ops.quantized.linear_dynamic(x, packed, reduce_range)
+
+
+def rms(x: torch.Tensor, g: Optional[torch.Tensor], d: int, eps: float) -> torch.Tensor:
+    """RMSNorm, g * x / sqrt(mean(x^2) + eps), in plain operations (faster here than torch's fused
+    one, which converts dtypes for one row); g None: the gain is folded into the next matrix."""
+    ss = torch.linalg.vector_norm(x, 2.0, [-1], True).square_()                  # sum(x^2), one kernel
+    x = x * torch.rsqrt(ss.mul_(1.0 / d).add_(eps))
+    return x if g is None else x * g
+
+
+def blocks(x: torch.Tensor, t: int, cos: torch.Tensor, sin: torch.Tensor, bias: Optional[torch.Tensor],
+           K: List[torch.Tensor], V: List[torch.Tensor], weights: List[Optional[torch.Tensor]],
+           biases: List[Optional[torch.Tensor]], packs: List[Optional[torch.classes.quantized.LinearPackedParamsBase]],
+           gains: List[Optional[torch.Tensor]], reduce_range: bool, sizes: List[int],
+           heads: int, kv: int, hd: int, d: int, eps: float) -> torch.Tensor:
+    """Every layer for one new token per row: x (A, d) -> (A, d); writes column t of the caches K, V.
+    Layer i's matrices are 4i..4i+3 of weights / biases / packs (qkv, o, gate_up, down), its gains 2i, 2i+1."""
+    a, h = x.shape[0], heads
+    for i in range(len(K)):
+        j = 4 * i
+        qkv = linear(rms(x, gains[2 * i], d, eps), weights[j], biases[j], packs[j], reduce_range, sizes)
+        qk = qkv[:, :(h + kv) * hd].view(a, h + kv, hd)                              # (A, q + k heads, hd)
+        qk = torch.addcmul(qk * cos, qk.roll(hd // 2, -1), sin)                      # RoPE on q and k at once
+        q = qk[:, :h].view(a, kv, h // kv, hd)                                       # the query heads of a kv head
+        Ki, Vi = K[i], V[i]
+        Ki[:, :, t] = qk[:, h:]
+        Vi[:, :, t] = qkv[:, (h + kv) * hd:].view(a, kv, hd)
+        s = torch.matmul(q, Ki[:, :, :t + 1].transpose(-1, -2))                     # (A, kv, g, t+1), q scaled
+        if bias is not None:
+            s = s.add_(bias)
+        att = torch.matmul(s.softmax(-1), Vi[:, :, :t + 1])                         # (A, kv, g, hd)
+        x = x + linear(att.reshape(a, h * hd), weights[j + 1], biases[j + 1], packs[j + 1], reduce_range, sizes)
+        gate, up = linear(rms(x, gains[2 * i + 1], d, eps), weights[j + 2], biases[j + 2], packs[j + 2],
+                          reduce_range, sizes).chunk(2, -1)
+        x = x + linear(F.silu(gate) * up, weights[j + 3], biases[j + 3], packs[j + 3], reduce_range, sizes)
+    return x
+
+
+@functools.cache
+def compiled_blocks():
+    """`blocks` compiled by TorchScript (once per process), or `blocks` itself where this torch cannot:
+    the same operations, run from Python. TorchScript is marked deprecated in favour of torch.compile,
+    which needs a C++ compiler at run time and minutes of compiling; a teacher's laptop may have neither."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.jit.script(blocks)
+    except Exception:  # noqa: BLE001 - any failure to compile leaves the Python function, which is correct
+        return blocks
 
 
 class Linear:
@@ -78,13 +142,11 @@ class Linear:
             self.reduce_range = not full_range()
         else:
             self.weight = weight
+            self.packed, self.reduce_range = None, False
 
     def __call__(self, x: torch.Tensor, sizes: list[int] | None = None) -> torch.Tensor:
-        if not self.int8:
-            return F.linear(x, self.weight, self.bias)
-        if sizes and len(sizes) > 1:
-            return torch.cat([_LINEAR_INT8(part, self.packed, self.reduce_range) for part in x.split(sizes)])
-        return _LINEAR_INT8(x, self.packed, self.reduce_range)
+        return linear(x, None if self.int8 else self.weight, self.bias, self.packed if self.int8 else None,
+                      self.int8 and self.reduce_range, sizes or [])
 
 
 def _cat_bias(*mods) -> torch.Tensor | None:
@@ -137,13 +199,13 @@ class Decoder:
         rot = inner.rotary_emb
         self.inv_freq = rot.inv_freq.detach().float()                                  # (hd/2,)
         self.rope_scale = float(getattr(rot, "attention_scaling", 1.0))
-
-    def rms(self, x: torch.Tensor, g=None) -> torch.Tensor:
-        """RMSNorm, g * x / sqrt(mean(x^2) + eps), in plain operations (faster here than torch's fused
-        one, which converts dtypes for one row); g None: the gain is folded into the next matrix."""
-        ss = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_()        # sum(x^2), one kernel
-        x = x * torch.rsqrt(ss.mul_(1.0 / self.d).add_(self.eps))
-        return x if g is None else x * g
+        mats = [m for L in self.layers for m in (L.qkv, L.o, L.gate_up, L.down)]      # as `blocks` reads them
+        self.weights = [None if int8 else m.weight for m in mats]
+        self.biases = [m.bias for m in mats]
+        self.packs = [m.packed for m in mats]
+        self.gains = [g for L in self.layers for g in (L.g1, L.g2)]
+        self.reduce_range = self.head.reduce_range
+        self.blocks = compiled_blocks()
 
     def start(self, past, mask: torch.Tensor, max_new: int, owners: torch.Tensor | None = None) -> "Run":
         """owners (R,): which independent request each row belongs to (rows of one request are
@@ -153,7 +215,7 @@ class Decoder:
 
 class Run:
     """One decoding run: the static key/value cache (rows, kv heads, prompt + max_new, head dim) per layer
-    and the mask of the columns each row may attend to (False: its left padding)."""
+    and the mask of the columns each row may attend to (False: its left padding; None when no row is padded)."""
 
     def __init__(self, dec: Decoder, past, mask: torch.Tensor, max_new: int, owners: torch.Tensor | None = None):
         self.dec = dec
@@ -170,8 +232,10 @@ class Run:
             K[:, :, :length], V[:, :, :length] = k, v
             self.k.append(K)
             self.v.append(V)
-        self.mask = torch.zeros((rows, size), dtype=torch.bool)
-        self.mask[:, :length] = mask.bool()
+        self.mask = None                                         # None: no row has padding
+        if not bool(mask.bool().all()):
+            self.mask = torch.zeros((rows, size), dtype=torch.bool)
+            self.mask[:, :length] = mask.bool()
 
     def _sizes(self) -> list[int] | None:
         if self.owners is None:
@@ -182,7 +246,8 @@ class Run:
         """Only these rows go on (the others wrote their end token)."""
         self.k = [K.index_select(0, rows) for K in self.k]
         self.v = [V.index_select(0, rows) for V in self.v]
-        self.mask = self.mask.index_select(0, rows)
+        if self.mask is not None:
+            self.mask = self.mask.index_select(0, rows)
         if self.owners is not None:
             self.owners = self.owners[rows]
             self.sizes = self._sizes()
@@ -192,27 +257,18 @@ class Run:
         """ids (A,) the tokens just written, pos (A, 1) their positions -> logits of the next token (A, V)."""
         dec, t = self.dec, self.t
         a, h, kv, hd = ids.shape[0], dec.heads, dec.kv, dec.hd
-        self.mask[:, t] = True
-        bias = torch.zeros(self.mask[:, :t + 1].shape).masked_fill_(~self.mask[:, :t + 1], float("-inf"))
-        bias = bias[:, None, None, :]                                                # (A, 1, 1, t+1): 0 or -inf
+        bias = None                                                                  # no padding: nothing to hide
+        if self.mask is not None:
+            self.mask[:, t] = True
+            bias = torch.zeros(self.mask[:, :t + 1].shape).masked_fill_(~self.mask[:, :t + 1], float("-inf"))
+            bias = bias[:, None, None, :]                                            # (A, 1, 1, t+1): 0 or -inf
         ang = pos.float() * dec.inv_freq                                             # (A, hd/2)
         ang = torch.cat((ang, ang), -1)[:, None, :]                                  # (A, 1, hd)
         cos = ang.cos() * dec.rope_scale
         sin = ang.sin() * dec.rope_scale
         sin[..., :hd // 2] *= -1                                                     # [-sin, sin]
         x = F.embedding(ids, dec.embed)                                              # (A, d)
-        for i, L in enumerate(dec.layers):
-            qkv = L.qkv(dec.rms(x, L.g1), self.sizes)                                # (A, (h + 2kv) hd)
-            qk = qkv[:, :(h + kv) * hd].view(a, h + kv, hd)
-            qk = torch.addcmul(qk * cos, qk.roll(hd // 2, -1), sin)                  # RoPE on q and k at once
-            q = qk[:, :h].view(a, kv, h // kv, hd)                                   # the query heads of a kv head
-            K, V = self.k[i], self.v[i]
-            K[:, :, t] = qk[:, h:]
-            V[:, :, t] = qkv[:, (h + kv) * hd:].view(a, kv, hd)
-            s = torch.matmul(q, K[:, :, :t + 1].transpose(-1, -2)).add_(bias)  # (A, kv, g, t+1), q scaled
-            att = torch.matmul(s.softmax(-1), V[:, :, :t + 1])                      # (A, kv, g, hd)
-            x = x + L.o(att.reshape(a, h * hd), self.sizes)
-            gate, up = L.gate_up(dec.rms(x, L.g2), self.sizes).chunk(2, -1)
-            x = x + L.down(F.silu(gate) * up, self.sizes)
+        x = dec.blocks(x, t, cos, sin, bias, self.k, self.v, dec.weights, dec.biases, dec.packs, dec.gains,
+                       dec.reduce_range, self.sizes or [], h, kv, hd, dec.d, dec.eps)
         self.t = t + 1
-        return dec.head(dec.rms(x, dec.g), self.sizes)                               # (A, V)
+        return dec.head(rms(x, dec.g, dec.d, dec.eps), self.sizes)                   # (A, V)
