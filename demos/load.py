@@ -16,12 +16,14 @@ calls, so that a service that keeps recent results is measured on new work. `--s
 the calls' own seeds under load (a class that opened the same lesson link and pressed the same
 button): the alone figures still use fresh seeds.
 Per endpoint: calls, errors, p50 alone, p50 and p95 under load, and p95 under load / p50 alone; the
-server's peak resident memory (with its children). Bounded: at most 64 students, 600 s and 20,000
-requests.
+server's peak resident memory and the CPU time it used during the class (with its children): the
+cost of a class's requests, which the latencies follow once the cores are busy. Bounded: at most 64
+students, 600 s and 20,000 requests.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import threading
 import time
@@ -30,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from demos.common import lab_calls, rss_mb, serve, share_tls_context, summary, table
+from demos.common import cpu_seconds, lab_calls, rss_mb, serve, share_tls_context, summary, table
 
 class Page:
     """One student's page: the call through gradio_client, then the answer's files (pictures, a GIF)
@@ -177,13 +179,14 @@ def main(argv=None) -> dict:
 
         threads = [threading.Thread(target=student, args=(k,), daemon=True) for k in range(students)]
         w = threading.Thread(target=watch, daemon=True)
-        t_start = time.perf_counter()
+        t_start, cpu_start = time.perf_counter(), cpu_seconds(proc.pid)
         w.start()
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=seconds + 180)
         wall = time.perf_counter() - t_start
+        cpu = cpu_seconds(proc.pid) - cpu_start if proc.poll() is None else float("nan")
 
     rows, worst = [], 0.0
     for _, api, _, _ in calls:
@@ -198,13 +201,15 @@ def main(argv=None) -> dict:
     mode = (f"class mode, think {a.think[0]:g}-{a.think[1]:g} s" if a.mode == "class" else "stress mode, no think time")
     mode += f", {a.seeds} seeds"
     print(f"# Load: {students} students, {mode}, {wall:.0f} s, {s['n'] + total_err} requests "
-          f"({(s['n'] + total_err) / wall:.1f}/s), peak server memory {peak[0]:.0f} MB\n")
+          f"({(s['n'] + total_err) / wall:.1f}/s), peak server memory {peak[0]:.0f} MB, server CPU "
+          f"{cpu:.0f} s ({cpu / wall / os.cpu_count() * 100:.0f} % of {os.cpu_count()} cores; "
+          f"{cpu * 1000 / max(1, s['n'] + total_err):.0f} ms a request)\n")
     print(table(["endpoint", "calls", "errors", "p50 alone ms", "p50 load ms", "p95 load ms", "p95 / alone"], rows))
     print(f"\nworst p95 / alone: {worst:.1f}")
     for api, msg in first_error.items():
         print(f"\nfirst error of {api}: {msg}")
     return {"requests": s["n"] + total_err, "errors": total_err, "p50": s["p50"], "p95": s["p95"],
-            "peak_mb": peak[0], "worst_ratio": worst}
+            "peak_mb": peak[0], "worst_ratio": worst, "server_cpu_s": cpu}
 
 
 if __name__ == "__main__":
