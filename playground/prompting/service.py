@@ -749,11 +749,12 @@ class Service:
     # ---- Home and the benchmarks --------------------------------------------------------------
 
     def speed_probe(self) -> dict:
-        """One next-token distribution of the default model on the juggler question (median seconds)."""
+        """One next-token distribution of the default model on the juggler question (median seconds), the
+        whole prompt read each time (no kept prefix)."""
         backend = self._local_backend(self.model_choices()[0])
         text = backend.render(prompts.build("zero-shot", prompts.ARITHMETIC, prompts.PRESETS[SPEED_PRESET]["question"]))
         return {"family": "LLM", "what": f"next-token distribution, {backend.name}",
-                "seconds": timing.median_seconds(lambda: backend.next_token_logits(text))}
+                "seconds": timing.median_seconds(lambda: backend.next_token_logits(text, reuse=False))}
 
     def load_calls(self) -> list:
         q = prompts.PRESETS[SPEED_PRESET]["question"]
