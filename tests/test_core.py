@@ -581,3 +581,17 @@ def test_launch_tries_again_when_gradios_localhost_check_fails():
     with pytest.raises(ValueError, match="port in use"):
         ui.launch(d)
     assert d.launched == 1
+
+
+def test_unchecked_figures_are_checked_in_tests():
+    """core.plots: a figure from dicts skips plotly's checks; `checked` runs them (and so can fail)."""
+    from playground.core import plots
+
+    layout = {"xaxis": {}, "xaxis2": {}, "yaxis": {}, "xaxisx": {}}
+    plots.each_axis(layout, "xaxis", range=[0, 1])
+    assert layout == {"xaxis": {"range": [0, 1]}, "xaxis2": {"range": [0, 1]}, "yaxis": {}, "xaxisx": {}}
+    good = plots.figure([{"type": "scatter", "x": [1, 2], "y": [3, 4], "name": "a"}], {"title": {"text": "t"}})
+    assert json.loads(good.to_json()) == json.loads(plots.checked(good).to_json()) and good.data[0].name == "a"
+    for bad in ({"type": "scatter", "colour": "red"}, {"type": "scatter", "mode": "dots"}):
+        with pytest.raises(ValueError):
+            plots.checked(plots.figure([bad], {}))

@@ -3,6 +3,7 @@
 the views' figures and tables checked against the data they were made from."""
 from __future__ import annotations
 
+import json
 import re
 
 import conftest  # noqa: F401  (puts the repository root on sys.path when this file is run as a script)
@@ -217,6 +218,16 @@ def test_curves_figure_shows_each_model_at_the_step(svc):
     assert len(pts) == len(a.runs) and list(pts[0].x) == a.task.x
     assert sum(t.name == "true wave" for t in fig.data) == len(a.runs)
     assert [ann.text for ann in fig.layout.annotations] == [f"{r.label}<br>α = {r.alpha:g}" for r in a.runs]
+
+
+def test_the_redrawn_figures_are_valid_plotly(svc):
+    """curves and loss are built from dicts, unchecked (core/plots.py): through plotly's validation they
+    give the same JSON, for a wave and for typed points."""
+    from playground.core import plots
+
+    for a in (svc.scrub(svc.sine_task(), 2), svc.points_task([[0, 1], [1, 2]], 0)):
+        for fig in (views.curves_figure(a), views.loss_figure(a)):
+            assert json.loads(fig.to_json()) == json.loads(plots.checked(fig).to_json())
 
 
 def test_loss_figure_and_step_table(svc):

@@ -2,13 +2,15 @@
 no model loading). Every figure in the text comes from a card or a constant the code uses."""
 from __future__ import annotations
 
+import copy
+import functools
 import math
 
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 from plotly.subplots import make_subplots
 
-from playground.core import images
+from playground.core import images, plots
 from playground.fewshot import tasks
 from playground.fewshot.service import DIVERGED, K_RANGE, MAX_POINTS, SEP, STEPS, XY, Adaptation, Info, points_text
 
@@ -100,58 +102,74 @@ def _y_view(a: Adaptation) -> float:
     return 1.2 * top
 
 
+@functools.lru_cache(maxsize=32)
+def _panels(titles: tuple[str, ...]) -> dict:
+    """The layout of one row of panels sharing the y axis, a title over each (make_subplots: the axes'
+    domains and anchors, the titles as annotations), made once per set of titles."""
+    fig = make_subplots(rows=1, cols=len(titles), shared_yaxes=True, horizontal_spacing=0.03, subplot_titles=titles)
+    fig.update_annotations(font_size=12)        # narrow panels on a phone: short lines, small type
+    return fig.layout.to_plotly_json()
+
+
+def _scatter(x, y, name: str, col: int | None = None, **props) -> dict:
+    """A scatter trace, on panel `col` of a row of panels (axes x, y; x2, y2; ...) when given."""
+    axes = {} if col is None else {"xaxis": f"x{col}", "yaxis": f"y{col}"} if col > 1 else {"xaxis": "x", "yaxis": "y"}
+    return {"type": "scatter", "x": x, "y": y, "name": name, **props, **axes}
+
+
 def curves_figure(a: Adaptation) -> go.Figure:
     """One panel per initialisation, side by side: the true wave, the support points, the initialisation
-    (step 0, dotted) and the curve after `a.step` gradient steps."""
+    (step 0, dotted) and the curve after `a.step` gradient steps. Built from dicts (core/plots.py): it is
+    redrawn on every move of the step slider."""
     k, n = a.step, len(a.task.x)
     x = a.grid.round(3).tolist()          # plain JSON lists: the page and the API read them as numbers
-    fig = make_subplots(rows=1, cols=len(a.runs), shared_yaxes=True, horizontal_spacing=0.03,
-                        subplot_titles=[f"{r.label}<br>α = {r.alpha:g}" for r in a.runs])
-    fig.update_annotations(font_size=12)        # narrow panels on a phone: short lines, small type
+    layout = copy.deepcopy(_panels(tuple(f"{r.label}<br>α = {r.alpha:g}" for r in a.runs)))
+    data = []
     for c, r in enumerate(a.runs, 1):
         first = c == 1
         if a.truth is not None:
-            fig.add_scatter(x=x, y=a.truth.tolist(), name="true wave", legendgroup="truth", showlegend=first,
-                            line=dict(color=TRUTH, width=2), row=1, col=c)
+            data.append(_scatter(x, a.truth.tolist(), "true wave", c, legendgroup="truth", showlegend=first,
+                                 line=dict(color=TRUTH, width=2)))
         # each panel's title names its model, so the legend keeps one key per line style (short on a phone)
-        fig.add_scatter(x=x, y=r.curves[0].tolist(), name=f"{r.label}: step 0", legendgroup=r.role, showlegend=False,
-                        line=dict(color=COLOURS.get(r.role), width=1.5, dash="dot"), opacity=0.7, row=1, col=c)
-        fig.add_scatter(x=x, y=r.curves[k].tolist(), name=f"{r.label}: step {k}", legendgroup=r.role, showlegend=False,
-                        line=dict(color=COLOURS.get(r.role), width=3), row=1, col=c)
-        fig.add_scatter(x=a.task.x, y=a.task.y, mode="markers", name=f"K = {n} support points", legendgroup="pts",
-                        showlegend=first, marker=dict(color="black", size=9), row=1, col=c)
-    for name, dash, width in (("dotted: the initialisation (step 0)", "dot", 1.5), (f"solid: after step {k}", None, 3)):
-        fig.add_scatter(x=[None], y=[None], name=name, mode="lines", line=dict(color=TRUTH, dash=dash, width=width),
-                        hoverinfo="skip", row=1, col=1)
+        data.append(_scatter(x, r.curves[0].tolist(), f"{r.label}: step 0", c, legendgroup=r.role, showlegend=False,
+                             line=dict(color=COLOURS.get(r.role), width=1.5, dash="dot"), opacity=0.7))
+        data.append(_scatter(x, r.curves[k].tolist(), f"{r.label}: step {k}", c, legendgroup=r.role, showlegend=False,
+                             line=dict(color=COLOURS.get(r.role), width=3)))
+        data.append(_scatter(a.task.x, a.task.y, f"K = {n} support points", c, mode="markers", legendgroup="pts",
+                             showlegend=first, marker=dict(color="black", size=9)))
+    for name, dash, width in (("dotted: the initialisation (step 0)", {"dash": "dot"}, 1.5), (f"solid: after step {k}", {}, 3)):
+        data.append(_scatter([None], [None], name, 1, mode="lines", line=dict(color=TRUTH, **dash, width=width),
+                             hoverinfo="skip"))
     y = _y_view(a)
-    fig.update_yaxes(range=[-y, y])
-    fig.update_xaxes(range=list(tasks.X_RANGE), title_text="x")
+    plots.each_axis(layout, "yaxis", range=[-y, y])
+    plots.each_axis(layout, "xaxis", range=list(tasks.X_RANGE), title={"text": "x"})
     what = f"K = {n} points of the wave" if a.truth is not None else f"the {n} typed points"
-    fig.update_layout(title=f"after {_plural(k, 'gradient step')} on {what}",
-                      height=CURVES_HEIGHT, margin=dict(l=40, r=10, t=80, b=40),
-                      legend=dict(orientation="h", yanchor="top", y=-0.22))
-    return fig
+    layout.update(title={"text": f"after {_plural(k, 'gradient step')} on {what}"}, height=CURVES_HEIGHT,
+                  margin=dict(l=40, r=10, t=80, b=40), legend=dict(orientation="h", yanchor="top", y=-0.22))
+    return plots.figure(data, layout)
 
 
 def loss_figure(a: Adaptation) -> go.Figure:
     """Loss per step for each initialisation: the query loss (true curve) when known, solid, and the
-    loss on the support points, dotted; the step shown is marked."""
+    loss on the support points, dotted; the step shown is marked. Built from dicts, as curves_figure."""
     steps = list(range(a.steps + 1))
-    fig = go.Figure()
+    data = []
     for r in a.runs:
         colour = COLOURS.get(r.role)
         if r.query_loss is not None:
-            fig.add_scatter(x=steps, y=r.query_loss, name=f"{r.label}: query MSE", mode="lines+markers",
-                            line=dict(color=colour, width=3))
-        fig.add_scatter(x=steps, y=r.support_loss, name=f"{r.label}: support MSE", mode="lines+markers",
-                        line=dict(color=colour, width=1.5, dash="dot"))
-    fig.add_vline(x=a.step, line_dash="dash", line_color="#888")
+            data.append(_scatter(steps, r.query_loss, f"{r.label}: query MSE", mode="lines+markers",
+                                 line=dict(color=colour, width=3)))
+        data.append(_scatter(steps, r.support_loss, f"{r.label}: support MSE", mode="lines+markers",
+                             line=dict(color=colour, width=1.5, dash="dot")))
     query = " (solid: query MSE against the true wave; dotted: MSE on the support points)" if a.truth is not None \
         else " (MSE on the typed points: with no true wave there is no query loss)"
-    fig.update_layout(title="loss per gradient step" + query, height=340, margin=dict(l=40, r=10, t=50, b=40),
-                      xaxis=dict(title="gradient steps", dtick=1), yaxis=dict(title="MSE", type="log", tickvals=LOG_TICKS),
-                      legend=dict(orientation="h", y=-0.25))
-    return fig
+    mark = dict(type="line", x0=a.step, x1=a.step, xref="x", y0=0, y1=1, yref="y domain",
+                line=dict(color="#888", dash="dash"))                                 # add_vline's shape
+    return plots.figure(data, dict(
+        title={"text": "loss per gradient step" + query}, height=340, margin=dict(l=40, r=10, t=50, b=40),
+        xaxis=dict(title={"text": "gradient steps"}, dtick=1),
+        yaxis=dict(title={"text": "MSE"}, type="log", tickvals=LOG_TICKS),
+        legend=dict(orientation="h", y=-0.25), shapes=[mark]))
 
 
 def step_table(a: Adaptation) -> str:
