@@ -3,10 +3,12 @@
 comparison, the forward process and its schedule, the guidance trade-off and the model card."""
 from __future__ import annotations
 
+import functools
+
 import torch
 from PIL import Image
 
-from playground.core import images
+from playground.core import images, plots
 from playground.diffusion.schedulers import NoiseSchedule
 
 SCALE = 8          # screen pixels per model pixel
@@ -162,26 +164,32 @@ def forward(r) -> tuple:
     return images.to_pil(row, scale=5), text, schedule_figure(r.t, r.schedule, r.T)
 
 
-def schedule_figure(t: int, schedule: str, T: int):
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
+@functools.lru_cache(maxsize=8)
+def _schedule_curves(T: int) -> tuple[dict, ...]:
+    """The four curves of both schedules over t = 0..T-1, as traces (they depend on T only)."""
     ts = list(range(T))
+    out = []
     for name, dash in (("linear", "dash"), ("cosine", "solid")):
         ab = NoiseSchedule(name, T).alphas_cumprod
-        fig.add_trace(go.Scatter(x=ts, y=ab.sqrt().tolist(), name=f"√ᾱ_t  (signal, {name})",
-                                 line=dict(color="#1f77b4", dash=dash)))
-        fig.add_trace(go.Scatter(x=ts, y=(1 - ab).sqrt().tolist(), name=f"√(1−ᾱ_t)  (noise, {name})",
-                                 line=dict(color="#d62728", dash=dash)))
+        out.append(dict(type="scatter", x=ts, y=ab.sqrt().tolist(), name=f"√ᾱ_t  (signal, {name})",
+                        line=dict(color="#1f77b4", dash=dash)))
+        out.append(dict(type="scatter", x=ts, y=(1 - ab).sqrt().tolist(), name=f"√(1−ᾱ_t)  (noise, {name})",
+                        line=dict(color="#d62728", dash=dash)))
+    return tuple(out)
+
+
+def schedule_figure(t: int, schedule: str, T: int):
+    """Signal and noise coefficients of both schedules, the user's t marked. Built from dicts
+    (core/plots.py): it is redrawn on every move of the t slider, and its curves are 4 x T points."""
     ab = float(NoiseSchedule(schedule, T).abar(t))
-    fig.add_vline(x=t, line=dict(color="black", width=1))
-    fig.add_trace(go.Scatter(x=[t, t], y=[ab ** 0.5, (1 - ab) ** 0.5], mode="markers+text",
-                             text=[f"{ab ** 0.5:.3f}", f"{(1 - ab) ** 0.5:.3f}"], textposition="middle right",
-                             marker=dict(size=11, color="black"), name=f"t = {t} ({schedule})"))
-    fig.update_layout(title=f"Noise schedules (T = {T}); solid: cosine, dashed: linear", xaxis_title="t",
-                      yaxis_title="coefficient", height=380, margin=dict(l=40, r=10, t=50, b=40),
-                      legend=dict(orientation="h", y=-0.25))
-    return fig
+    here = dict(type="scatter", x=[t, t], y=[ab ** 0.5, (1 - ab) ** 0.5], mode="markers+text",
+                text=[f"{ab ** 0.5:.3f}", f"{(1 - ab) ** 0.5:.3f}"], textposition="middle right",
+                marker=dict(size=11, color="black"), name=f"t = {t} ({schedule})")
+    mark = dict(type="line", x0=t, x1=t, xref="x", y0=0, y1=1, yref="y domain", line=dict(color="black", width=1))
+    return plots.figure([*_schedule_curves(T), here], dict(
+        title={"text": f"Noise schedules (T = {T}); solid: cosine, dashed: linear"}, xaxis={"title": {"text": "t"}},
+        yaxis={"title": {"text": "coefficient"}}, height=380, margin=dict(l=40, r=10, t=50, b=40),
+        legend=dict(orientation="h", y=-0.25), shapes=[mark]))
 
 
 def tradeoff_figure(r):
