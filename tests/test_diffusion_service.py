@@ -126,6 +126,20 @@ def test_compare_streams_both_chains(svc):
     assert "Step 4 / 4" in text and "DDPM, s = 3" in text
 
 
+def test_the_served_unet_is_compiled_and_equal_to_its_python(svc):
+    """Service.model() serves the U-Net as a frozen TorchScript graph (unet.serve): bit for bit the
+    Python forward's eps, for a batch of another size than the one it was traced on."""
+    model, _, _ = svc.model()
+    assert isinstance(model.__dict__.get("_compiled"), torch.jit.ScriptModule)
+    g = torch.Generator().manual_seed(0)
+    x, t, y = torch.randn(3, 1, 28, 28, generator=g), torch.tensor([0, 500, 999]), torch.tensor([1, 10, 4])
+    with torch.inference_mode():
+        served = model(x, t, y)
+    with torch.enable_grad():                                  # with gradients: the Python forward
+        python = model(x, t, y)
+    assert torch.equal(served, python)
+
+
 # --- the forward process, with and without the data set ------------------------------------------
 
 def test_forward_process_moments_and_upload(svc):

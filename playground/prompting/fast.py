@@ -20,10 +20,10 @@ with its own scale, W[i] ~ s_i * Wq[i] (per channel, symmetric); activations are
 is most of the speed-up. The prompt is still read (prefilled) by the float32 transformers model, and
 the lab's other views (next-token bars, the Transformer lab) use that exact model.
 
-The loop over the layers (`blocks`) is compiled with TorchScript where this torch can: a token's 30
-layers are about 1,300 small operations, and run from Python each costs more in the interpreter than
-in its kernel. Compiled, the same operations in the same order give the same numbers, bit for bit
-(tested); where compiling fails, the same function runs as Python.
+The loop over the layers (`blocks`) is compiled with TorchScript where this torch can (core/jit.py):
+a token's 30 layers are about 1,300 small operations, and run from Python each costs more in the
+interpreter than in its kernel. Compiled, the same operations in the same order give the same
+numbers, bit for bit (tested); where compiling fails, the same function runs as Python.
 """
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
+
+from playground.core import jit
 
 
 @functools.cache
@@ -109,15 +111,8 @@ def blocks(x: torch.Tensor, t: int, cos: torch.Tensor, sin: torch.Tensor, bias: 
 
 @functools.cache
 def compiled_blocks():
-    """`blocks` compiled by TorchScript (once per process), or `blocks` itself where this torch cannot:
-    the same operations, run from Python. TorchScript is marked deprecated in favour of torch.compile,
-    which needs a C++ compiler at run time and minutes of compiling; a teacher's laptop may have neither."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.jit.script(blocks)
-    except Exception:  # noqa: BLE001 - any failure to compile leaves the Python function, which is correct
-        return blocks
+    """`blocks` compiled by TorchScript once per process (core/jit.py), or `blocks` itself."""
+    return jit.script(blocks)
 
 
 class Linear:
