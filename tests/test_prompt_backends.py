@@ -65,31 +65,30 @@ def test_left_padding_does_not_change_the_answer(tiny_backend):
     assert la.shape == (tiny_backend.model.config.vocab_size,) and torch.isfinite(la).all()
 
 
-def test_prompts_that_start_alike_read_only_their_own_tail(tiny_backend, monkeypatch):
-    """next_token_logits keeps recent prompts' keys and values: a prompt sharing their start reads only
-    its tail (an equal prompt: its last token), with the whole read's logits; the bytes kept are bounded."""
+def test_an_equal_prompt_gets_the_kept_logits_bit_for_bit(tiny_backend, monkeypatch):
+    """next_token_logits keeps recent prompts' logits: an equal prompt is not read again and gets the
+    same numbers; a prompt that only starts alike is read whole; at most KEPT prompts are kept."""
     from playground.prompting import prompts
 
     b = tiny_backend
-    b._kept.clear(), b._kept_sizes.clear()
+    b._kept.clear()
     texts = [b.render(prompts.build("few-shot", prompts.SENTIMENT, q)) for q in ("Loved it", "A dull, slow film")]
     whole = [b.next_token_logits(t, reuse=False) for t in texts]
     assert not b._kept                                                    # reuse=False keeps nothing
     read = []
     real = b.model.forward
     monkeypatch.setattr(b.model, "forward", lambda *a, **k: read.append(k["input_ids"].shape[1]) or real(*a, **k))
-    first = b.next_token_logits(texts[0])
-    again = b.next_token_logits(texts[0])
-    other = b.next_token_logits(texts[1])
+    got = [b.next_token_logits(texts[0]), b.next_token_logits(texts[0]), b.next_token_logits(texts[1])]
     n = [len(b.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
-    shared = next(i for i, (x, y) in enumerate(zip(*(b.tokenizer(t, add_special_tokens=False)["input_ids"]
-                                                      for t in texts))) if x != y)
-    assert shared >= b.MIN_SHARED and read == [n[0], 1, n[1] - shared]
-    for got, want in ((first, whole[0]), (again, whole[0]), (other, whole[1])):
-        assert torch.allclose(got, want, atol=1e-5)
-    monkeypatch.setattr(type(b), "KEPT_BYTES", 1)                         # over budget: only the newest stays
-    b.next_token_logits(texts[0])
-    assert list(b._kept) == [tuple(b.tokenizer(texts[0], add_special_tokens=False)["input_ids"])]
+    assert read == [n[0], n[1]]                                           # the equal prompt was not read
+    assert all(torch.equal(g, w) for g, w in zip(got, [whole[0], whole[0], whole[1]]))
+    with torch.inference_mode():
+        got[1].add_(1.0)                                                  # a caller's copy, not the kept one
+    assert torch.equal(b.next_token_logits(texts[0]), whole[0])
+    monkeypatch.setattr(type(b), "KEPT", 1)                               # a new prompt: only it stays
+    third = b.render(prompts.build("zero-shot", prompts.SENTIMENT, "Fine"))
+    b.next_token_logits(third)
+    assert list(b._kept) == [tuple(b.tokenizer(third, add_special_tokens=False)["input_ids"])]
 
 
 def test_stream_grows_then_reports(tiny_backend):

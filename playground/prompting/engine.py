@@ -95,8 +95,7 @@ class LocalBackend:
         self.eos_ids = sorted(eos)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (self.eos_ids or [0])[0]
         self.decoder = None          # fast.Decoder: the CPU's own decoding step (use_decoder)
-        self._kept: OrderedDict[tuple, object] = OrderedDict()   # recent prompts' caches (next_token_logits)
-        self._kept_sizes: dict[tuple, int] = {}
+        self._kept: OrderedDict[tuple, torch.Tensor] = OrderedDict()   # recent prompts' next-token logits
         self._kept_lock = threading.Lock()
 
     def use_decoder(self, int8: bool) -> None:
@@ -134,60 +133,32 @@ class LocalBackend:
         """Left-padded ids and attention mask, both (B, L)."""
         return self._left_pad([self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts])
 
-    KEPT_BYTES = 64 * 2**20      # keys and values of recent prompts kept for the next reader (next_token_logits)
+    KEPT = 64            # the next-token logits of this many recent prompts are kept (next_token_logits)
 
     @torch.inference_mode()
     def next_token_logits(self, text: str, reuse: bool = True) -> torch.Tensor:
         """The logits of the token after `text` (already rendered). (V,)
 
-        A class reads prompts that start alike: the chat template, the system prompt, the few-shot
-        examples, often the same preset question. So the keys and values of recent prompts are kept
-        (up to KEPT_BYTES), and a prompt that starts with at least MIN_SHARED tokens of a kept one reads
-        only the rest after them: at least its last token, so an equal prompt is read again from there.
-        The logits equal a whole read's up to floating-point rounding (3e-5 on SmolLM2's logits). reuse=False reads
-        the whole prompt and keeps nothing (a speed probe)."""
-        from transformers import DynamicCache
-
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        c, kept = self._kept_prefix(ids) if reuse else (0, None)
-        past = None
-        if kept is not None:                                     # a copy of its first c columns
-            past = DynamicCache(config=self.model.config)
-            for i, layer in enumerate(kept.layers):
-                past.update(layer.keys[:, :, :c].clone(), layer.values[:, :, :c].clone(), i)
-        out = self.model(input_ids=torch.tensor([ids[c:]], device=self.device), past_key_values=past, use_cache=True)
+        A class reads the same prompts again and again (a preset, a lesson link): the logits of the last
+        KEPT prompts are kept, and an equal prompt gets a copy of them, the same numbers bit for bit.
+        Only equal prompts: a prompt that merely starts alike is read whole, because reading only its
+        tail after a kept prefix changes the logits by float rounding (about 3e-5 here) and would make
+        an answer depend on what the server read before. reuse=False reads and keeps nothing (a speed
+        probe)."""
+        ids, mask = self.encode([text])                                              # (1, L) each
+        key = tuple(ids[0].tolist())
         if reuse:
-            self._keep(ids, out.past_key_values)
-        return out.logits[0, -1].float()
-
-    def _kept_prefix(self, ids: list[int]):
-        """(c, cache): the kept prompt sharing the most leading tokens with `ids`, and how many it shares
-        (at most all but the last); (0, None) when none shares MIN_SHARED."""
-        best, best_c = None, 0
-        with self._kept_lock:
-            for key, past in self._kept.items():
-                c = 0
-                for a, b in zip(key, ids[:-1]):
-                    if a != b:
-                        break
-                    c += 1
-                if c > best_c:
-                    best, best_c = key, c
-            if best is None or best_c < self.MIN_SHARED:
-                return 0, None
-            self._kept.move_to_end(best)
-            return best_c, self._kept[best]
-
-    def _keep(self, ids: list[int], past) -> None:
-        size = sum(layer.keys.nbytes + layer.values.nbytes for layer in past.layers)
-        with self._kept_lock:
-            self._kept[tuple(ids)] = past
-            self._kept.move_to_end(tuple(ids))
-            total = sum(self._kept_sizes.values()) + size
-            self._kept_sizes[tuple(ids)] = size
-            while total > self.KEPT_BYTES and len(self._kept) > 1:   # the least recently read go first
-                old, _ = self._kept.popitem(last=False)
-                total -= self._kept_sizes.pop(old)
+            with self._kept_lock:
+                if key in self._kept:
+                    self._kept.move_to_end(key)
+                    return self._kept[key].clone()
+        logits = self.model(input_ids=ids, attention_mask=mask).logits[0, -1].float()
+        if reuse:
+            with self._kept_lock:
+                self._kept[key] = logits.clone()
+                while len(self._kept) > self.KEPT:
+                    self._kept.popitem(last=False)
+        return logits
 
     MIN_SHARED = 16      # shared prompt tokens worth reading once (prefix caching)
 
