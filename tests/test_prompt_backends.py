@@ -68,13 +68,14 @@ def test_left_padding_does_not_change_the_answer(tiny_backend):
 def test_an_equal_prompt_gets_the_kept_logits_bit_for_bit(tiny_backend, monkeypatch):
     """next_token_logits keeps recent prompts' logits: an equal prompt is not read again and gets the
     same numbers; a prompt that only starts alike is read whole; at most KEPT prompts are kept."""
+    from playground.core import cache
     from playground.prompting import prompts
 
     b = tiny_backend
-    b._kept.clear()
+    monkeypatch.setattr(b, "_kept", cache.Recent(b.KEPT))                  # nothing kept yet
     texts = [b.render(prompts.build("few-shot", prompts.SENTIMENT, q)) for q in ("Loved it", "A dull, slow film")]
     whole = [b.next_token_logits(t, reuse=False) for t in texts]
-    assert not b._kept                                                    # reuse=False keeps nothing
+    assert not b._kept.keys()                                             # reuse=False keeps nothing
     read = []
     real = b.model.forward
     monkeypatch.setattr(b.model, "forward", lambda *a, **k: read.append(k["input_ids"].shape[1]) or real(*a, **k))
@@ -85,10 +86,10 @@ def test_an_equal_prompt_gets_the_kept_logits_bit_for_bit(tiny_backend, monkeypa
     with torch.inference_mode():
         got[1].add_(1.0)                                                  # a caller's copy, not the kept one
     assert torch.equal(b.next_token_logits(texts[0]), whole[0])
-    monkeypatch.setattr(type(b), "KEPT", 1)                               # a new prompt: only it stays
+    monkeypatch.setattr(b._kept, "size", 1)                               # a new prompt: only it stays
     third = b.render(prompts.build("zero-shot", prompts.SENTIMENT, "Fine"))
     b.next_token_logits(third)
-    assert list(b._kept) == [tuple(b.tokenizer(third, add_special_tokens=False)["input_ids"])]
+    assert b._kept.keys() == [tuple(b.tokenizer(third, add_special_tokens=False)["input_ids"])]
 
 
 def test_stream_grows_then_reports(tiny_backend):

@@ -24,14 +24,14 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
-from playground.core import device, fair
+from playground.core import cache, device, fair
 
 T = TypeVar("T")
+_NONE = object()            # "not kept" (a kept result may itself be None)
 R = TypeVar("R")
 
 
@@ -39,21 +39,21 @@ class Batcher(Generic[T, R]):
     def __init__(self, fn: Callable[[list[T]], list[R]], *, max_size: int = 32, max_wait: float = 0.004,
                  name: str = "batch", share: int = 0):
         self.fn, self.max_size, self.max_wait, self.name, self.share = fn, max_size, max_wait, name, share
-        self._recent: OrderedDict[T, R] = OrderedDict()     # share: the last results, newest last
-        self._recent_lock = threading.Lock()
-        self.shared = 0                     # calls answered from another caller's run (benchmarks read it)
+        self._recent: cache.Recent[T, R] = cache.Recent(share)      # share: the last results
+        self._dupes = 0                     # equal items of one batch answered by its first (worker only)
         self._queue: queue.SimpleQueue[tuple[T, Future]] = queue.SimpleQueue()
         self._start = threading.Lock()
         self._worker: threading.Thread | None = None
         self.sizes: list[int] = []          # the size of every batch run (benchmarks read it)
 
+    @property
+    def shared(self) -> int:
+        """Calls answered from another caller's run (benchmarks read it)."""
+        return self._recent.hits + self._dupes
+
     def __call__(self, item: T) -> R:
-        if self.share:
-            with self._recent_lock:
-                if item in self._recent:
-                    self._recent.move_to_end(item)
-                    self.shared += 1
-                    return self._recent[item]
+        if self.share and (kept := self._recent.get(item, _NONE)) is not _NONE:
+            return kept
         fut: Future = Future()
         self._queue.put((item, fut))
         self._ensure_worker()
@@ -99,16 +99,11 @@ class Batcher(Generic[T, R]):
 
     def _known(self, items: list[T]) -> dict[T, R]:
         """Results already made for some of these items (an equal item ran since they were queued)."""
-        with self._recent_lock:
-            return {i: self._recent[i] for i in items if i in self._recent}
+        return {i: r for i in items if (r := self._recent.get(i, _NONE)) is not _NONE}
 
     def _keep(self, made: dict[T, R], known: dict[T, R], items: list[T]) -> list[R]:
         """Remember the newest results (at most `share`) and give every item of the batch its own."""
-        with self._recent_lock:
-            for item, r in made.items():
-                self._recent[item] = r
-                self._recent.move_to_end(item)
-            while len(self._recent) > self.share:
-                self._recent.popitem(last=False)
-            self.shared += len(items) - len(made)
+        for item, r in made.items():
+            self._recent.put(item, r)
+        self._dupes += sum(i not in known for i in items) - len(made)
         return [made[i] if i in made else known[i] for i in items]

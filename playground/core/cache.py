@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -61,3 +62,36 @@ def clear(prefix: Hashable | None = None) -> None:
         for k in list(_values):
             if prefix is None or k == prefix or (isinstance(k, tuple) and k[:1] == (prefix,)):
                 del _values[k]
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Recent(Generic[K, V]):
+    """The values of the last `size` keys put, for a deterministic function's results (thread-safe; the
+    least recently read or put goes first). `hits` counts the reads that found their key."""
+
+    def __init__(self, size: int):
+        self.size, self.hits = size, 0
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K, default: Any = None) -> V | Any:
+        with self._lock:
+            if key not in self._items:
+                return default
+            self._items.move_to_end(key)
+            self.hits += 1
+            return self._items[key]
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def keys(self) -> list[K]:
+        with self._lock:
+            return list(self._items)

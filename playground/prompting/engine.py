@@ -18,15 +18,13 @@ them, which is why self-consistency with N = 8 costs far less than 8 separate ca
 """
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
 
-from playground.core import device
+from playground.core import cache, device
 from playground.prompting import sampling
 
 Chat = list[dict]
@@ -95,8 +93,7 @@ class LocalBackend:
         self.eos_ids = sorted(eos)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (self.eos_ids or [0])[0]
         self.decoder = None          # fast.Decoder: the CPU's own decoding step (use_decoder)
-        self._kept: OrderedDict[tuple, torch.Tensor] = OrderedDict()   # recent prompts' next-token logits
-        self._kept_lock = threading.Lock()
+        self._kept: cache.Recent[tuple, torch.Tensor] = cache.Recent(self.KEPT)   # next_token_logits
 
     def use_decoder(self, int8: bool) -> None:
         """Write tokens with fast.Decoder (a Llama-family model on the CPU): int8 weights, or float32
@@ -147,17 +144,12 @@ class LocalBackend:
         probe)."""
         ids, mask = self.encode([text])                                              # (1, L) each
         key = tuple(ids[0].tolist())
-        if reuse:
-            with self._kept_lock:
-                if key in self._kept:
-                    self._kept.move_to_end(key)
-                    return self._kept[key].clone()
+        kept = self._kept.get(key) if reuse else None
+        if kept is not None:
+            return kept.clone()
         logits = self.model(input_ids=ids, attention_mask=mask).logits[0, -1].float()
         if reuse:
-            with self._kept_lock:
-                self._kept[key] = logits.clone()
-                while len(self._kept) > self.KEPT:
-                    self._kept.popitem(last=False)
+            self._kept.put(key, logits.clone())
         return logits
 
     MIN_SHARED = 16      # shared prompt tokens worth reading once (prefix caching)
