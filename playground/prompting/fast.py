@@ -134,14 +134,12 @@ class Linear:
                 wq = torch.quantize_per_channel(weight, scale.double(), torch.zeros_like(scale, dtype=torch.long),
                                                 0, torch.qint8)
                 self.packed = torch.ops.quantized.linear_prepack(wq, self.bias)
-            self.reduce_range = not full_range()
+            self.weight, self.reduce_range = None, not full_range()
         else:
-            self.weight = weight
-            self.packed, self.reduce_range = None, False
+            self.weight, self.packed, self.reduce_range = weight, None, False
 
     def __call__(self, x: torch.Tensor, sizes: list[int] | None = None) -> torch.Tensor:
-        return linear(x, None if self.int8 else self.weight, self.bias, self.packed if self.int8 else None,
-                      self.int8 and self.reduce_range, sizes or [])
+        return linear(x, self.weight, self.bias, self.packed, self.reduce_range, sizes or [])
 
 
 def _cat_bias(*mods) -> torch.Tensor | None:
@@ -195,7 +193,7 @@ class Decoder:
         self.inv_freq = rot.inv_freq.detach().float()                                  # (hd/2,)
         self.rope_scale = float(getattr(rot, "attention_scaling", 1.0))
         mats = [m for L in self.layers for m in (L.qkv, L.o, L.gate_up, L.down)]      # as `blocks` reads them
-        self.weights = [None if int8 else m.weight for m in mats]
+        self.weights = [m.weight for m in mats]
         self.biases = [m.bias for m in mats]
         self.packs = [m.packed for m in mats]
         self.gains = [g for L in self.layers for g in (L.g1, L.g2)]
