@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     demo = build_app(cfg)
     from playground.core import cache
 
-    cache.SETTLE = True                         # what loads once leaves the collector's view
-    cache.settle()
+    cache.serve()                               # what loads once leaves the collector's view
     demo.queue(default_concurrency_limit=4)
     ui.launch(
         demo,

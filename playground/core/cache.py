@@ -36,8 +36,15 @@ def once(key: Hashable, factory: Callable[[], T]) -> T:
         return _values[key]
 
 
-SETTLE = False      # set by the server (app.py, a lab served alone): tests and scripts that clear the
+SETTLE = False      # set by the server (serve: app.py, a lab served alone): tests and scripts that clear the
                     # cache keep the collector's usual view
+
+
+def serve() -> None:
+    """The server starts: from now on, what loads once leaves the collector's view (settle)."""
+    global SETTLE
+    SETTLE = True
+    settle()
 
 
 def settle() -> None:

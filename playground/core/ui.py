@@ -47,6 +47,7 @@ from playground.core.errors import PlaygroundError
 
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")      # read when a Blocks' queue is made
 
+
 def _atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -284,7 +285,7 @@ def standalone(lab_key: str, port: int | None = None) -> None:
     cfg = settings.from_env()
     hub.decide(cfg.offline)
     device.configure(cfg.device, cfg.threads)
-    cache.SETTLE = True                         # what loads once leaves the collector's view (core.cache)
+    cache.serve()                               # what loads once leaves the collector's view (core.cache)
     lab = labs.by_key(lab_key)
     tours = {lab_key: lesson.load_tour(lesson.tour_path(lab_key))} if lesson.tour_path(lab_key).exists() else {}
     with Blocks(title=f"GenAI Playground: {lab.title}", analytics_enabled=False) as demo:
