@@ -73,9 +73,8 @@ def evaluate(model: M.SineMLP, batch: tasks.TaskBatch, alpha: float, steps: int,
     """MSE on the query grid after 0..steps gradient steps on the first k support points of each task:
     {"mse": [mean over tasks per step], "se": [its standard error], "per_task": (steps + 1, T)}."""
     x, y = batch.x[:, :k], batch.y[:, :k]
-    path = M.finetune(M.per_task(model.params(), x.shape[0]), x, y, alpha, steps)
-    with torch.no_grad():
-        per_task = torch.stack([M.mse(M.functional(p, batch.qx), batch.qy) for p in path])   # (steps + 1, T)
+    out, _ = M.finetune(M.per_task(model.params(), x.shape[0]), x, y, alpha, steps, batch.qx)
+    per_task = M.mse(out, batch.qy)                                                           # (steps + 1, T)
     n = per_task.shape[1]
     return {"mse": [round(float(v), 4) for v in per_task.mean(1)],
             "se": [round(float(v), 4) for v in per_task.std(1) / math.sqrt(n)], "per_task": per_task}

@@ -154,13 +154,31 @@ def test_module_forward_is_the_functional_forward_and_finetune_keeps_the_start()
     close(m(x), M.functional(m.params(), x), rtol=0, atol=0)
     assert sum(p.numel() for p in m.parameters()) == 1 * 40 + 40 + 40 * 40 + 40 + 40 * 1 + 1
     b = tasks.sample(2, 5, 0, torch.Generator().manual_seed(2))
-    path = M.finetune(M.per_task(m.params(), 2), b.x.double(), b.y.double(), 0.01, 3)
-    assert len(path) == 4 and all(not v.requires_grad or v.is_leaf for v in path[-1].values())
-    for k, v in m.params().items():
-        close(path[0][k], v.detach().expand(2, *v.shape), rtol=0, atol=0)
-    with torch.no_grad():
-        losses = [float(M.mse(M.functional(p, b.x.double()), b.y.double()).sum()) for p in path]
-    assert losses[-1] < losses[0]                                      # small steps go downhill
+    out, losses = M.finetune(M.per_task(m.params(), 2), b.x.double(), b.y.double(), 0.01, 3, b.qx.double())
+    assert out.shape == (4, 2, b.qx.shape[1], 1) and losses.shape == (4, 2)
+    assert not out.requires_grad and not losses.requires_grad
+    close(out[0], M.functional(m.params(), b.qx.double()).detach(), rtol=0, atol=0)       # step 0: theta itself
+    close(losses[0], M.mse(M.functional(m.params(), b.x.double()), b.y.double()).detach(), rtol=0, atol=0)
+    assert (losses[-1] < losses[0]).all()                                 # small steps go downhill
+
+
+def test_finetune_steps_are_inner_steps_each_task_with_its_own_step_size():
+    """The compiled loop is equation (1) repeated: against `inner_step` applied by hand, with two models
+    stacked on the task dimension, each adapting with its own alpha."""
+    a, b = _mlp(0).params(), _mlp(1).params()
+    stacked = {k: torch.stack([a[k].detach(), b[k].detach()]) for k in a}
+    alphas = torch.tensor([0.01, 0.03], dtype=torch.float64)
+    t = tasks.sample(1, 5, 0, torch.Generator().manual_seed(4))
+    x, y, at = t.x.double(), t.y.double(), tasks.grid().double().view(1, -1, 1)
+    out, losses = M.finetune(stacked, x, y, alphas, 3, at)
+    for i, params in enumerate((a, b)):
+        theta = M.per_task({k: v.detach().requires_grad_() for k, v in params.items()}, 1)
+        for step in range(4):
+            close(out[step, i], M.functional(theta, at)[0].detach(), rtol=1e-10, atol=1e-12)
+            loss = M.mse(M.functional(theta, x), y)
+            close(losses[step, i], loss[0].detach(), rtol=1e-10, atol=1e-12)
+            theta = M.inner_step(theta, loss.sum(), float(alphas[i]))
+    assert not torch.allclose(out[3, 0], out[0, 0])                     # the steps moved the curve
 
 
 def test_sinusoid_family_ranges_formula_and_seeds():

@@ -20,11 +20,15 @@ theta, the "clone" of the algorithm), and `functional` broadcasts over it.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import List, Tuple
 
 import torch
 from torch import nn
+
+from playground.core import jit
 
 Params = dict[str, torch.Tensor]
 
@@ -57,11 +61,15 @@ class SineMLP(nn.Module):
 def functional(params: Params, x: torch.Tensor) -> torch.Tensor:
     """f_theta(x) with explicit parameters: x (..., N, inputs) -> (..., N, outputs). A weight (out, in)
     and bias (out,) serve every task; a weight (T, out, in) and bias (T, out) give task t its own theta."""
-    n = len(params) // 2
+    return layers(list(params.values()), x)
+
+
+def layers(ws: List[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """`functional` on the parameters as a list [weight 0, bias 0, weight 1, ...] (TorchScript's types)."""
+    n = len(ws) // 2
     h = x
     for i in range(n):
-        w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
-        h = h @ w.transpose(-1, -2) + b.unsqueeze(-2)                  # (..., N, out)
+        h = h @ ws[2 * i].transpose(-1, -2) + ws[2 * i + 1].unsqueeze(-2)   # (..., N, out)
         if i < n - 1:
             h = torch.relu(h)
     return h
@@ -107,13 +115,41 @@ def joint_objective(params: Params, x: torch.Tensor, y: torch.Tensor) -> torch.T
     return mse(functional(params, x), y).mean()
 
 
-def finetune(params: Params, x: torch.Tensor, y: torch.Tensor, alpha: float, steps: int) -> list[Params]:
-    """Test time: `steps` plain gradient steps (1) on the support points, from theta (per task when the
-    parameters carry a task dimension). -> [theta_0, theta_1, ..., theta_steps], detached."""
-    theta = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
-    path, loss = [theta], support_loss(x, y)
+def finetune(params: Params, x: torch.Tensor, y: torch.Tensor, alpha: float | torch.Tensor, steps: int,
+             at: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Test time: `steps` plain gradient steps (1) on the support points x, y from theta (per task when the
+    parameters carry a task dimension T; `alpha` a number, or one step size per task (T,)). -> (f_theta_k(at)
+    for k = 0..steps: (steps + 1, ..., N, outputs), L(theta_k; S) per task: (steps + 1, ...)), detached.
+
+    Several models adapt as one batch when their parameters are stacked on T: the three initialisations
+    of the lab each take their own step size. The loop runs compiled (core.jit): about 30 small operations
+    a step, which as Python would each wait for the interpreter lock that a class's other requests hold."""
+    ws = [p.detach() for p in params.values()]
+    a = torch.as_tensor(alpha, dtype=ws[0].dtype)
+    alphas = [a.reshape(a.shape + (1,) * (w.dim() - a.dim())) for w in ws]     # (T, 1, ...) against each (T, ...)
     with torch.enable_grad():
-        for _ in range(steps):
-            theta = {k: v.detach().requires_grad_() for k, v in inner_step(theta, loss(theta), alpha).items()}
-            path.append(theta)
-    return path
+        return _finetune()(ws, alphas, x, y, steps, at)
+
+
+def _finetune_loop(ws: List[torch.Tensor], alphas: List[torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                   steps: int, at: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    outs: List[torch.Tensor] = []
+    losses: List[torch.Tensor] = []
+    theta = [w.requires_grad_() for w in [v.clone() for v in ws]]
+    for k in range(steps + 1):
+        loss = mse(layers(theta, x), y)
+        outs.append(layers([p.detach() for p in theta], at))
+        losses.append(loss.detach())
+        if k < steps:
+            grads = torch.autograd.grad([loss.sum()], theta)
+            nxt: List[torch.Tensor] = []
+            for p, g, a in zip(theta, grads, alphas):
+                assert g is not None
+                nxt.append((p.detach() - a * g).requires_grad_())                  # (1), each task its own step
+            theta = nxt
+    return torch.stack(outs), torch.stack(losses)
+
+
+@functools.lru_cache(maxsize=1)
+def _finetune():
+    return jit.script(_finetune_loop)

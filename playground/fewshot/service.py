@@ -269,21 +269,22 @@ class Service:
     # --- adaptation ---
 
     def _adapt(self, task: Task, step: int) -> Adaptation:
-        models = {role: self.loaded(role) for role in ROLES}
+        models = [self.loaded(role) for role in ROLES]
         x = torch.tensor(task.x, dtype=torch.float32).view(1, -1, 1)             # (1, K, 1)
         y = torch.tensor(task.y, dtype=torch.float32).view(1, -1, 1)
         g = tasks.grid()                                                          # (G,)
         truth = None
         if task.amplitude is not None:
             truth = tasks.sine(torch.tensor([task.amplitude]), torch.tensor([task.phase]), g)[0]   # (G,)
+        stacked = {k: torch.stack([m.model.params()[k].detach() for m in models]) for k in models[0].model.params()}
+        alphas = torch.tensor([m.alpha for m in models])
+        curves, support = M.finetune(stacked, x, y, alphas, STEPS, g.view(1, -1, 1))  # every initialisation at once
+        curves = curves[..., 0]                                                   # (STEPS + 1, roles, G)
         runs = []
-        for role, m in models.items():
-            path = M.finetune(M.per_task(m.model.params(), 1), x, y, m.alpha, STEPS)
-            with torch.no_grad():
-                curves = torch.cat([M.functional(p, g.view(1, -1, 1))[..., 0] for p in path])       # (STEPS + 1, G)
-                support = [float(M.mse(M.functional(p, x), y)[0]) for p in path]
-                query = None if truth is None else [float(v) for v in (curves - truth).pow(2).mean(1)]
-            runs.append(_cut_divergence(Run(role, m.label, m.alpha, curves.numpy(), support, query)))
+        for i, (role, m) in enumerate(zip(ROLES, models)):
+            query = None if truth is None else [float(v) for v in (curves[:, i] - truth).pow(2).mean(1)]
+            runs.append(_cut_divergence(Run(role, m.label, m.alpha, curves[:, i].numpy(),
+                                            [float(v) for v in support[:, i]], query)))
         return Adaptation(task, g.numpy(), None if truth is None else truth.numpy(), runs, step)
 
     def sine_task(self, amplitude=DEFAULT["amplitude"], phase=DEFAULT["phase"], k=DEFAULT["k"],
@@ -350,9 +351,8 @@ class Service:
         y = torch.tensor([w.y for w in waves]).unsqueeze(-1)
         g = tasks.grid()
         truth = tasks.sine(torch.tensor([w.amplitude for w in waves]), torch.tensor([w.phase for w in waves]), g)  # (T, G)
-        theta = M.finetune(M.per_task(m.model.params(), n), x, y, m.alpha, step)[-1]
-        with torch.no_grad():
-            q = (M.functional(theta, g.view(1, -1, 1))[..., 0] - truth).pow(2).mean(-1)   # (T,)
+        curves, _ = M.finetune(M.per_task(m.model.params(), n), x, y, m.alpha, step, g.view(1, -1, 1))
+        q = (curves[-1, ..., 0] - truth).pow(2).mean(-1)                                   # (T,)
         ok = q[torch.isfinite(q)]
         return (float(ok.mean()) if len(ok) else math.inf), n - len(ok)
 
