@@ -2,7 +2,8 @@
 every one of them whole. Gradio names a cached result by the hash of its bytes and used to rewrite it
 in place, so a download could read a file another call had just truncated ("peer closed connection
 without sending complete message body"); core.ui makes those writes atomic. Before that change, the
-end-to-end test below failed 77 of its 200 downloads on this 2-core machine."""
+end-to-end test below failed 77 of its 200 downloads on this 2-core machine. Also: a class's thirty
+new sessions, which Gradio used to start with a copy of every component's config."""
 from __future__ import annotations
 
 import threading
@@ -84,3 +85,26 @@ def test_many_students_download_the_same_result():
         demo.close()
     assert not errors, errors[:3]
     assert ok == [(512, 512)] * 200
+
+
+def test_a_session_starts_without_building_every_config_and_gives_the_same_configs_when_read():
+    """A new session's `config_values` (read only by Gradio's deep links) is filled when first read in
+    full; it then equals what Gradio computes at the session's start, with the session's own changes."""
+    import gradio as gr
+    from gradio.state_holder import SessionState
+
+    import playground.core.ui  # noqa: F401  (applies the lazy session configs)
+
+    with gr.Blocks() as demo:
+        box = gr.Textbox("a", label="box")
+        gr.Slider(0, 10, 3, label="s")
+        gr.Markdown("hello")
+    session = SessionState(demo)
+    assert dict.__len__(session.config_values) == 0                       # nothing built at the start
+    bc = session.blocks_config
+    want = {k: bc.config_for_block(k, [], v) for k, v in bc.blocks.items() if k in demo.blocks}
+    session._update_value_in_config(box._id, "typed")                     # a value this session changed
+    want[box._id]["props"]["value"] = "typed"
+    got = dict(session.config_values.items())
+    assert got == want and len(got) == len(demo.blocks) and got[box._id]["props"]["value"] == "typed"
+    assert [c for c in session.components] == [c for c in want.values() if c]

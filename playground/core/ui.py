@@ -28,6 +28,9 @@ It also sets how often Gradio's queue recomputes its monitoring summary (a panda
 10,000 recent events, grouped, with percentiles): after every event by default, so each call of a
 class's hour costs a pass over all the others (3 % of the server's CPU in a 2-minute class run, and
 growing with the run). Every 100 events here (`GRADIO_ANALYTICS_CACHE_FREQUENCY` still decides).
+And it keeps two costs out of the server's event loop, where every request waits for them: a new
+session's copy of every component's config (`_lazy_session_configs`), and the search for matplotlib
+that Gradio repeats around every event where it is not installed (`_no_matplotlib_search`).
 """
 from __future__ import annotations
 
@@ -88,6 +91,87 @@ def _atomic_cache_writes() -> None:
 
 
 _atomic_cache_writes()
+
+
+class _SessionConfigs(dict):
+    """A session's `config_values` (Gradio's per-session copy of every component's config, which only
+    its deep-link route reads), filled on the first read of the whole of it instead of when the session
+    starts. An entry that the session changes (a value, a component replaced) is set as before and kept;
+    the others are computed from the session's blocks when filled, as they would have been at its start."""
+
+    def __init__(self, session, blocks):
+        super().__init__()
+        self._pending = (session, blocks)
+
+    def _fill(self) -> None:
+        if self._pending is None:
+            return
+        session, blocks = self._pending
+        self._pending = None
+        bc = session.blocks_config
+        for k, v in list(bc.blocks.items()):
+            if k in blocks.blocks and not dict.__contains__(self, k):
+                dict.__setitem__(self, k, bc.config_for_block(k, [], v))
+
+    def __iter__(self):
+        self._fill()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._fill()
+        return super().__len__()
+
+    def items(self):
+        self._fill()
+        return super().items()
+
+    def keys(self):
+        self._fill()
+        return super().keys()
+
+    def values(self):
+        self._fill()
+        return super().values()
+
+
+def _lazy_session_configs() -> None:
+    """Gradio builds a new session's `config_values` (the config of each of the app's 640 components,
+    inspecting their signatures) in the server's event loop when the session's first event arrives:
+    47 ms alone, 60-190 ms in a class, during which no request moves. Thirty students starting at once
+    stalled every request of the class's first seconds. The session starts with an empty
+    `_SessionConfigs` instead (Gradio's own __init__ runs on a view of the app with no components)."""
+    from types import SimpleNamespace
+
+    from gradio import state_holder
+
+    init = state_holder.SessionState.__init__
+    if getattr(init, "lazy", False):
+        return
+
+    def __init__(self, blocks):
+        init(self, SimpleNamespace(default_config=blocks.default_config, blocks={}))
+        self.config_values = _SessionConfigs(self, blocks)
+
+    __init__.lazy = True
+    state_holder.SessionState.__init__ = __init__
+
+
+_lazy_session_configs()
+
+
+def _no_matplotlib_search() -> None:
+    """Gradio tries `import matplotlib` twice around every event (to set its backend and back). Where it
+    is not installed, each failed import searches sys.path again: file-system calls in the event loop,
+    each of which hands the interpreter lock to another thread and waits to get it back. Marked absent
+    once, the import fails at once."""
+    import importlib.util
+    import sys
+
+    if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
+        sys.modules["matplotlib"] = None
+
+
+_no_matplotlib_search()
 
 # The page's style (Gradio keeps each rule as written and adds a copy scoped to the app; inside @media
 # only the scoped copy is kept, so rules for the page itself stay outside media queries): equations, crisp small images, presenter mode (body.presenter: projector-sized type and
