@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))   # also run as a script: the golden values
 from playground.clip import model as cm  # noqa: E402
 from playground.clip import service as cs  # noqa: E402
 from playground.clip import views  # noqa: E402
-from playground.core import hub, paths, settings  # noqa: E402
+from playground.core import hub, paths, plots, settings  # noqa: E402
 from playground.core.errors import InputError, Unavailable  # noqa: E402
 
 SNEAKER = paths.assets("clip", "examples", "fashion_sneaker.png")
@@ -266,6 +266,7 @@ def test_matrix_loss_and_map(svc):
     np.testing.assert_allclose(np.asarray(fig.data[0].z), m.sim)
     np.testing.assert_allclose(np.asarray(fig.data[1].z).sum(1), 1, atol=1e-6)   # softmax over each row
     assert f"{m.loss:.3f}" in md and len(thumbs) == n
+    assert plots.valid(fig) and [ax.showticklabels for ax in (fig.layout.yaxis, fig.layout.yaxis2)] == [True, False]
     unpaired = svc.matrix("a\nb", "rocket", tau, None)
     assert unpaired.loss is None and "The loss needs pairs" in views.matrix_outputs(unpaired)[1]
     with pytest.raises(InputError, match="No gallery image is called “/etc/passwd”"):

@@ -591,7 +591,14 @@ def test_unchecked_figures_are_checked_in_tests():
     plots.each_axis(layout, "xaxis", range=[0, 1])
     assert layout == {"xaxis": {"range": [0, 1]}, "xaxis2": {"range": [0, 1]}, "yaxis": {}, "xaxisx": {}}
     good = plots.figure([{"type": "scatter", "x": [1, 2], "y": [3, 4], "name": "a"}], {"title": {"text": "t"}})
-    assert json.loads(good.to_json()) == json.loads(plots.checked(good).to_json()) and good.data[0].name == "a"
+    assert plots.valid(good) and good.data[0].name == "a"
+    assert not plots.valid(plots.figure([{"type": "heatmap", "z": [[1]], "colorscale": "Blues"}], {}))  # a name is expanded
+    assert plots.valid(plots.figure([{"type": "heatmap", "z": [[1]], "colorscale": plots.colorscale("Blues")}], {}))
     for bad in ({"type": "scatter", "colour": "red"}, {"type": "scatter", "mode": "dots"}):
         with pytest.raises(ValueError):
             plots.checked(plots.figure([bad], {}))
+    layout = plots.panels(1, 2, subplot_titles=["a", "b"])         # make_subplots' layout, a fresh copy each time
+    layout["xaxis"]["title"] = "changed"
+    assert "title" not in plots.panels(1, 2, subplot_titles=["a", "b"])["xaxis"]
+    two = plots.figure([plots.on({"type": "bar", "y": [1]}, 1), plots.on({"type": "bar", "y": [2]}, 2)], layout)
+    assert [(t.xaxis, t.yaxis) for t in two.data] == [("x", "y"), ("x2", "y2")] and len(two.layout.annotations) == 2

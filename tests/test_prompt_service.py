@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from playground.core import cache, hub, settings
+from playground.core import cache, hub, plots, settings
 from playground.core.errors import InputError, Unavailable
 from playground.prompting import answers, evaluate, models, prompts, sampling, service, tiny, views
 from playground.prompting.engine import Generation
@@ -236,6 +236,7 @@ def test_next_token_probabilities_are_the_filters_on_the_logits(svc, tiny_model)
     assert nt.model_probs == pytest.approx([float(torch.softmax(logits, -1)[i]) for i in ids])
     fig = views.next_token_figure(nt)
     assert list(fig.data[1].y) == nt.filtered_probs and f"top {service.TOP_TOKENS}" in fig.layout.title.text
+    assert plots.valid(fig)
     greedy = svc.next_token(*args, -3, 10_000, 7)                          # clamped: T = 0, top-k 200, top-p 1
     assert (greedy.temperature, greedy.top_k, greedy.top_p) == (0.0, service.MAX_TOP_K, 1.0)
     assert greedy.kept == 1 and greedy.filtered_probs[0] == 1.0

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from playground.core import checkpoint, settings
+from playground.core import checkpoint, plots, settings
 from playground.core.errors import InputError, Unavailable
 from playground.vae import service as S
 from playground.vae import views
@@ -128,6 +128,7 @@ def test_encode_pick_terms_samples_and_figure(svc):
     bars, sigma = fig.data
     assert list(bars.y) == [e.mu[j] for j in e.order] and list(bars.error_y.array) == list(sigma.y)
     assert list(bars.x) == [f"z[{j}]" for j in e.order]
+    assert plots.valid(fig) and fig.layout.shapes[0].y0 == 1.0                  # the prior's sigma
     again, state = svc.resample(e.state)
     assert state.seed == 1 and not torch.equal(again, e.samples)
     assert torch.equal(svc.to_sliders(svc.default, e.state).image,

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from playground.clip.model import ENSEMBLE_TEMPLATES, SINGLE_TEMPLATE, softmaxes
-from playground.core import images
+from playground.core import images, plots
 
 PCA_Q = 8          # columns of pca_lowrank's random basis: the 2 axes shown plus oversampling
 PCA_NITER = 4      # its power iterations
@@ -75,24 +75,23 @@ def _short(s: str, n: int = 28) -> str:
 
 
 def matrix_figure(sim: np.ndarray, texts: list[str], images: list[str], temperature: float):
-    """sim: (N texts, M images) cosine similarities."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
+    """sim: (N texts, M images) cosine similarities. Built from dicts (core/plots.py): one per Compute."""
     rows, cols = softmaxes(sim, temperature)
     xs = [f"{j + 1}. {_short(t, 18)}" for j, t in enumerate(images)]
     ys = [f"{i + 1}. {_short(t)}" for i, t in enumerate(texts)]
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.06, subplot_titles=(
+    layout = plots.panels(1, 3, horizontal_spacing=0.06, subplot_titles=(
         "cosine", "softmax per row: text → image", "per column: image → text"))
-    for k, (z, scale, fmt) in enumerate(((sim, "RdBu_r", ".2f"), (rows, "Blues", ".2f"), (cols, "Greens", ".2f"))):
-        fig.add_trace(go.Heatmap(z=z, x=xs, y=ys, colorscale=scale, showscale=False, texttemplate=f"%{{z:{fmt}}}",
-                                 zmin=-1 if k == 0 else 0, zmax=1, hovertemplate="%{y}<br>%{x}<br>%{z:.3f}<extra></extra>"),
-                      row=1, col=k + 1)
-        fig.update_yaxes(autorange="reversed", row=1, col=k + 1, showticklabels=k == 0)
-        fig.update_xaxes(tickangle=-35, row=1, col=k + 1)
-    fig.update_layout(height=190 + 48 * len(texts), margin=dict(l=10, r=10, t=70, b=10), font=dict(size=13),
-                      title=f"{len(texts)} texts x {len(images)} images, temperature τ = {temperature:g}")
-    return fig
+    data = []
+    for k, (z, scale) in enumerate(((sim, "RdBu_r"), (rows, "Blues"), (cols, "Greens"))):
+        data.append(plots.on(dict(type="heatmap", z=z, x=xs, y=ys, colorscale=plots.colorscale(scale), showscale=False,
+                                  texttemplate="%{z:.2f}", zmin=-1 if k == 0 else 0, zmax=1,
+                                  hovertemplate="%{y}<br>%{x}<br>%{z:.3f}<extra></extra>"), k + 1))
+        n = "" if k == 0 else k + 1
+        layout[f"yaxis{n}"].update(autorange="reversed", showticklabels=k == 0)
+        layout[f"xaxis{n}"].update(tickangle=-35)
+    layout.update(height=190 + 48 * len(texts), margin=dict(l=10, r=10, t=70, b=10), font=dict(size=13),
+                  title=dict(text=f"{len(texts)} texts x {len(images)} images, temperature τ = {temperature:g}"))
+    return plots.figure(data, layout)
 
 
 def pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,8 +2,6 @@
 no model loading). Every figure in the text comes from a card or a constant the code uses."""
 from __future__ import annotations
 
-import copy
-import functools
 import math
 
 import plotly.graph_objects as go
@@ -102,19 +100,10 @@ def _y_view(a: Adaptation) -> float:
     return 1.2 * top
 
 
-@functools.lru_cache(maxsize=32)
-def _panels(titles: tuple[str, ...]) -> dict:
-    """The layout of one row of panels sharing the y axis, a title over each (make_subplots: the axes'
-    domains and anchors, the titles as annotations), made once per set of titles."""
-    fig = make_subplots(rows=1, cols=len(titles), shared_yaxes=True, horizontal_spacing=0.03, subplot_titles=titles)
-    fig.update_annotations(font_size=12)        # narrow panels on a phone: short lines, small type
-    return fig.layout.to_plotly_json()
-
-
 def _scatter(x, y, name: str, col: int | None = None, **props) -> dict:
-    """A scatter trace, on panel `col` of a row of panels (axes x, y; x2, y2; ...) when given."""
-    axes = {} if col is None else {"xaxis": f"x{col}", "yaxis": f"y{col}"} if col > 1 else {"xaxis": "x", "yaxis": "y"}
-    return {"type": "scatter", "x": x, "y": y, "name": name, **props, **axes}
+    """A scatter trace, on panel `col` of a row of panels when given."""
+    trace = {"type": "scatter", "x": x, "y": y, "name": name, **props}
+    return trace if col is None else plots.on(trace, col)
 
 
 def curves_figure(a: Adaptation) -> go.Figure:
@@ -123,7 +112,10 @@ def curves_figure(a: Adaptation) -> go.Figure:
     redrawn on every move of the step slider."""
     k, n = a.step, len(a.task.x)
     x = a.grid.round(3).tolist()          # plain JSON lists: the page and the API read them as numbers
-    layout = copy.deepcopy(_panels(tuple(f"{r.label}<br>α = {r.alpha:g}" for r in a.runs)))
+    layout = plots.panels(1, len(a.runs), shared_yaxes=True, horizontal_spacing=0.03,
+                          subplot_titles=tuple(f"{r.label}<br>α = {r.alpha:g}" for r in a.runs))
+    for note in layout["annotations"]:
+        note["font"] = {"size": 12}          # narrow panels on a phone: short lines, small type
     data = []
     for c, r in enumerate(a.runs, 1):
         first = c == 1

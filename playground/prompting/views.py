@@ -9,6 +9,7 @@ import tempfile
 import pandas as pd
 import plotly.graph_objects as go
 
+from playground.core import plots
 from playground.prompting import evaluate, models, prompts
 
 FACTORISATION = ("A language model writes one token at a time, "
@@ -264,14 +265,15 @@ def bundled_view(data: dict | None) -> tuple:
 # ---- sampling ---------------------------------------------------------------------------------
 
 def next_token_figure(nt) -> go.Figure:
-    """The model's own probabilities (T = 1) beside those after the filters, for the likeliest tokens."""
-    fig = go.Figure([go.Bar(name="model, T = 1", x=nt.tokens, y=nt.model_probs, marker_color=OTHER),
-                     go.Bar(name=f"after T = {nt.temperature:g}, top-k = {nt.top_k or 'off'}, top-p = {nt.top_p:g}",
-                            x=nt.tokens, y=nt.filtered_probs, marker_color=WINNER)])
-    fig.update_layout(title=f"Next token: top {len(nt.tokens)} ({nt.kept} token{'s' if nt.kept != 1 else ''} "
-                            "can be drawn)", barmode="group", yaxis_title="probability", height=380,
-                      margin=dict(t=50, b=90), xaxis_tickangle=-45, xaxis_type="category")
-    return fig
+    """The model's own probabilities (T = 1) beside those after the filters, for the likeliest tokens.
+    Built from dicts (core/plots.py): it is redrawn on every move of a sampling slider."""
+    return plots.figure(
+        [dict(type="bar", name="model, T = 1", x=nt.tokens, y=nt.model_probs, marker=dict(color=OTHER)),
+         dict(type="bar", name=f"after T = {nt.temperature:g}, top-k = {nt.top_k or 'off'}, top-p = {nt.top_p:g}",
+              x=nt.tokens, y=nt.filtered_probs, marker=dict(color=WINNER))],
+        dict(title=dict(text=f"Next token: top {len(nt.tokens)} ({nt.kept} token{'s' if nt.kept != 1 else ''} can "
+                             "be drawn)"), barmode="group", yaxis=dict(title=dict(text="probability")), height=380,
+             margin=dict(t=50, b=90), xaxis=dict(tickangle=-45, type="category")))
 
 
 def continuations_markdown(c) -> str:

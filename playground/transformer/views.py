@@ -11,12 +11,13 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 
-from playground.core import images
+from playground.core import images, plots
 from playground.prompting import views as prompt_views
 from playground.transformer.service import SINUSOID_BASE
 
 MASKED = "#d9d9d9"        # cells above the diagonal: the future, never attended to
 SCALE = "Blues"
+_GREY = [[0, MASKED], [1, MASKED]]
 CHOSEN, OTHER, OFF = "#e76f51", "#8aa1b1", "#264653"
 LENS_HEADERS = ["after", "top 1", "top 2", "top 3", "p(answer)", "rank of answer"]
 # The heatmap's height in pixels grows with the prompt (a short prompt fits beside its slider on a phone)
@@ -91,18 +92,17 @@ def attention_figure(r) -> go.Figure:
     a, lab = r.attention, labels(r)
     t = len(lab)
     z = _masked(a.weights[a.head]).astype(np.float32)
-    fig = go.Figure([
-        go.Heatmap(z=np.where(np.isnan(z), 1.0, np.nan), x=lab, y=lab, colorscale=[[0, MASKED], [1, MASKED]],
-                   showscale=False, hoverinfo="skip", name="masked"),
-        go.Heatmap(z=z, x=lab, y=lab, colorscale=SCALE, zmin=0, zmax=1, colorbar=dict(title="a_ij"),
-                   hovertemplate="query %{y}<br>key %{x}<br>a = %{z:.3f}<extra></extra>", name="weights")])
-    fig.add_shape(type="rect", x0=-0.5, x1=t - 0.5, y0=a.query - 0.5, y1=a.query + 0.5,
-                  line=dict(color=CHOSEN, width=2))
-    fig.update_layout(title=f"Layer {a.layer}, head {a.head}: attention weights (grey = masked future)",
-                      xaxis=dict(title="key j", type="category", tickangle=-60),
-                      yaxis=dict(title="query i", type="category", autorange="reversed"),
-                      height=min(HEAT_MAX, HEAT_BASE + HEAT_ROW * t), margin=dict(t=50, l=10, r=10, b=10))
-    return fig
+    return plots.figure([
+        dict(type="heatmap", z=np.where(np.isnan(z), 1.0, np.nan), x=lab, y=lab, colorscale=_GREY, showscale=False,
+             hoverinfo="skip", name="masked"),
+        dict(type="heatmap", z=z, x=lab, y=lab, colorscale=plots.colorscale(SCALE), zmin=0, zmax=1, colorbar=dict(title=dict(text="a_ij")),
+             hovertemplate="query %{y}<br>key %{x}<br>a = %{z:.3f}<extra></extra>", name="weights")],
+        dict(shapes=[dict(type="rect", x0=-0.5, x1=t - 0.5, y0=a.query - 0.5, y1=a.query + 0.5,
+                          line=dict(color=CHOSEN, width=2))],
+             title=dict(text=f"Layer {a.layer}, head {a.head}: attention weights (grey = masked future)"),
+             xaxis=dict(title=dict(text="key j"), type="category", tickangle=-60),
+             yaxis=dict(title=dict(text="query i"), type="category", autorange="reversed"),
+             height=min(HEAT_MAX, HEAT_BASE + HEAT_ROW * t), margin=dict(t=50, l=10, r=10, b=10)))
 
 
 def overview_figure(r) -> go.Figure:
@@ -127,40 +127,40 @@ def overview_figure(r) -> go.Figure:
             notes.append(dict(x=x0 + t / 2, y=y0 - 0.5, yanchor="bottom", showarrow=False, font=dict(size=11),
                               text=f"{'<b>' if h == a.head else ''}head {h} · kv {groups[gi]} · prev-token "
                                    f"{a.prev[h]:.0%}{'</b>' if h == a.head else ''}"))
-    fig = go.Figure([go.Heatmap(z=masked, colorscale=[[0, MASKED], [1, MASKED]], showscale=False, hoverinfo="skip"),
-                     go.Heatmap(z=z, customdata=who, colorscale=SCALE, zmin=0, zmax=1, showscale=False,
-                                hovertemplate="head %{customdata}: a = %{z:.3f}<extra></extra>")])
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
-    fig.update_layout(title=f"Layer {a.layer}: all {len(a.kv_of)} heads, a row per key/value head",
-                      annotations=notes, height=170 * len(rows) + 90, margin=dict(t=70, l=10, r=10, b=10),
-                      plot_bgcolor="white")
-    return fig
+    hidden = dict(showticklabels=False, showgrid=False, zeroline=False)
+    return plots.figure(
+        [dict(type="heatmap", z=masked, colorscale=_GREY, showscale=False, hoverinfo="skip"),
+         dict(type="heatmap", z=z, customdata=who, colorscale=plots.colorscale(SCALE), zmin=0, zmax=1, showscale=False,
+              hovertemplate="head %{customdata}: a = %{z:.3f}<extra></extra>")],
+        dict(xaxis=dict(hidden), yaxis=dict(hidden, autorange="reversed"),
+             title=dict(text=f"Layer {a.layer}: all {len(a.kv_of)} heads, a row per key/value head"),
+             annotations=notes, height=170 * len(rows) + 90, margin=dict(t=70, l=10, r=10, b=10),
+             plot_bgcolor="white"))
 
 
-def _side_by_side(left: list, right: list, titles: tuple[str, str], height: int) -> go.Figure:
-    """Two panels on their own axes (what make_subplots does, written out: it is slow to build)."""
-    fig = go.Figure([*(t.update(xaxis="x", yaxis="y") for t in left),
-                     *(t.update(xaxis="x2", yaxis="y2") for t in right)])
-    fig.update_layout(xaxis=dict(domain=[0, 0.46]), xaxis2=dict(domain=[0.54, 1]), yaxis2=dict(anchor="x2"),
-                      height=height, margin=dict(t=70, b=10),
-                      annotations=[dict(text=t, x=x, y=1.0, xref="paper", yref="paper", yanchor="bottom",
-                                        showarrow=False) for t, x in zip(titles, (0.23, 0.77))])
-    return fig
+def _side_by_side(left: list[dict], right: list[dict], titles: tuple[str, str], layout: dict) -> go.Figure:
+    """Two panels on their own axes (what make_subplots does, written out), with `layout` merged in (its
+    xaxis, xaxis2, yaxis2 merged into the panels' own)."""
+    axes = dict(xaxis=dict(domain=[0, 0.46]), xaxis2=dict(domain=[0.54, 1]), yaxis2=dict(anchor="x2"))
+    for k, v in layout.items():
+        axes[k] = {**axes[k], **v} if k in axes else v
+    return plots.figure([*(dict(t, xaxis="x", yaxis="y") for t in left), *(dict(t, xaxis="x2", yaxis="y2") for t in right)],
+                        dict(axes, margin=dict(t=70, b=10),
+                             annotations=[dict(text=t, x=x, y=1.0, xref="paper", yref="paper", yanchor="bottom",
+                                               showarrow=False) for t, x in zip(titles, (0.23, 0.77))]))
 
 
 def scores_figure(r) -> go.Figure:
     a, lab = r.attention, labels(r)[: r.attention.query + 1]
     s = a.scores[: a.query + 1]
     w = a.weights[a.head, a.query, : a.query + 1]
-    fig = _side_by_side([go.Bar(x=lab, y=s, marker_color=OTHER, name="score")],
-                        [go.Bar(x=lab, y=w, marker_color=CHOSEN, name="weight")],
-                        ("scores s = q·k/√d_k (before the softmax)", "weights a = softmax(s) (after)"), 400)
-    fig.update_layout(title=f"Query {a.query} {r.tokens[a.query]} (layer {a.layer}, head {a.head}); "
-                            f"keys after it are masked", showlegend=False,
-                      xaxis=dict(type="category", tickangle=-60), xaxis2=dict(type="category", tickangle=-60),
-                      yaxis2=dict(range=[0, 1]))
-    return fig
+    return _side_by_side([dict(type="bar", x=lab, y=s, marker=dict(color=OTHER), name="score")],
+                         [dict(type="bar", x=lab, y=w, marker=dict(color=CHOSEN), name="weight")],
+                         ("scores s = q·k/√d_k (before the softmax)", "weights a = softmax(s) (after)"),
+                         dict(height=400, showlegend=False, xaxis=dict(type="category", tickangle=-60),
+                              xaxis2=dict(type="category", tickangle=-60), yaxis2=dict(range=[0, 1]),
+                              title=dict(text=f"Query {a.query} {r.tokens[a.query]} (layer {a.layer}, head "
+                                              f"{a.head}); keys after it are masked")))
 
 
 def scores_markdown(r) -> str:
@@ -190,18 +190,18 @@ def gqa_markdown(r) -> str:
 
 def rope_figure(r) -> go.Figure:
     p = r.rope
-    fig = go.Figure([
-        go.Scatter(x=p.shifts, y=p.both, name=f"RoPE, both moved: positions ({p.query}+s, {p.key}+s)",
-                   line=dict(color=CHOSEN, width=3)),
-        go.Scatter(x=p.shifts, y=p.query_only, name=f"RoPE, only the query moved: ({p.query}+s, {p.key})",
-                   line=dict(color=OTHER)),
-        go.Scatter(x=p.shifts, y=p.added, name="sinusoidal code added instead: (q+PE)·(k+PE)/√d_k, both moved",
-                   line=dict(color=OFF, dash="dot"))])
-    fig.add_vline(x=p.shift, line=dict(color="#999", dash="dash"))
-    fig.update_layout(title=f"Score of query {p.query} and key {p.key} (this head's real vectors) as positions shift",
-                      xaxis_title="shift s (positions)", yaxis_title="score", height=400,
-                      legend=dict(orientation="h", y=-0.25), margin=dict(t=50, b=10))
-    return fig
+    return plots.figure([
+        dict(type="scatter", x=p.shifts, y=p.both, name=f"RoPE, both moved: positions ({p.query}+s, {p.key}+s)",
+             line=dict(color=CHOSEN, width=3)),
+        dict(type="scatter", x=p.shifts, y=p.query_only, name=f"RoPE, only the query moved: ({p.query}+s, {p.key})",
+             line=dict(color=OTHER)),
+        dict(type="scatter", x=p.shifts, y=p.added, line=dict(color=OFF, dash="dot"),
+             name="sinusoidal code added instead: (q+PE)·(k+PE)/√d_k, both moved")],
+        dict(shapes=[dict(type="line", x0=p.shift, x1=p.shift, xref="x", y0=0, y1=1, yref="y domain",
+                          line=dict(color="#999", dash="dash"))],
+             title=dict(text=f"Score of query {p.query} and key {p.key} (this head's real vectors) as positions shift"),
+             xaxis=dict(title=dict(text="shift s (positions)")), yaxis=dict(title=dict(text="score")), height=400,
+             legend=dict(orientation="h", y=-0.25), margin=dict(t=50, b=10)))
 
 
 def rope_markdown(r) -> str:
@@ -219,26 +219,26 @@ def rope_markdown(r) -> str:
 
 def positions_figure(r) -> go.Figure:
     p = r.rope
-    fig = _side_by_side([go.Heatmap(z=p.sinusoid.astype(np.float32), colorscale="RdBu", zmin=-1, zmax=1,
-                                    showscale=False)],
-                        [go.Heatmap(z=p.rotary_cos.astype(np.float32), colorscale="RdBu", zmin=-1, zmax=1)],
-                        ("sinusoidal PE(p, i): added to the input", "RoPE cos(p θ_i): the rotation of pair i"), 380)
-    fig.update_layout(xaxis=dict(title="dimension i"), xaxis2=dict(title="pair i"),
-                      yaxis=dict(title="position p", autorange="reversed"), yaxis2=dict(autorange="reversed"))
-    return fig
+    return _side_by_side([dict(type="heatmap", z=p.sinusoid.astype(np.float32), colorscale=plots.colorscale("RdBu"), zmin=-1, zmax=1,
+                               showscale=False)],
+                         [dict(type="heatmap", z=p.rotary_cos.astype(np.float32), colorscale=plots.colorscale("RdBu"), zmin=-1, zmax=1)],
+                         ("sinusoidal PE(p, i): added to the input", "RoPE cos(p θ_i): the rotation of pair i"),
+                         dict(height=380, xaxis=dict(title=dict(text="dimension i")),
+                              xaxis2=dict(title=dict(text="pair i")),
+                              yaxis=dict(title=dict(text="position p"), autorange="reversed"),
+                              yaxis2=dict(autorange="reversed")))
 
 
 def lens_figure(r) -> go.Figure:
     lens = r.lens
     text = [[f"{t}" for t in row] for row in lens.top]
-    fig = go.Figure(go.Heatmap(z=lens.probs, x=[f"top {k + 1}" for k in range(lens.probs.shape[1])], y=lens.labels,
-                               text=text, texttemplate="%{text}", colorscale=SCALE, zmin=0, zmax=1,
-                               colorbar=dict(title="p"), hovertemplate="%{y}, %{x}: %{text} (p = %{z:.3f})"
-                                                                       "<extra></extra>"))
-    fig.update_layout(title=f"Logit lens at token {lens.position} {r.tokens[lens.position]}",
-                      yaxis=dict(autorange="reversed", type="category", title="read after"),
-                      height=max(360, 22 * len(lens.labels) + 90), margin=dict(t=50, l=10, r=10, b=10))
-    return fig
+    return plots.figure(
+        [dict(type="heatmap", z=lens.probs, x=[f"top {k + 1}" for k in range(lens.probs.shape[1])], y=lens.labels,
+              text=text, texttemplate="%{text}", colorscale=plots.colorscale(SCALE), zmin=0, zmax=1, colorbar=dict(title=dict(text="p")),
+              hovertemplate="%{y}, %{x}: %{text} (p = %{z:.3f})<extra></extra>")],
+        dict(title=dict(text=f"Logit lens at token {lens.position} {r.tokens[lens.position]}"),
+             yaxis=dict(autorange="reversed", type="category", title=dict(text="read after")),
+             height=max(360, 22 * len(lens.labels) + 90), margin=dict(t=50, l=10, r=10, b=10)))
 
 
 def lens_rows(r) -> list[list]:
@@ -260,12 +260,11 @@ def ablation_figure(r) -> go.Figure | None:
     ab = r.ablation
     if ab is None:
         return None
-    fig = go.Figure([go.Bar(name="intact model", x=ab.tokens, y=ab.intact, marker_color=OTHER),
-                     go.Bar(name=_what(ab), x=ab.tokens, y=ab.ablated, marker_color=CHOSEN)])
-    fig.update_layout(title=f"Next token after the prompt, intact and with {_what(ab)}", barmode="group",
-                      yaxis_title="probability", xaxis=dict(type="category", tickangle=-45), height=380,
-                      margin=dict(t=50, b=10))
-    return fig
+    return plots.figure([dict(type="bar", name="intact model", x=ab.tokens, y=ab.intact, marker=dict(color=OTHER)),
+                         dict(type="bar", name=_what(ab), x=ab.tokens, y=ab.ablated, marker=dict(color=CHOSEN))],
+                        dict(title=dict(text=f"Next token after the prompt, intact and with {_what(ab)}"),
+                             barmode="group", yaxis=dict(title=dict(text="probability")),
+                             xaxis=dict(type="category", tickangle=-45), height=380, margin=dict(t=50, b=10)))
 
 
 def _what(ab) -> str:

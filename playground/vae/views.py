@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from playground.core import images
+from playground.core import images, plots
 from playground.vae.service import (BETA_IMAGES, MAP_DIM, N_SAMPLES, BetaComparison, DatasetInfo, Encoded,
                                     Interpolation, MapAll, MapView, Sliders, VQView)
 
@@ -154,17 +154,20 @@ def sliders(r: Sliders) -> list:
 # --- encoding --------------------------------------------------------------------------------
 
 def mu_sigma_figure(mu: list[float], sigma: list[float], order: list[int]) -> go.Figure:
+    """Built from dicts (core/plots.py): one per encoded image."""
     labels = [f"z[{j}]" for j in order]
-    fig = go.Figure()
-    fig.add_bar(x=labels, y=[mu[j] for j in order], name="mu",
-                error_y=dict(type="data", array=[sigma[j] for j in order], visible=True), marker_color="#3b6fd8")
-    fig.add_scatter(x=labels, y=[sigma[j] for j in order], mode="markers+lines", name="sigma",
-                    marker=dict(color="#e0702b", size=9))
-    fig.add_hline(y=1.0, line_dash="dot", line_color="#999", annotation_text="prior sigma = 1")
-    fig.update_layout(title="q(z|x): mu (bars, whiskers = ±sigma) and sigma per dimension",
-                      height=340, margin=dict(l=40, r=10, t=50, b=40), legend=dict(orientation="h"),
-                      xaxis_title="dimension (most KL on the test set first)")
-    return fig
+    sig = [sigma[j] for j in order]
+    return plots.figure(
+        [dict(type="bar", x=labels, y=[mu[j] for j in order], name="mu", marker=dict(color="#3b6fd8"),
+              error_y=dict(type="data", array=sig, visible=True)),
+         dict(type="scatter", x=labels, y=sig, mode="markers+lines", name="sigma", marker=dict(color="#e0702b", size=9))],
+        dict(shapes=[dict(type="line", x0=0, x1=1, xref="x domain", y0=1.0, y1=1.0, yref="y",        # add_hline's
+                          line=dict(dash="dot", color="#999"))],
+             annotations=[dict(text="prior sigma = 1", showarrow=False, x=1, xref="x domain", xanchor="right",
+                               y=1.0, yref="y", yanchor="bottom")],
+             title=dict(text="q(z|x): mu (bars, whiskers = ±sigma) and sigma per dimension"), height=340,
+             margin=dict(l=40, r=10, t=50, b=40), legend=dict(orientation="h"),
+             xaxis=dict(title=dict(text="dimension (most KL on the test set first)"))))
 
 
 def terms_markdown(terms: dict, top: int = 3) -> str:
