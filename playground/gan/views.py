@@ -2,6 +2,7 @@
 in them is read from the model config, a card or a live measurement."""
 from __future__ import annotations
 
+import functools
 import math
 
 from PIL import Image, ImageDraw, ImageFont
@@ -144,19 +145,28 @@ def single_alts(a: int, b: int) -> tuple[str, str, str]:
 
 def sweep_frames(r: Sweep) -> list[Image.Image]:
     """One picture per psi: the source seeds in a row, under a label that says the psi."""
-    font = ImageFont.load_default(size=SWEEP_LABEL_PX)
     out = []
     for psi, row in zip(r.psis, r.frames):
         pic = images.to_pil(images.grid(row, nrow=len(r.seeds)), scale=SWEEP_SCALE).convert("RGB")
-        band = SWEEP_LABEL_PX * 3 // 2
-        frame = Image.new("RGB", (pic.width, pic.height + band), "white")
-        frame.paste(pic, (0, band))
-        draw, label = ImageDraw.Draw(frame), f"psi = {psi:.2f}   w' = w_avg + psi (w - w_avg)"
-        if draw.textlength(label, font=font) > pic.width - 8:      # a narrow row (few seeds): the psi only
-            label = f"psi = {psi:.2f}"
-        draw.text((4, band // 6), label, fill="black", font=font)
+        band = _sweep_label(f"{psi:.2f}", pic.width)
+        frame = Image.new("RGB", (pic.width, pic.height + band.height), "white")
+        frame.paste(band, (0, 0))
+        frame.paste(pic, (0, band.height))
         out.append(frame)
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _sweep_label(psi: str, width: int) -> Image.Image:
+    """The white band over a sweep frame that says its psi: drawn once per psi and width (every sweep
+    shows the same few psi values), not on every call."""
+    font = ImageFont.load_default(size=SWEEP_LABEL_PX)
+    band = Image.new("RGB", (width, SWEEP_LABEL_PX * 3 // 2), "white")
+    draw, label = ImageDraw.Draw(band), f"psi = {psi}   w' = w_avg + psi (w - w_avg)"
+    if draw.textlength(label, font=font) > width - 8:      # a narrow row (few seeds): the psi only
+        label = f"psi = {psi}"
+    draw.text((4, band.height // 6), label, fill="black", font=font)
+    return band
 
 
 def sweep_alt(seeds) -> str:
