@@ -255,6 +255,23 @@ def test_sample_of_one_equals_a_stepped_chain(kind, eta):
         assert torch.allclose(ev[0], one[0], atol=1e-5), s
 
 
+@pytest.mark.parametrize("kind, eta, draws", [("DDPM", 0.0, 2 * 4), ("DDIM", 0.5, 2 * 5), ("DDIM", 0.0, 0)])
+def test_step_noise_is_drawn_only_where_the_sampler_uses_it(kind, eta, draws, monkeypatch):
+    """DDPM draws z at every step but the last, DDIM only when eta > 0: the step noise (a seed hash and a
+    generator per row and step) is made only then, for the one-call image and for a chain alike."""
+    made = []
+    real = pipeline.step_noise
+    monkeypatch.setattr(pipeline, "step_noise", lambda like, seed, k: made.append(k) or real(like, seed, k))
+    m, sched = tiny_unet(1), NoiseSchedule("cosine", 1000)
+    pipeline.sample_rows(m, sched, [1, 2], [3.0, 1.0], [11, 12], sampler=kind, steps=5, eta=eta)
+    assert len(made) == draws
+    made.clear()
+    chain = pipeline.Chain(label=1, scale=3.0, sampler=kind, steps=5, seed=11, eta=eta).start(m)
+    while chain.step(m, sched) is not None:
+        pass
+    assert len(made) == draws // 2
+
+
 @pytest.mark.parametrize("kind", ["DDPM", "DDIM"])
 def test_batched_requests_equal_each_request_alone(kind):
     """Three students' requests (own class, scale, seed) in one batch, and their chains stepped together

@@ -89,7 +89,9 @@ def sample_rows(model: UNet, schedule: NoiseSchedule, ys: list[int], scales: lis
     sm = make_sampler(sampler, schedule, steps, eta)
     for k, t in enumerate(sm.timesteps.tolist()):
         eps, _, _ = eps_rows(model, x, torch.full((len(x),), int(t), dtype=torch.long), y, scales)
-        noise = torch.cat([step_noise(x[i:i + 1], seed, k) for i, seed in enumerate(seeds)])
+        noise = None                                                              # DDIM at eta = 0 draws none
+        if sm.needs_noise(t):
+            noise = torch.cat([step_noise(x[i:i + 1], seed, k) for i, seed in enumerate(seeds)])
         x = sm.step(eps, t, x, noise=noise).prev_sample
     return x
 
@@ -106,7 +108,7 @@ def sample(model: UNet, schedule: NoiseSchedule, y: torch.Tensor, s: float, *, s
     for k, t in enumerate(sm.timesteps.tolist()):
         eps = torch.cat([guided_eps(model, x[i : i + batch], t, y[i : i + batch], s)[0]
                          for i in range(0, len(y), batch)])                           # (N,C,H,W)
-        x = sm.step(eps, t, x, noise=step_noise(x, seed, k)).prev_sample
+        x = sm.step(eps, t, x, noise=step_noise(x, seed, k) if sm.needs_noise(t) else None).prev_sample
         if progress:
             progress((k + 1) / len(sm.timesteps))
     return x
@@ -179,7 +181,8 @@ def step_chains(model: UNet, schedule: NoiseSchedule, chains: list[Chain]) -> li
                                      torch.tensor([c.label for c in live], dtype=torch.long), [c.scale for c in live])
         for i, (c, sm, t) in enumerate(zip(live, sms, ts)):
             xi = x[i:i + 1]
-            out = sm.step(eps[i:i + 1], t, xi, noise=step_noise(xi, c.seed, len(c.frames)))
+            z = step_noise(xi, c.seed, len(c.frames)) if sm.needs_noise(t) else None
+            out = sm.step(eps[i:i + 1], t, xi, noise=z)
             f = Frame(t, x[i], out.pred_original_sample[0], eps[i], eps_u[i], eps_c[i], out.prev_sample[0],
                       c.label, c.scale, sm.abar(t), sm.prev_timestep(t))
             c.frames.append(f)

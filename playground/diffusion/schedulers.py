@@ -106,6 +106,10 @@ class _Sampler:
         x0 = (x_t - (1 - a_t) ** 0.5 * eps) / a_t ** 0.5
         return x0.clamp(-1, 1) if self.clip_sample else x0
 
+    def needs_noise(self, t: int) -> bool:
+        """Whether step t draws z (callers then make the step's noise; otherwise they skip it)."""
+        return True
+
     @staticmethod
     def _noise(x: torch.Tensor, generator: torch.Generator | None, noise: torch.Tensor | None) -> torch.Tensor:
         if noise is not None:
@@ -121,6 +125,9 @@ class DDPMSampler(_Sampler):
     with a_t = abar_t / abar_t' and b_t = 1 - a_t (equal to alpha_t, beta_t on the full chain)."""
 
     name = "DDPM"
+
+    def needs_noise(self, t: int) -> bool:
+        return int(t) > 0
 
     def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor, generator: torch.Generator | None = None,
              noise: torch.Tensor | None = None) -> StepOutput:
@@ -150,6 +157,9 @@ class DDIMSampler(_Sampler):
     below what the bundled model's card records for eps' (its guidance sweep)."""
 
     name = "DDIM"
+
+    def needs_noise(self, t: int) -> bool:
+        return self.eta > 0
 
     def __init__(self, schedule: NoiseSchedule, clip_sample: bool = True, eta: float = 0.0,
                  use_clipped_model_output: bool = True):
