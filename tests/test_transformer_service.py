@@ -10,7 +10,6 @@ from dataclasses import replace
 
 import conftest  # noqa: F401  (puts the repository root on sys.path when this file is run as a script)
 import numpy as np
-import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -209,7 +208,7 @@ def test_views_carry_the_data(svc, llama):
     assert views.ablation_figure(replace(r, ablation=None)) is None
     gqa = views.gqa_markdown(r)
     assert "| 0 | 0, 1 |" in gqa and "| 1 | 2, 3 |" in gqa
-    figures = [out for out in views.outputs(r) if isinstance(out, go.Figure)]
+    figures = [out for out in views.outputs(r) if isinstance(out, plots.Figure)]
     assert len(figures) == 8 and all(plots.valid(fig) for fig in figures)   # built from dicts, as plotly builds them
     assert len(views.outputs(r)) == 17
 
