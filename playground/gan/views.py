@@ -2,12 +2,11 @@
 in them is read from the model config, a card or a live measurement."""
 from __future__ import annotations
 
-import functools
 import math
 
 from PIL import Image, ImageDraw, ImageFont
 
-from playground.core import images
+from playground.core import cache, images
 from playground.gan.service import SWEEP, SWEEP_MS, Conditional, MixGrid, SingleMix, Sweep
 
 EQ_MIX = r"""
@@ -156,16 +155,21 @@ def sweep_frames(r: Sweep) -> list[Image.Image]:
     return out
 
 
-@functools.lru_cache(maxsize=256)
+_LABELS: cache.Recent[tuple[str, int], Image.Image] = cache.Recent(64)      # (psi, width) -> its band
+
+
 def _sweep_label(psi: str, width: int) -> Image.Image:
     """The white band over a sweep frame that says its psi: drawn once per psi and width (every sweep
-    shows the same few psi values), not on every call."""
-    font = ImageFont.load_default(size=SWEEP_LABEL_PX)
-    band = Image.new("RGB", (width, SWEEP_LABEL_PX * 3 // 2), "white")
-    draw, label = ImageDraw.Draw(band), f"psi = {psi}   w' = w_avg + psi (w - w_avg)"
-    if draw.textlength(label, font=font) > width - 8:      # a narrow row (few seeds): the psi only
-        label = f"psi = {psi}"
-    draw.text((4, band.height // 6), label, fill="black", font=font)
+    shows the same few psi values) and kept, not drawn on every call."""
+    band = _LABELS.get((psi, width))
+    if band is None:
+        font = ImageFont.load_default(size=SWEEP_LABEL_PX)
+        band = Image.new("RGB", (width, SWEEP_LABEL_PX * 3 // 2), "white")
+        draw, label = ImageDraw.Draw(band), f"psi = {psi}   w' = w_avg + psi (w - w_avg)"
+        if draw.textlength(label, font=font) > width - 8:      # a narrow row (few seeds): the psi only
+            label = f"psi = {psi}"
+        draw.text((4, band.height // 6), label, fill="black", font=font)
+        _LABELS.put((psi, width), band)
     return band
 
 
