@@ -108,3 +108,7 @@ def test_a_session_starts_without_building_every_config_and_gives_the_same_confi
     got = dict(session.config_values.items())
     assert got == want and len(got) == len(demo.blocks) and got[box._id]["props"]["value"] == "typed"
     assert [c for c in session.components] == [c for c in want.values() if c]
+    other = SessionState(demo)
+    assert other.config_values[box._id]["props"]["value"] == "a"           # read by key: filled, as at the start
+    with pytest.raises(KeyError):
+        other.config_values[10_000]

@@ -113,6 +113,12 @@ class _SessionConfigs(dict):
             if k in blocks.blocks and not dict.__contains__(self, k):
                 dict.__setitem__(self, k, bc.config_for_block(k, [], v))
 
+    def __missing__(self, key):
+        self._fill()
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        raise KeyError(key)
+
     def __iter__(self):
         self._fill()
         return super().__iter__()
