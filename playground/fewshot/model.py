@@ -59,8 +59,9 @@ class SineMLP(nn.Module):
 
 
 def functional(params: Params, x: torch.Tensor) -> torch.Tensor:
-    """f_theta(x) with explicit parameters: x (..., N, inputs) -> (..., N, outputs). A weight (out, in)
-    and bias (out,) serve every task; a weight (T, out, in) and bias (T, out) give task t its own theta."""
+    """f_theta(x) with explicit parameters (in the module's order: layers.0.weight, layers.0.bias, ...):
+    x (..., N, inputs) -> (..., N, outputs). A weight (out, in) and bias (out,) serve every task; a weight
+    (T, out, in) and bias (T, out) give task t its own theta."""
     return layers(list(params.values()), x)
 
 

@@ -276,7 +276,8 @@ class Service:
         truth = None
         if task.amplitude is not None:
             truth = tasks.sine(torch.tensor([task.amplitude]), torch.tensor([task.phase]), g)[0]   # (G,)
-        stacked = {k: torch.stack([m.model.params()[k].detach() for m in models]) for k in models[0].model.params()}
+        params = [m.model.params() for m in models]
+        stacked = {k: torch.stack([p[k].detach() for p in params]) for k in params[0]}      # (roles, ...) each
         alphas = torch.tensor([m.alpha for m in models])
         curves, support = M.finetune(stacked, x, y, alphas, STEPS, g.view(1, -1, 1))  # every initialisation at once
         curves = curves[..., 0]                                                   # (STEPS + 1, roles, G)

@@ -106,7 +106,7 @@ def _scatter(x, y, name: str, col: int | None = None, **props) -> dict:
     return trace if col is None else plots.on(trace, col)
 
 
-def curves_figure(a: Adaptation) -> go.Figure:
+def curves_figure(a: Adaptation) -> plots.Figure:
     """One panel per initialisation, side by side: the true wave, the support points, the initialisation
     (step 0, dotted) and the curve after `a.step` gradient steps. Built from dicts (core/plots.py): it is
     redrawn on every move of the step slider."""
@@ -141,7 +141,7 @@ def curves_figure(a: Adaptation) -> go.Figure:
     return plots.figure(data, layout)
 
 
-def loss_figure(a: Adaptation) -> go.Figure:
+def loss_figure(a: Adaptation) -> plots.Figure:
     """Loss per step for each initialisation: the query loss (true curve) when known, solid, and the
     loss on the support points, dotted; the step shown is marked. Built from dicts, as curves_figure."""
     steps = list(range(a.steps + 1))

@@ -264,7 +264,7 @@ def bundled_view(data: dict | None) -> tuple:
 
 # ---- sampling ---------------------------------------------------------------------------------
 
-def next_token_figure(nt) -> go.Figure:
+def next_token_figure(nt) -> plots.Figure:
     """The model's own probabilities (T = 1) beside those after the filters, for the likeliest tokens.
     Built from dicts (core/plots.py): it is redrawn on every move of a sampling slider."""
     return plots.figure(

@@ -88,7 +88,7 @@ def _masked(w: np.ndarray) -> np.ndarray:
     return out
 
 
-def attention_figure(r) -> go.Figure:
+def attention_figure(r) -> plots.Figure:
     a, lab = r.attention, labels(r)
     t = len(lab)
     z = _masked(a.weights[a.head]).astype(np.float32)
@@ -105,7 +105,7 @@ def attention_figure(r) -> go.Figure:
              height=min(HEAT_MAX, HEAT_BASE + HEAT_ROW * t), margin=dict(t=50, l=10, r=10, b=10)))
 
 
-def overview_figure(r) -> go.Figure:
+def overview_figure(r) -> plots.Figure:
     """Every head of the layer in one picture, one row per key/value head: heads in a row share their
     keys and values. (One heatmap with blank gutters: fast to build and to send.)"""
     a = r.attention
@@ -138,7 +138,7 @@ def overview_figure(r) -> go.Figure:
              plot_bgcolor="white"))
 
 
-def _side_by_side(left: list[dict], right: list[dict], titles: tuple[str, str], layout: dict) -> go.Figure:
+def _side_by_side(left: list[dict], right: list[dict], titles: tuple[str, str], layout: dict) -> plots.Figure:
     """Two panels on their own axes (what make_subplots does, written out), with `layout` merged in (its
     xaxis, xaxis2, yaxis2 merged into the panels' own)."""
     axes = dict(xaxis=dict(domain=[0, 0.46]), xaxis2=dict(domain=[0.54, 1]), yaxis2=dict(anchor="x2"))
@@ -150,7 +150,7 @@ def _side_by_side(left: list[dict], right: list[dict], titles: tuple[str, str], 
                                                showarrow=False) for t, x in zip(titles, (0.23, 0.77))]))
 
 
-def scores_figure(r) -> go.Figure:
+def scores_figure(r) -> plots.Figure:
     a, lab = r.attention, labels(r)[: r.attention.query + 1]
     s = a.scores[: a.query + 1]
     w = a.weights[a.head, a.query, : a.query + 1]
@@ -188,7 +188,7 @@ def gqa_markdown(r) -> str:
             f"{2 * s.heads * s.head_dim * s.layers:,}).\n\n| key/value head | query heads |\n|---|---|\n{rows}")
 
 
-def rope_figure(r) -> go.Figure:
+def rope_figure(r) -> plots.Figure:
     p = r.rope
     return plots.figure([
         dict(type="scatter", x=p.shifts, y=p.both, name=f"RoPE, both moved: positions ({p.query}+s, {p.key}+s)",
@@ -217,7 +217,7 @@ def rope_markdown(r) -> str:
     return ROPE_EQ + "\n\n" + " ".join(said)
 
 
-def positions_figure(r) -> go.Figure:
+def positions_figure(r) -> plots.Figure:
     p = r.rope
     return _side_by_side([dict(type="heatmap", z=p.sinusoid.astype(np.float32), colorscale=plots.colorscale("RdBu"), zmin=-1, zmax=1,
                                showscale=False)],
@@ -229,7 +229,7 @@ def positions_figure(r) -> go.Figure:
                               yaxis2=dict(autorange="reversed")))
 
 
-def lens_figure(r) -> go.Figure:
+def lens_figure(r) -> plots.Figure:
     lens = r.lens
     text = [[f"{t}" for t in row] for row in lens.top]
     return plots.figure(
@@ -256,7 +256,7 @@ def lens_markdown(r) -> str:
             f"**`{lens.answer}`** (p = {lens.answer_probs[-1]:.2f}); {where}.")
 
 
-def ablation_figure(r) -> go.Figure | None:
+def ablation_figure(r) -> plots.Figure | None:
     ab = r.ablation
     if ab is None:
         return None

@@ -153,7 +153,7 @@ def sliders(r: Sliders) -> list:
 
 # --- encoding --------------------------------------------------------------------------------
 
-def mu_sigma_figure(mu: list[float], sigma: list[float], order: list[int]) -> go.Figure:
+def mu_sigma_figure(mu: list[float], sigma: list[float], order: list[int]) -> plots.Figure:
     """Built from dicts (core/plots.py): one per encoded image."""
     labels = [f"z[{j}]" for j in order]
     sig = [sigma[j] for j in order]
