@@ -1,6 +1,6 @@
 """The app's benchmark: prints markdown tables.
 
-    python -m demos.bench              # start-up, imports, memory, per-lab latencies vs the echo floor
+    python -m demos.bench              # start-up, imports, a session's start, memory, per-lab latencies vs echo
     python -m demos.bench --repeat 50  # more calls per endpoint
     python -m demos.bench --labs       # also run each lab's own benchmark (demos/bench_<lab>.py)
 
@@ -23,8 +23,19 @@ import time, os
 os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'
 t = time.perf_counter(); import torch; a = time.perf_counter() - t
 t = time.perf_counter(); import gradio; b = time.perf_counter() - t
-t = time.perf_counter(); import app; from playground.core import hub; hub.decide('yes'); app.build_app(); c = time.perf_counter() - t
-print(a, b, c)
+t = time.perf_counter(); import app; from playground.core import hub; hub.decide('yes'); demo = app.build_app(); c = time.perf_counter() - t
+import statistics
+from gradio.state_holder import SessionState
+def median_s(fn):
+    times = []
+    for _ in range(7):
+        t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
+    return statistics.median(times)
+def eager():                       # what Gradio's SessionState did at a session's start (the baseline)
+    bc = SessionState(demo).blocks_config
+    return {k: bc.config_for_block(k, [], v) for k, v in bc.blocks.items() if k in demo.blocks}
+d, e = median_s(eager), median_s(lambda: SessionState(demo))
+print(a, b, c, d, e)
 """
 
 
@@ -40,10 +51,13 @@ def main(argv=None) -> None:
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
     out = subprocess.run([sys.executable, "-c", IMPORT_PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
                          check=True).stdout.split()
-    t_torch, t_gradio, t_app = map(float, out[-3:])
+    t_torch, t_gradio, t_app, t_eager, t_session = map(float, out[-5:])
 
     rows = [["import torch", f"{t_torch:.2f} s"], ["import gradio", f"{t_gradio:.2f} s"],
-            ["import app + build every tab", f"{t_app:.2f} s"]]
+            ["import app + build every tab", f"{t_app:.2f} s"],
+            ["a new session: Gradio's copy of every component's config (baseline)", f"{t_eager * 1000:.1f} ms"],
+            ["a new session as served (configs built when first read)",
+             f"{t_session * 1000:.2f} ms ({t_eager / t_session:.0f}x less)"]]
     with serve() as (_, _, t_auto):  # offline detected automatically (as on a machine with no network)
         pass
     rows.append(["start-up to first page (auto offline detection)", f"{t_auto:.2f} s"])
