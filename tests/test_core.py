@@ -592,7 +592,8 @@ def test_unchecked_figures_are_checked_in_tests():
     assert layout == {"xaxis": {"range": [0, 1]}, "xaxis2": {"range": [0, 1]}, "yaxis": {}, "xaxisx": {}}
     good = plots.figure([{"type": "scatter", "x": [1, 2], "y": [3, 4], "name": "a"}], {"title": {"text": "t"}})
     assert plots.valid(good) and good.data[0].name == "a"
-    assert not plots.valid(plots.figure([{"type": "heatmap", "z": [[1]], "colorscale": "Blues"}], {}))  # a name is expanded
+    named = plots.figure([{"type": "heatmap", "z": [[1]], "colorscale": "Blues"}], {})
+    assert not plots.valid(named)                                       # plotly's checks expand a scale's name
     assert plots.valid(plots.figure([{"type": "heatmap", "z": [[1]], "colorscale": plots.colorscale("Blues")}], {}))
     for bad in ({"type": "scatter", "colour": "red"}, {"type": "scatter", "mode": "dots"}):
         with pytest.raises(ValueError):

@@ -95,8 +95,9 @@ def attention_figure(r) -> plots.Figure:
     return plots.figure([
         dict(type="heatmap", z=np.where(np.isnan(z), 1.0, np.nan), x=lab, y=lab, colorscale=_GREY, showscale=False,
              hoverinfo="skip", name="masked"),
-        dict(type="heatmap", z=z, x=lab, y=lab, colorscale=plots.colorscale(SCALE), zmin=0, zmax=1, colorbar=dict(title=dict(text="a_ij")),
-             hovertemplate="query %{y}<br>key %{x}<br>a = %{z:.3f}<extra></extra>", name="weights")],
+        dict(type="heatmap", z=z, x=lab, y=lab, colorscale=plots.colorscale(SCALE), zmin=0, zmax=1,
+             colorbar=dict(title=dict(text="a_ij")), name="weights",
+             hovertemplate="query %{y}<br>key %{x}<br>a = %{z:.3f}<extra></extra>")],
         dict(shapes=[dict(type="rect", x0=-0.5, x1=t - 0.5, y0=a.query - 0.5, y1=a.query + 0.5,
                           line=dict(color=CHOSEN, width=2))],
              title=dict(text=f"Layer {a.layer}, head {a.head}: attention weights (grey = masked future)"),
@@ -130,8 +131,8 @@ def overview_figure(r) -> plots.Figure:
     hidden = dict(showticklabels=False, showgrid=False, zeroline=False)
     return plots.figure(
         [dict(type="heatmap", z=masked, colorscale=_GREY, showscale=False, hoverinfo="skip"),
-         dict(type="heatmap", z=z, customdata=who, colorscale=plots.colorscale(SCALE), zmin=0, zmax=1, showscale=False,
-              hovertemplate="head %{customdata}: a = %{z:.3f}<extra></extra>")],
+         dict(type="heatmap", z=z, customdata=who, colorscale=plots.colorscale(SCALE), zmin=0, zmax=1,
+              showscale=False, hovertemplate="head %{customdata}: a = %{z:.3f}<extra></extra>")],
         dict(xaxis=dict(hidden), yaxis=dict(hidden, autorange="reversed"),
              title=dict(text=f"Layer {a.layer}: all {len(a.kv_of)} heads, a row per key/value head"),
              annotations=notes, height=170 * len(rows) + 90, margin=dict(t=70, l=10, r=10, b=10),
@@ -144,7 +145,7 @@ def _side_by_side(left: list[dict], right: list[dict], titles: tuple[str, str], 
     axes = dict(xaxis=dict(domain=[0, 0.46]), xaxis2=dict(domain=[0.54, 1]), yaxis2=dict(anchor="x2"))
     for k, v in layout.items():
         axes[k] = {**axes[k], **v} if k in axes else v
-    return plots.figure([*(dict(t, xaxis="x", yaxis="y") for t in left), *(dict(t, xaxis="x2", yaxis="y2") for t in right)],
+    return plots.figure([*(plots.on(t, 1) for t in left), *(plots.on(t, 2) for t in right)],
                         dict(axes, margin=dict(t=70, b=10),
                              annotations=[dict(text=t, x=x, y=1.0, xref="paper", yref="paper", yanchor="bottom",
                                                showarrow=False) for t, x in zip(titles, (0.23, 0.77))]))
@@ -219,9 +220,10 @@ def rope_markdown(r) -> str:
 
 def positions_figure(r) -> plots.Figure:
     p = r.rope
-    return _side_by_side([dict(type="heatmap", z=p.sinusoid.astype(np.float32), colorscale=plots.colorscale("RdBu"), zmin=-1, zmax=1,
+    rdbu = plots.colorscale("RdBu")
+    return _side_by_side([dict(type="heatmap", z=p.sinusoid.astype(np.float32), colorscale=rdbu, zmin=-1, zmax=1,
                                showscale=False)],
-                         [dict(type="heatmap", z=p.rotary_cos.astype(np.float32), colorscale=plots.colorscale("RdBu"), zmin=-1, zmax=1)],
+                         [dict(type="heatmap", z=p.rotary_cos.astype(np.float32), colorscale=rdbu, zmin=-1, zmax=1)],
                          ("sinusoidal PE(p, i): added to the input", "RoPE cos(p θ_i): the rotation of pair i"),
                          dict(height=380, xaxis=dict(title=dict(text="dimension i")),
                               xaxis2=dict(title=dict(text="pair i")),
@@ -234,7 +236,8 @@ def lens_figure(r) -> plots.Figure:
     text = [[f"{t}" for t in row] for row in lens.top]
     return plots.figure(
         [dict(type="heatmap", z=lens.probs, x=[f"top {k + 1}" for k in range(lens.probs.shape[1])], y=lens.labels,
-              text=text, texttemplate="%{text}", colorscale=plots.colorscale(SCALE), zmin=0, zmax=1, colorbar=dict(title=dict(text="p")),
+              text=text, texttemplate="%{text}", colorscale=plots.colorscale(SCALE), zmin=0, zmax=1,
+              colorbar=dict(title=dict(text="p")),
               hovertemplate="%{y}, %{x}: %{text} (p = %{z:.3f})<extra></extra>")],
         dict(title=dict(text=f"Logit lens at token {lens.position} {r.tokens[lens.position]}"),
              yaxis=dict(autorange="reversed", type="category", title=dict(text="read after")),

@@ -160,7 +160,8 @@ def mu_sigma_figure(mu: list[float], sigma: list[float], order: list[int]) -> pl
     return plots.figure(
         [dict(type="bar", x=labels, y=[mu[j] for j in order], name="mu", marker=dict(color="#3b6fd8"),
               error_y=dict(type="data", array=sig, visible=True)),
-         dict(type="scatter", x=labels, y=sig, mode="markers+lines", name="sigma", marker=dict(color="#e0702b", size=9))],
+         dict(type="scatter", x=labels, y=sig, mode="markers+lines", name="sigma",
+              marker=dict(color="#e0702b", size=9))],
         dict(shapes=[dict(type="line", x0=0, x1=1, xref="x domain", y0=1.0, y1=1.0, yref="y",        # add_hline's
                           line=dict(dash="dot", color="#999"))],
              annotations=[dict(text="prior sigma = 1", showarrow=False, x=1, xref="x domain", xanchor="right",
