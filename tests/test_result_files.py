@@ -7,6 +7,7 @@ new sessions, which Gradio used to start with a copy of every component's config
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -109,6 +110,10 @@ def test_a_session_starts_without_building_every_config_and_gives_the_same_confi
     assert got == want and len(got) == len(demo.blocks) and got[box._id]["props"]["value"] == "typed"
     assert [c for c in session.components] == [c for c in want.values() if c]
     other = SessionState(demo)
+    other._update_value_in_config(list(want)[-1], "last")
+    assert list(other.config_values) == list(want)                        # in the blocks' order, as Gradio builds it
     assert other.config_values[box._id]["props"]["value"] == "a"           # read by key: filled, as at the start
     with pytest.raises(KeyError):
         other.config_values[10_000]
+    gone = weakref.ref(SessionState(demo))
+    assert gone() is None                                                  # a closed session is freed at once

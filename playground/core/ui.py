@@ -38,6 +38,8 @@ import functools
 import inspect
 import os
 import tempfile
+import threading
+import weakref
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -97,21 +99,29 @@ class _SessionConfigs(dict):
     """A session's `config_values` (Gradio's per-session copy of every component's config, which only
     its deep-link route reads), filled on the first read of the whole of it instead of when the session
     starts. An entry that the session changes (a value, a component replaced) is set as before and kept;
-    the others are computed from the session's blocks when filled, as they would have been at its start."""
+    the others are computed from the session's blocks when filled, as they would have been at its start,
+    in the blocks' order. It holds its session weakly: a closed session is freed as before (a reference
+    cycle would wait for the collector, and the server freezes what is alive after each model load)."""
 
     def __init__(self, session, blocks):
         super().__init__()
-        self._pending = (session, blocks)
+        self._pending = (weakref.ref(session), blocks)
+        self._lock = threading.Lock()
 
     def _fill(self) -> None:
-        if self._pending is None:
-            return
-        session, blocks = self._pending
-        self._pending = None
-        bc = session.blocks_config
-        for k, v in list(bc.blocks.items()):
-            if k in blocks.blocks and not dict.__contains__(self, k):
-                dict.__setitem__(self, k, bc.config_for_block(k, [], v))
+        with self._lock:
+            if self._pending is None:
+                return
+            session, blocks = self._pending[0](), self._pending[1]
+            if session is not None:
+                bc = session.blocks_config
+                full = {k: dict.__getitem__(self, k) if dict.__contains__(self, k) else bc.config_for_block(k, [], v)
+                        for k, v in list(bc.blocks.items()) if k in blocks.blocks}
+                for k, v in dict.items(self):             # a component the session added (a render)
+                    full.setdefault(k, v)
+                dict.clear(self)
+                dict.update(self, full)
+            self._pending = None
 
     def __missing__(self, key):
         self._fill()
