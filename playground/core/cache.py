@@ -71,6 +71,7 @@ def clear(prefix: Hashable | None = None) -> None:
                 del _values[k]
 
 
+_MISSING = object()
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -98,6 +99,19 @@ class Recent(Generic[K, V]):
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+
+    def make(self, key: K, factory: Callable[[], V]) -> V:
+        """The kept value for `key`, or `factory()` kept and returned (made outside the lock: two callers
+        of a missing key may both make it; the last one put is kept)."""
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            value = factory()
+            self.put(key, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
     def keys(self) -> list[K]:
         with self._lock:

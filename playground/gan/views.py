@@ -161,15 +161,16 @@ _LABELS: cache.Recent[tuple[str, int], Image.Image] = cache.Recent(64)      # (p
 def _sweep_label(psi: str, width: int) -> Image.Image:
     """The white band over a sweep frame that says its psi: drawn once per psi and width (every sweep
     shows the same few psi values) and kept, not drawn on every call."""
-    band = _LABELS.get((psi, width))
-    if band is None:
-        font = ImageFont.load_default(size=SWEEP_LABEL_PX)
-        band = Image.new("RGB", (width, SWEEP_LABEL_PX * 3 // 2), "white")
-        draw, label = ImageDraw.Draw(band), f"psi = {psi}   w' = w_avg + psi (w - w_avg)"
-        if draw.textlength(label, font=font) > width - 8:      # a narrow row (few seeds): the psi only
-            label = f"psi = {psi}"
-        draw.text((4, band.height // 6), label, fill="black", font=font)
-        _LABELS.put((psi, width), band)
+    return _LABELS.make((psi, width), lambda: _draw_label(psi, width))
+
+
+def _draw_label(psi: str, width: int) -> Image.Image:
+    font = ImageFont.load_default(size=SWEEP_LABEL_PX)
+    band = Image.new("RGB", (width, SWEEP_LABEL_PX * 3 // 2), "white")
+    draw, label = ImageDraw.Draw(band), f"psi = {psi}   w' = w_avg + psi (w - w_avg)"
+    if draw.textlength(label, font=font) > width - 8:          # a narrow row (few seeds): the psi only
+        label = f"psi = {psi}"
+    draw.text((4, band.height // 6), label, fill="black", font=font)
     return band
 
 

@@ -10,9 +10,7 @@ Counts of layers and heads come from the model's config, so a hub model works th
 """
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,29 +48,6 @@ BENCH_PROMPT = ("The Eiffel Tower is located in the city of Paris, the capital o
                 "the World's Fair of 1889 and was at first criticised by artists. Today it is one of the most "
                 "visited monuments in the world, and every year millions of people climb it to see Paris from")
 # (64 tokens for SmolLM2's tokenizer: the benchmark's prompt, and the text the previous-token head is measured on)
-
-
-class LRU:
-    """A bounded, thread-safe least-recently-used map (one per process, made through core.cache)."""
-
-    def __init__(self, size: int):
-        self.size, self._d, self._lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key, make):
-        with self._lock:
-            if key in self._d:
-                self._d.move_to_end(key)
-                return self._d[key]
-        value = make()
-        with self._lock:
-            self._d[key] = value
-            while len(self._d) > self.size:
-                self._d.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._d.clear()
 
 
 # ---- plain results ------------------------------------------------------------------------------
@@ -226,12 +201,12 @@ class Service:
     # ---- cached passes ------------------------------------------------------------------------
 
     @staticmethod
-    def _traces() -> LRU:
-        return cache.once(("transformer", "traces"), lambda: LRU(CACHED_PROMPTS))
+    def _traces() -> cache.Recent:
+        return cache.once(("transformer", "traces"), lambda: cache.Recent(CACHED_PROMPTS))
 
     @staticmethod
-    def _ablations() -> LRU:
-        return cache.once(("transformer", "ablations"), lambda: LRU(CACHED_ABLATIONS))
+    def _ablations() -> cache.Recent:
+        return cache.once(("transformer", "ablations"), lambda: cache.Recent(CACHED_ABLATIONS))
 
     def forget(self) -> None:
         """Drop the cached passes (benchmarks: time a prompt as if it were new)."""
@@ -241,14 +216,14 @@ class Service:
     def _trace(self, backend, ids) -> tuple[tm.Trace, bool]:
         lru = self._traces()
         made = []
-        tr = lru.get((backend.name, str(backend.device), tuple(ids)),
-                     lambda: made.append(1) or tm.trace(backend.model, ids))
+        tr = lru.make((backend.name, str(backend.device), tuple(ids)),
+                      lambda: made.append(1) or tm.trace(backend.model, ids))
         return tr, not made
 
     def _ablated_logits(self, backend, tr: tm.Trace, layer: int, heads: list[int]) -> torch.Tensor:
         """Layers layer..L-1 rerun with `heads` of `layer` zeroed (model.resume), cached."""
-        return self._ablations().get((backend.name, str(backend.device), tr.ids, layer, tuple(heads)),
-                                     lambda: tm.resume(backend.model, tr, layer, {layer: heads}))
+        return self._ablations().make((backend.name, str(backend.device), tr.ids, layer, tuple(heads)),
+                                      lambda: tm.resume(backend.model, tr, layer, {layer: heads}))
 
     # ---- the actions --------------------------------------------------------------------------
 
