@@ -7,7 +7,8 @@ every student. `figure(data, layout)` takes the same properties as plain dicts, 
 writes the same JSON as plotly would (`Figure.to_json`, which Gradio sends). The checks still run, in
 the tests: `valid(fig)` builds the figure again through plotly's validation (`checked`), which raises
 on an unknown property or a bad value, and compares the JSON. `panels` is make_subplots' layout, made
-once per arguments; `on` puts a trace on one of its panels; `colorscale` spells a named scale out.
+once per arguments; `on` puts a trace on one of its panels; `colorscale` spells a named scale out;
+`vline` and `hline` are add_vline's and add_hline's shapes.
 """
 from __future__ import annotations
 
@@ -95,6 +96,16 @@ def each_axis(layout: dict, prefix: str, **props) -> None:
     for key, axis in layout.items():
         if key == prefix or (key.startswith(prefix) and key[len(prefix):].isdigit()):
             axis.update(props)
+
+
+def vline(x: float, **line) -> dict:
+    """A vertical line at x across the plot, as a layout shape (what add_vline adds)."""
+    return dict(type="line", x0=x, x1=x, xref="x", y0=0, y1=1, yref="y domain", line=line)
+
+
+def hline(y: float, **line) -> dict:
+    """A horizontal line at y across the plot, as a layout shape (what add_hline adds)."""
+    return dict(type="line", x0=0, x1=1, xref="x domain", y0=y, y1=y, yref="y", line=line)
 
 
 def panels(rows: int, cols: int, **subplots) -> dict:

@@ -185,7 +185,7 @@ def schedule_figure(t: int, schedule: str, T: int):
     here = dict(type="scatter", x=[t, t], y=[ab ** 0.5, (1 - ab) ** 0.5], mode="markers+text",
                 text=[f"{ab ** 0.5:.3f}", f"{(1 - ab) ** 0.5:.3f}"], textposition="middle right",
                 marker=dict(size=11, color="black"), name=f"t = {t} ({schedule})")
-    mark = dict(type="line", x0=t, x1=t, xref="x", y0=0, y1=1, yref="y domain", line=dict(color="black", width=1))
+    mark = plots.vline(t, color="black", width=1)
     return plots.figure([*_schedule_curves(T), here], dict(
         title={"text": f"Noise schedules (T = {T}); solid: cosine, dashed: linear"}, xaxis={"title": {"text": "t"}},
         yaxis={"title": {"text": "coefficient"}}, height=380, margin=dict(l=40, r=10, t=50, b=40),

@@ -155,8 +155,7 @@ def loss_figure(a: Adaptation) -> plots.Figure:
                              line=dict(color=colour, width=1.5, dash="dot")))
     query = " (solid: query MSE against the true wave; dotted: MSE on the support points)" if a.truth is not None \
         else " (MSE on the typed points: with no true wave there is no query loss)"
-    mark = dict(type="line", x0=a.step, x1=a.step, xref="x", y0=0, y1=1, yref="y domain",
-                line=dict(color="#888", dash="dash"))                                 # add_vline's shape
+    mark = plots.vline(a.step, color="#888", dash="dash")
     return plots.figure(data, dict(
         title={"text": "loss per gradient step" + query}, height=340, margin=dict(l=40, r=10, t=50, b=40),
         xaxis=dict(title={"text": "gradient steps"}, dtick=1),

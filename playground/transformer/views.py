@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 
 import numpy as np
-import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 
 from playground.core import images, plots
@@ -198,8 +197,7 @@ def rope_figure(r) -> plots.Figure:
              line=dict(color=OTHER)),
         dict(type="scatter", x=p.shifts, y=p.added, line=dict(color=OFF, dash="dot"),
              name="sinusoidal code added instead: (q+PE)·(k+PE)/√d_k, both moved")],
-        dict(shapes=[dict(type="line", x0=p.shift, x1=p.shift, xref="x", y0=0, y1=1, yref="y domain",
-                          line=dict(color="#999", dash="dash"))],
+        dict(shapes=[plots.vline(p.shift, color="#999", dash="dash")],
              title=dict(text=f"Score of query {p.query} and key {p.key} (this head's real vectors) as positions shift"),
              xaxis=dict(title=dict(text="shift s (positions)")), yaxis=dict(title=dict(text="score")), height=400,
              legend=dict(orientation="h", y=-0.25), margin=dict(t=50, b=10)))

@@ -162,8 +162,7 @@ def mu_sigma_figure(mu: list[float], sigma: list[float], order: list[int]) -> pl
               error_y=dict(type="data", array=sig, visible=True)),
          dict(type="scatter", x=labels, y=sig, mode="markers+lines", name="sigma",
               marker=dict(color="#e0702b", size=9))],
-        dict(shapes=[dict(type="line", x0=0, x1=1, xref="x domain", y0=1.0, y1=1.0, yref="y",        # add_hline's
-                          line=dict(dash="dot", color="#999"))],
+        dict(shapes=[plots.hline(1.0, dash="dot", color="#999")],
              annotations=[dict(text="prior sigma = 1", showarrow=False, x=1, xref="x domain", xanchor="right",
                                y=1.0, yref="y", yanchor="bottom")],
              title=dict(text="q(z|x): mu (bars, whiskers = ±sigma) and sigma per dimension"), height=340,
