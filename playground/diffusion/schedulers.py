@@ -138,7 +138,7 @@ class DDPMSampler(_Sampler):
         beta = 1 - alpha
         x0 = self._x0(x_t, eps, a_t)
         mean = (a_prev ** 0.5 * beta / (1 - a_t)) * x0 + (alpha ** 0.5 * (1 - a_prev) / (1 - a_t)) * x_t
-        if t > 0:
+        if self.needs_noise(t):                                          # not at the last step
             var = max((1 - a_prev) / (1 - a_t) * beta, 1e-20)
             mean = mean + var ** 0.5 * self._noise(x_t, generator, noise)
         return StepOutput(mean, x0)
@@ -181,7 +181,7 @@ class DDIMSampler(_Sampler):
             eps = (x_t - a_t ** 0.5 * x0) / (1 - a_t) ** 0.5
         sig = self.sigma(t, prev)
         x_prev = a_prev ** 0.5 * x0 + max(1 - a_prev - sig ** 2, 0.0) ** 0.5 * eps
-        if self.eta > 0:
+        if self.needs_noise(t):                                          # eta > 0
             x_prev = x_prev + sig * self._noise(x_t, generator, noise)
         return StepOutput(x_prev, x0)
 
