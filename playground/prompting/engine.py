@@ -142,11 +142,12 @@ class LocalBackend:
         tail after a kept prefix changes the logits by float rounding (about 3e-5 here) and would make
         an answer depend on what the server read before. reuse=False reads and keeps nothing (a speed
         probe)."""
-        ids, mask = self.encode([text])                                              # (1, L) each
-        key = tuple(ids[0].tolist())
+        row = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        key = tuple(row)
         kept = self._kept.get(key) if reuse else None
         if kept is not None:
             return kept.clone()
+        ids, mask = self._left_pad([row])                                            # (1, L) each
         logits = self.model(input_ids=ids, attention_mask=mask).logits[0, -1].float()
         if reuse:
             self._kept.put(key, logits.clone())

@@ -126,7 +126,6 @@ class Linear:
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, int8: bool):
         weight = weight.detach().float().contiguous()
         self.bias = None if bias is None else bias.detach().float().contiguous()
-        self.int8 = int8
         if int8:
             scale = weight.abs().amax(dim=1).clamp(min=1e-8) / 127.0                    # s_i, (out,)
             with warnings.catch_warnings():     # torch marks its quantised tensors deprecated; they still work
