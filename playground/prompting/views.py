@@ -273,7 +273,8 @@ def next_token_figure(nt) -> plots.Figure:
               x=nt.tokens, y=nt.filtered_probs, marker=dict(color=WINNER))],
         dict(title=dict(text=f"Next token: top {len(nt.tokens)} ({nt.kept} token{'s' if nt.kept != 1 else ''} can "
                              "be drawn)"), barmode="group", yaxis=dict(title=dict(text="probability")), height=380,
-             margin=dict(t=50, b=90), xaxis=dict(tickangle=-45, type="category")))
+             margin=dict(t=100, b=90), xaxis=dict(tickangle=-45, type="category"),
+             legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0)))    # above the bars: a phone keeps their width
 
 
 def continuations_markdown(c) -> str:
