@@ -32,11 +32,20 @@ LONG_FIRST = ("test_api_inputs", "_classroom_browser", "test_prompt_tour", "test
               "_browser", "_tour", "_card", "test_result_files")
 
 
+# A browser test that timed out waiting for the page, or whose page load Chromium aborted, runs once more
+# (pytest-rerunfailures; the summary counts it as a rerun): with three workers on two cores a page can
+# wait minutes for a busy server. A wrong result (an assertion) never runs again.
+PAGE_WAITS = [r"^TimeoutError: (Page|Locator|Frame)\.", r"^Error: Page\.goto: net::ERR_ABORTED"]
+
+
 def pytest_collection_modifyitems(config, items):
     def rank(item):
         name = item.path.stem
         return next((i for i, part in enumerate(LONG_FIRST) if part in name), len(LONG_FIRST))
     items.sort(key=rank)                        # stable: a file's tests keep their order
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("flaky"):
+            item.add_marker(pytest.mark.flaky(reruns=1, only_rerun=PAGE_WAITS))
 
 
 def free_port() -> int:
@@ -93,11 +102,14 @@ def browser():
 
 
 @pytest.fixture()
-def page(browser, app_url):
+def page(browser, app_url, request):
+    """A fresh page at the app, or at the address the test module names in PAGE_QUERY (e.g. "?lab=clip").
+    A test opens its page once: a second goto while the first page's own requests are still on their way
+    is aborted by Chromium (net::ERR_ABORTED) on a busy machine."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = ctx.new_page()
     pg.set_default_timeout(30_000)
-    pg.goto(app_url)
+    pg.goto(app_url + getattr(request.module, "PAGE_QUERY", ""))
     pg.wait_for_selector("#tab-home, button[role=tab]")
     yield pg
     ctx.close()

@@ -1,8 +1,6 @@
 """CLIP tab in a real Chromium: search by text (and click a result), upload images, classify zero-shot.
 
-Each test opens the lab by its link (?lab=clip), as a shared link would: a click on the tab made while the
-page's own load event is still on its way is undone when that event answers (it selects the tab the link
-names, Home when it names none), which a busy server made frequent enough to fail these tests."""
+Each test's page opens at the lab's link (?lab=clip, PAGE_QUERY), as a shared link would."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.browser
 
 
+PAGE_QUERY = "?lab=clip"        # the page fixture opens the lab by its link
+
+
 def _open_clip(page, app_url: str) -> None:
-    page.goto(app_url + "?lab=clip")
     page.locator("#clip-query").wait_for(state="visible", timeout=60_000)
 
 
