@@ -294,6 +294,20 @@ def test_vq_encode_is_the_models_nearest_codes_and_their_decode(svc):
     assert v.usage_perplexity == pytest.approx(float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum())), rel=1e-9)
 
 
+def test_vq_views_encode_and_decode_the_image_once(svc, monkeypatch):
+    model, _ = svc._vq("fashion")
+    calls = {"encode": 0, "decode_codes": 0}
+    for name in calls:
+        def counted(*a, _f=getattr(model, name), _n=name, **kw):
+            calls[_n] += 1
+            return _f(*a, **kw)
+        monkeypatch.setattr(model, name, counted)
+    v = svc.vq_encode(svc.default, "test #9: Sneaker")
+    assert calls == {"encode": 1, "decode_codes": 1}                 # no edit: the grid decoded is the encoder's
+    svc.vq_edit(svc.default, v.state, 0, 0, 1)
+    assert calls == {"encode": 2, "decode_codes": 3}                 # an edit: the encoder's grid and the edited one
+
+
 def test_vq_sub_tab_opens_on_the_first_test_image_and_keeps_an_encoded_one(svc):
     v, label = svc.vq_first(svc.default, None)
     assert label == S.pick_labels("fashion")[0] and v.state.codes == svc.vq_encode(svc.default, label).state.codes

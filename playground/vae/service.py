@@ -557,29 +557,30 @@ class Service:
         return cache.once(("vae", "vq-usage", key), count)
 
     @torch.inference_mode()
-    def _vq_view(self, key: str, state: VQCodes, cell: tuple[int, int]) -> VQView:
+    def _vq_view(self, key: str, index: int, codes: list[list[int]] | None, cell: tuple[int, int]) -> VQView:
+        """Test image `index` encoded once (its codes, loss terms and decode) beside the grid `codes` decoded
+        (None: the encoder's own grid, no edit yet)."""
         model, card = self._vq(key)
-        x = self._test_images(key, [state.index])                               # (1, 1, H, W)
+        x = self._test_images(key, [index])                                     # (1, 1, H, W)
         z_e = model.encode(x)
         k, z_q = model.quantize(z_e)
+        original = k[0].tolist()
+        state = VQCodes(key, index, [row[:] for row in original] if codes is None else codes, original)
         codebook, commitment = vq_terms(z_e, z_q)
         terms = {"recon": float(recon_nll(model.decode_logits(z_q), x)[0]), "codebook": float(codebook[0]),
                  "commitment": float(commitment[0]), "beta": model.config.beta}
-        edited = model.decode_codes(torch.tensor([state.codes]))
+        recon = model.decode_codes(k)
+        edited = recon if codes is None else model.decode_codes(torch.tensor([codes]))
         usage, n = self._vq_usage(key)
-        return VQView(x[0], model.decode_codes(k)[0], edited[0], cell, terms, usage, perplexity(torch.tensor(usage)),
+        return VQView(x[0], recon[0], edited[0], cell, terms, usage, perplexity(torch.tensor(usage)),
                       n, card, self._card(self.roles[key]["main"]), state)
 
     def vq_encode(self, dataset, pick) -> VQView:
         """A test image -> its grid of codes k = argmin_j ||z_e - e_j||^2, decoded; no edit yet."""
         key = self._key(dataset)
         index = self._pick(key, pick, "Test image")
-        model, _ = self._vq(key)
-        with torch.inference_mode():
-            k, _ = model.quantize(model.encode(self._test_images(key, [index])))
-        codes = k[0].tolist()
-        g = model.grid
-        return self._vq_view(key, VQCodes(key, index, codes, [row[:] for row in codes]), (g // 2, g // 2))
+        g = self._vq(key)[0].grid
+        return self._vq_view(key, index, None, (g // 2, g // 2))
 
     def vq_first(self, dataset, state) -> tuple[VQView, str] | None:
         """The VQ-VAE view as the sub-tab opens: the data set's first test image (view, its pick label) and its
@@ -604,7 +605,7 @@ class Service:
                              f"pick one with the {self.labels[key]} model first.")
         codes = [r[:] for r in state.codes]
         codes[row][col] = code
-        return self._vq_view(key, replace(state, codes=codes), (row, col))
+        return self._vq_view(key, state.index, codes, (row, col))
 
     # --- the data set and its cards ---
 
