@@ -75,8 +75,9 @@ def test_opening_the_lab_shows_a_search_and_a_link_reopens_a_state_set_by_hand(b
     _number(pg, "#clip-zs-temp").press("Enter")
     pg.click("#clip-zs-btn")
     _wait_label(pg, "sandal", without="100%")
-    pg.wait_for_timeout(500)
-    shown, src = _label(pg), image_src(pg, "#clip-zs-image")
+    # read once settled: the temperature's Enter and the click each classify, and while one is on its way the
+    # label's text starts with Gradio's status ("processing | 1.3s"), which the fresh page never shows
+    shown, src = settled_text(pg, "#clip-zs-label"), image_src(pg, "#clip-zs-image")
     pg.click("#copy-link")
     pg.wait_for_function("() => document.querySelector('#lesson-link textarea, #lesson-link input').value.includes('?')")
     url = _field(pg, "#lesson-link").input_value()
