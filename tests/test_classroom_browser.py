@@ -127,3 +127,23 @@ def test_phone_slider_keeps_the_decoded_image_in_view(browser, app_url):
     assert box["y"] >= 0 and box["y"] + box["height"] <= 844 and track["y"] < 844    # both in view
     screenshot(pg, "classroom-phone-vae")
     pg.context.close()
+
+
+def test_phone_classroom_bar_fits_the_screen(browser, app_url):
+    """On a 390 px phone the bar's controls are whole and on screen (the link box took the row and cut the
+    presenter switch's label to "Present mode"), and a tap on the switch turns presenter mode on."""
+    pg = new_page(browser, app_url + "?lab=vae", width=390, height=844, is_mobile=True, has_touch=True)
+    bar = pg.locator("#classroom-bar").bounding_box()
+    for sel in ("#copy-link", "#lesson-link", "#presenter-toggle", "#presenter-toggle label",
+                "#presenter-toggle label span"):
+        box = pg.locator(sel).first.bounding_box()
+        assert box and bar["x"] <= box["x"] and box["x"] + box["width"] <= bar["x"] + bar["width"], (sel, box, bar)
+        assert pg.locator(sel).first.evaluate("(e) => e.scrollWidth <= e.clientWidth"), f"{sel}: its content is cut"
+    label = pg.locator("#presenter-toggle label").first
+    assert label.inner_text().strip() == "Presenter mode"
+    assert label.bounding_box()["height"] < 30                                      # one line, not wrapped
+    label.tap()
+    pg.wait_for_function("() => document.body.classList.contains('presenter')")
+    screenshot(pg, "classroom-phone-bar")
+    pg.context.close()
+

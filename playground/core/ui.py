@@ -204,6 +204,7 @@ body.presenter .big-image img, body.presenter .vae-live img { min-height: 40vh; 
 body.presenter .equation { font-size: 1.25em; }
 .gradio-container { overflow: clip !important; }   /* Gradio's 'hidden' would make it the sticky's scroller */
 @media (max-width: 700px) {
+  #lesson-link { flex: 1 1 100% !important; }   /* the link takes its own line: the presenter switch stays whole */
   .result-sticky { order: -1; position: sticky; top: 0; z-index: 1000; isolation: isolate;
                    background: var(--body-background-fill, #fff); box-shadow: 0 2px 6px rgba(0, 0, 0, 0.15); }
   .result-sticky img { max-height: 30vh; width: auto; object-fit: contain; }
