@@ -139,15 +139,15 @@ def overview_figure(r) -> plots.Figure:
 
 
 def _side_by_side(left: list[dict], right: list[dict], titles: tuple[str, str], layout: dict) -> plots.Figure:
-    """Two panels on their own axes (what make_subplots does, written out), with `layout` merged in (its
-    xaxis, xaxis2, yaxis2 merged into the panels' own)."""
-    axes = dict(xaxis=dict(domain=[0, 0.46]), xaxis2=dict(domain=[0.54, 1]), yaxis2=dict(anchor="x2"))
+    """Two panels on their own axes (plots.panels: make_subplots' layout, each title centred over its panel),
+    with `layout` merged in (its xaxis, xaxis2, yaxis2 merged into the panels' own)."""
+    axes = plots.panels(1, 2, subplot_titles=titles, horizontal_spacing=0.08)
+    for a in axes["annotations"]:
+        del a["font"]                                   # the page's own size, not make_subplots' 16 px
     for k, v in layout.items():
         axes[k] = {**axes[k], **v} if k in axes else v
     return plots.figure([*(plots.on(t, 1) for t in left), *(plots.on(t, 2) for t in right)],
-                        dict(axes, margin=dict(t=70, b=10),
-                             annotations=[dict(text=t, x=x, y=1.0, xref="paper", yref="paper", yanchor="bottom",
-                                               showarrow=False) for t, x in zip(titles, (0.23, 0.77))]))
+                        dict(axes, margin=dict(t=70, b=10)))
 
 
 def scores_figure(r) -> plots.Figure:
