@@ -222,11 +222,88 @@ THEME = gr.themes.Default(primary_hue="indigo").set(
     link_text_color="*primary_700", link_text_color_visited="*primary_800",
     color_accent="*primary_600")                    # a selected tab's name: 4.46:1 at primary_500
 
+# Plotly draws a figure's title and its panels' titles on one line, whatever the width: on a phone (a
+# screen up to 700 px wide) a long title ran off the figure and side-by-side panels' titles ran into each
+# other. Once a figure is drawn and in view, a title wider than its room is set smaller and wrapped at
+# words (the figure's top margin grows by the lines added; the title's first line stays where it was), and
+# plotly's default 80 px side margins, where a figure leaves them, become 40 and 16. Each figure once per
+# content and width; a wider screen is left alone.
+PHONE_PLOTS = r"""
+() => {
+  const phone = window.matchMedia('(max-width: 700px)');
+  const shown = (s) => s.replace(/<[^>]*>/g, '');
+  const wrap = (text, chars) => text.split(/<br\s*\/?>/i).map(line => {
+    const out = [];
+    let cur = '';
+    for (const w of line.split(' ')) {
+      if (cur && shown(cur + ' ' + w).length > chars) { out.push(cur); cur = w; } else { cur = cur ? cur + ' ' + w : w; }
+    }
+    out.push(cur);
+    return out.join('<br>');
+  }).join('<br>');
+  const lines = (t) => t.split(/<br\s*\/?>/i).length;
+  // the text wrapped into lines of at most `room` px once drawn at font size `size` (it is drawn at `was`)
+  const fitText = (el, text, room, was, size) => {
+    if (!el || !text) return null;
+    const longest = Math.max(...text.split(/<br\s*\/?>/i).map(l => shown(l).length));
+    const w = el.getBBox().width;
+    if (w <= room) return null;                                             // it fits as it is
+    return wrap(text, Math.max(6, Math.floor(room / (w / Math.max(1, longest) * size / was))));
+  };
+  const key = (L) => JSON.stringify([L.width, L.title && L.title.text, (L.annotations || []).map(a => a.text)]);
+  const fit = (gd) => {
+    const L = gd._fullLayout;
+    if (!L || !window.Plotly || !gd.offsetWidth || gd.dataset.phoneFit === key(L)) return;   // drawn, in view
+    const upd = {}, set = (gd.layout && gd.layout.margin) || {};
+    let grow = 0;
+    // plotly's default side margins (80 px each) took half of a phone's plot: narrower, where a figure left them
+    if (set.l === undefined && L.margin.l > 40) upd['margin.l'] = 40;
+    if (set.r === undefined && L.margin.r > 16) upd['margin.r'] = 16;
+    const w = L._size.w + (L.margin.l - (upd['margin.l'] || L.margin.l)) + (L.margin.r - (upd['margin.r'] || L.margin.r));
+    const title = L.title && L.title.text, tel = gd.querySelector('.g-gtitle .gtitle');
+    const tsize = (L.title.font && L.title.font.size) || 17, tnew = Math.min(tsize, 14);
+    const t = fitText(tel, title, L.width - 16, tsize, tnew);
+    if (t) {
+      const top = tel.getBoundingClientRect().top - gd.getBoundingClientRect().top;
+      Object.assign(upd, {'title.text': t, 'title.font.size': tnew, 'title.yref': 'container', 'title.yanchor': 'top',
+                          'title.y': 1 - Math.max(0, top) / L.height});   // its first line where the title was
+      grow += lines(t) * 1.3 * tnew - 1.3 * tsize;
+    }
+    let sub = 0;
+    (L.annotations || []).forEach((a, i) => {
+      if (a.xref !== 'paper' || a.yref !== 'paper' || a.y < 0.98 || a.showarrow) return;
+      const d = Object.keys(L).filter(k => /^xaxis\d*$/.test(k)).map(k => L[k].domain)
+        .find(d => d[0] - 0.02 <= a.x && a.x <= d[1] + 0.02);
+      const size = (a.font && a.font.size) || 12, snew = Math.min(size, 11);
+      const at = fitText(gd.querySelector(`.annotation[data-index="${i}"] .annotation-text`), a.text,
+                         (d ? d[1] - d[0] : 1) * w * 0.95, size, snew);
+      if (at) {
+        upd[`annotations[${i}].text`] = at;
+        upd[`annotations[${i}].font.size`] = snew;
+        sub = Math.max(sub, lines(at) * 1.3 * snew - lines(a.text) * 1.3 * size);
+      }
+    });
+    grow += Math.max(0, sub);
+    if (!Object.keys(upd).length) { gd.dataset.phoneFit = key(L); return; }
+    upd['margin.t'] = Math.round(L.margin.t + Math.max(0, grow));
+    const before = tel && tel.getBoundingClientRect().top - gd.getBoundingClientRect().top;
+    window.Plotly.relayout(gd, upd).then(() => {
+      const now = gd.querySelector('.g-gtitle .gtitle');     // plotly's 'top' anchor is approximate: keep the top
+      const off = t && now ? now.getBoundingClientRect().top - gd.getBoundingClientRect().top - before : 0;
+      return Math.abs(off) > 1 ? window.Plotly.relayout(gd, {'title.y': gd._fullLayout.title.y + off / gd._fullLayout.height}) : null;
+    }).then(() => { gd.dataset.phoneFit = key(gd._fullLayout); }).catch(() => {});
+  };
+  let timer = null;
+  const fitAll = () => { timer = null; if (phone.matches) document.querySelectorAll('.js-plotly-plot').forEach(fit); };
+  return () => { if (!timer) timer = setTimeout(fitAll, 300); };
+}
+"""
+
 # Repairs of Gradio's own markup, for screen readers (and axe-core): an empty image box carries an
 # aria-label without a role; a gallery thumbnail is labelled "Thumbnail i of n" while it shows a
 # caption; the upload area's button is labelled otherwise than its visible text. Applied on load and
 # whenever the page changes.
-PAGE_JS = """
+PAGE_JS = r"""
 () => {
   const fix = () => {
     document.querySelectorAll('.empty[aria-label]:not([role])').forEach(e => e.setAttribute('role', 'img'));
@@ -239,10 +316,12 @@ PAGE_JS = """
       if (t) e.setAttribute('aria-label', t);
     });
   };
+  const fitPlots = (PHONE_PLOTS)();
   fix();
-  new MutationObserver(fix).observe(document.body, {subtree: true, childList: true, attributes: false});
+  fitPlots();
+  new MutationObserver(() => { fix(); fitPlots(); }).observe(document.body, {subtree: true, childList: true, attributes: false});
 }
-"""
+""".replace("PHONE_PLOTS", PHONE_PLOTS.strip())
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 # Small generated images (28-32 px) shown large with crisp pixels (CSS .big-image in app.py).
