@@ -296,16 +296,18 @@ def test_vq_encode_is_the_models_nearest_codes_and_their_decode(svc):
 
 def test_vq_views_encode_and_decode_the_image_once(svc, monkeypatch):
     model, _ = svc._vq("fashion")
-    calls = {"encode": 0, "decode_codes": 0}
-    for name in calls:
-        def counted(*a, _f=getattr(model, name), _n=name, **kw):
-            calls[_n] += 1
-            return _f(*a, **kw)
-        monkeypatch.setattr(model, name, counted)
-    v = svc.vq_encode(svc.default, "test #9: Sneaker")
-    assert calls == {"encode": 1, "decode_codes": 1}                 # no edit: the grid decoded is the encoder's
-    svc.vq_edit(svc.default, v.state, 0, 0, 1)
-    assert calls == {"encode": 2, "decode_codes": 3}                 # an edit: the encoder's grid and the edited one
+    svc._vq_usage("fashion")                                  # the codebook usage (encodes test images), kept apart
+    calls = {"encode": 0, "dec": 0}
+    monkeypatch.setattr(model, "encode", lambda x, _f=model.encode: calls.__setitem__("encode", calls["encode"] + 1)
+                        or _f(x))
+    hook = model.dec.register_forward_hook(lambda *_: calls.__setitem__("dec", calls["dec"] + 1))
+    try:
+        v = svc.vq_encode(svc.default, "test #9: Sneaker")
+        assert calls == {"encode": 1, "dec": 1}               # no edit: one decode gives the loss and the picture
+        svc.vq_edit(svc.default, v.state, 0, 0, 1)
+        assert calls == {"encode": 2, "dec": 3}               # an edit: the encoder's grid and the edited one
+    finally:
+        hook.remove()
 
 
 def test_vq_sub_tab_opens_on_the_first_test_image_and_keeps_an_encoded_one(svc):

@@ -567,9 +567,10 @@ class Service:
         original = k[0].tolist()
         state = VQCodes(key, index, [row[:] for row in original] if codes is None else codes, original)
         codebook, commitment = vq_terms(z_e, z_q)
-        terms = {"recon": float(recon_nll(model.decode_logits(z_q), x)[0]), "codebook": float(codebook[0]),
+        logits = model.decode_logits(z_q)                                      # z_q = e_k: decode_codes(k)'s input
+        terms = {"recon": float(recon_nll(logits, x)[0]), "codebook": float(codebook[0]),
                  "commitment": float(commitment[0]), "beta": model.config.beta}
-        recon = model.decode_codes(k)
+        recon = torch.sigmoid(logits)
         edited = recon if codes is None else model.decode_codes(torch.tensor([codes]))
         usage, n = self._vq_usage(key)
         return VQView(x[0], recon[0], edited[0], cell, terms, usage, perplexity(torch.tensor(usage)),
