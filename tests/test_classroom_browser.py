@@ -150,16 +150,21 @@ def test_phone_classroom_bar_fits_the_screen(browser, app_url):
 
 FIGURE_TEXT = """(sel) => { const g = document.querySelector(sel + ' .js-plotly-plot'), G = g.getBoundingClientRect();
     const box = (e) => { const r = e.getBoundingClientRect(); return [r.left - G.left, r.right - G.left, r.top - G.top, r.bottom - G.top]; };
-    return {width: G.width, title: g._fullLayout.title.text, fitted: g.dataset.phoneFit || null,
+    return {width: G.width, title: g._fullLayout.title.text, fitted: g.layout.__phoneFit ?? null,
             texts: [g._fullLayout.title.text, ...(g._fullLayout.annotations || []).map(a => a.text)].join(' | '),
             boxes: [...g.querySelectorAll('.g-gtitle .gtitle, .annotation-text')].filter(e => e.textContent).map(box)}; }"""
+DRAWN = """(sel) => { const g = document.querySelector(sel + ' .js-plotly-plot');
+    return g && g._fullLayout && g.layout && g.querySelector('.g-gtitle .gtitle'); }"""
+FITTED = """(sel) => { const g = document.querySelector(sel + ' .js-plotly-plot');
+    return g && g._fullLayout && g.layout && g.layout.__phoneFitDone === g._fullLayout.width; }"""
 
 
-def _figure_text(page, sel: str) -> dict:
-    """A figure's title and its panels' titles as drawn: their boxes, relative to the figure."""
-    page.wait_for_function("(sel) => { const g = document.querySelector(sel + ' .js-plotly-plot');"
-                           " return g && g._fullLayout && g.querySelector('.g-gtitle .gtitle'); }", arg=sel, timeout=120_000)
-    page.wait_for_timeout(1500)                                    # the phone's fit runs once the page is quiet
+def _figure_text(page, sel: str, phone: bool) -> dict:
+    """A figure's title and its panels' titles as drawn: their boxes, relative to the figure. On a phone, once
+    the page has fitted the figure now shown; on a wide screen, once it has been drawn for two seconds."""
+    page.wait_for_function(FITTED if phone else DRAWN, arg=sel, timeout=120_000)
+    if not phone:
+        page.wait_for_timeout(2000)                              # time enough for a fit that should not happen
     return page.evaluate(FIGURE_TEXT, sel)
 
 
@@ -171,22 +176,19 @@ def test_phone_figure_titles_fit_and_a_wide_screen_is_left_alone(browser, app_ur
     figure keeps its one-line title."""
     pg = new_page(browser, app_url + link, width=390, height=844, is_mobile=True, has_touch=True)
     pg.locator(sel).scroll_into_view_if_needed()
-    fig = _figure_text(pg, sel)
-    phone = fig
-    assert fig["fitted"], fig
-    for left, right, top, bottom in fig["boxes"]:
-        assert -1 <= left and right <= fig["width"] + 1 and top >= -1, fig
-    boxes = sorted(fig["boxes"])
+    phone = _figure_text(pg, sel, phone=True)
+    for left, right, top, bottom in phone["boxes"]:
+        assert -1 <= left and right <= phone["width"] + 1 and top >= -1, phone
+    boxes = sorted(phone["boxes"])
     for a in boxes:
         for b in boxes:
             apart = a[1] <= b[0] + 1 or b[1] <= a[0] + 1 or a[3] <= b[2] + 1 or b[3] <= a[2] + 1
-            assert a is b or apart, (a, b, fig["title"])
+            assert a is b or apart, (a, b, phone["texts"])
     screenshot(pg, "classroom-phone-figure-" + sel.strip("#"))
     pg.context.close()
     wide = new_page(browser, app_url + link)
-    fig = _figure_text(wide, sel)
-    assert "<br>" not in fig["title"] and not fig["fitted"], fig
+    fig = _figure_text(wide, sel, phone=False)
+    assert "<br>" not in fig["title"] and fig["fitted"] is None, fig
     assert phone["texts"].count("<br>") > fig["texts"].count("<br>"), (phone["texts"], fig["texts"])  # wrapped there
     assert phone["texts"].replace("<br>", " ") == fig["texts"].replace("<br>", " ")   # the same words, in order
     wide.context.close()
-

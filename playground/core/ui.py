@@ -224,10 +224,11 @@ THEME = gr.themes.Default(primary_hue="indigo").set(
 
 # Plotly draws a figure's title and its panels' titles on one line, whatever the width: on a phone (a
 # screen up to 700 px wide) a long title ran off the figure and side-by-side panels' titles ran into each
-# other. Once a figure is drawn and in view, a title wider than its room is set smaller and wrapped at
+# other. Once a figure is drawn and displayed, a title wider than its room is set smaller and wrapped at
 # words (the figure's top margin grows by the lines added; the title's first line stays where it was), and
 # plotly's default 80 px side margins, where a figure leaves them, become 40 and 16. Each figure once per
-# content and width; a wider screen is left alone.
+# width (its layout is marked: __phoneFit when begun, __phoneFitDone when drawn); a wider screen is left
+# alone. It runs at most every 300 ms, after a change to the page.
 PHONE_PLOTS = r"""
 () => {
   const phone = window.matchMedia('(max-width: 700px)');
@@ -250,27 +251,26 @@ PHONE_PLOTS = r"""
     if (w <= room) return null;                                             // it fits as it is
     return wrap(text, Math.max(6, Math.floor(room / (w / Math.max(1, longest) * size / was))));
   };
-  const key = (L) => JSON.stringify([L.width, L.title && L.title.text, (L.annotations || []).map(a => a.text)]);
+  const top = (gd, e) => e.getBoundingClientRect().top - gd.getBoundingClientRect().top;
   const fit = (gd) => {
-    const L = gd._fullLayout;
-    if (!L || !window.Plotly || !gd.offsetWidth || gd.dataset.phoneFit === key(L)) return;   // drawn, in view
-    const upd = {}, set = (gd.layout && gd.layout.margin) || {};
-    let grow = 0;
+    const L = gd._fullLayout, lay = gd.layout;        // Gradio draws each new figure with a new layout object
+    if (!L || !lay || !window.Plotly || !gd.offsetWidth || lay.__phoneFit === L.width) return;   // drawn, displayed
+    lay.__phoneFit = L.width;                          // once per figure and width (a failed relayout is not retried)
+    const done = () => { lay.__phoneFitDone = L.width; };
+    const upd = {}, set = lay.margin || {};
     // plotly's default side margins (80 px each) took half of a phone's plot: narrower, where a figure left them
     if (set.l === undefined && L.margin.l > 40) upd['margin.l'] = 40;
     if (set.r === undefined && L.margin.r > 16) upd['margin.r'] = 16;
     const w = L._size.w + (L.margin.l - (upd['margin.l'] || L.margin.l)) + (L.margin.r - (upd['margin.r'] || L.margin.r));
-    const title = L.title && L.title.text, tel = gd.querySelector('.g-gtitle .gtitle');
-    const tsize = (L.title.font && L.title.font.size) || 17, tnew = Math.min(tsize, 14);
+    const title = L.title && L.title.text, tel = title ? gd.querySelector('.g-gtitle .gtitle') : null;
+    const tsize = L.title.font.size || 17, tnew = Math.min(tsize, 14);
     const t = fitText(tel, title, L.width - 16, tsize, tnew);
+    let grow = 0, sub = 0;
     if (t) {
-      const top = tel.getBoundingClientRect().top - gd.getBoundingClientRect().top;
-      Object.assign(upd, {'title.text': t, 'title.font.size': tnew, 'title.yref': 'container', 'title.yanchor': 'top',
-                          'title.y': 1 - Math.max(0, top) / L.height});   // its first line where the title was
-      grow += lines(t) * 1.3 * tnew - 1.3 * tsize;
+      Object.assign(upd, {'title.text': t, 'title.font.size': tnew});
+      grow += lines(t) * 1.3 * tnew - lines(title) * 1.3 * tsize;
     }
-    let sub = 0;
-    (L.annotations || []).forEach((a, i) => {
+    (L.annotations || []).forEach((a, i) => {         // panel titles: above the top of the figure's panels
       if (a.xref !== 'paper' || a.yref !== 'paper' || a.y < 0.98 || a.showarrow) return;
       const d = Object.keys(L).filter(k => /^xaxis\d*$/.test(k)).map(k => L[k].domain)
         .find(d => d[0] - 0.02 <= a.x && a.x <= d[1] + 0.02);
@@ -284,17 +284,23 @@ PHONE_PLOTS = r"""
       }
     });
     grow += Math.max(0, sub);
-    if (!Object.keys(upd).length) { gd.dataset.phoneFit = key(L); return; }
-    upd['margin.t'] = Math.round(L.margin.t + Math.max(0, grow));
-    const before = tel && tel.getBoundingClientRect().top - gd.getBoundingClientRect().top;
+    if (grow > 0) upd['margin.t'] = Math.round(L.margin.t + grow);
+    if (!Object.keys(upd).length) { done(); return; }
+    const before = tel && top(gd, tel);
+    if (tel && upd['margin.t']) {                      // a taller top margin: the title's first line stays where it was
+      Object.assign(upd, {'title.yref': 'container', 'title.yanchor': 'top', 'title.y': 1 - Math.max(0, before) / L.height});
+    }
     window.Plotly.relayout(gd, upd).then(() => {
-      const now = gd.querySelector('.g-gtitle .gtitle');     // plotly's 'top' anchor is approximate: keep the top
-      const off = t && now ? now.getBoundingClientRect().top - gd.getBoundingClientRect().top - before : 0;
-      return Math.abs(off) > 1 ? window.Plotly.relayout(gd, {'title.y': gd._fullLayout.title.y + off / gd._fullLayout.height}) : null;
-    }).then(() => { gd.dataset.phoneFit = key(gd._fullLayout); }).catch(() => {});
+      const now = tel && upd['margin.t'] && gd.layout === lay && gd.querySelector('.g-gtitle .gtitle');
+      const off = now ? top(gd, now) - before : 0;    // plotly's 'top' anchor is approximate: put the top back
+      return Math.abs(off) > 1 ? window.Plotly.relayout(gd, {'title.y': gd._fullLayout.title.y + off / L.height}) : null;
+    }).catch(() => {}).then(done);
   };
   let timer = null;
-  const fitAll = () => { timer = null; if (phone.matches) document.querySelectorAll('.js-plotly-plot').forEach(fit); };
+  const fitAll = () => {
+    timer = null;
+    if (phone.matches) document.querySelectorAll('.js-plotly-plot').forEach(gd => { try { fit(gd); } catch (e) { /* next */ } });
+  };
   return () => { if (!timer) timer = setTimeout(fitAll, 300); };
 }
 """

@@ -143,7 +143,7 @@ def _side_by_side(left: list[dict], right: list[dict], titles: tuple[str, str], 
     with `layout` merged in (its xaxis, xaxis2, yaxis2 merged into the panels' own)."""
     axes = plots.panels(1, 2, subplot_titles=titles, horizontal_spacing=0.08)
     for a in axes["annotations"]:
-        del a["font"]                                   # the page's own size, not make_subplots' 16 px
+        del a["font"]                                   # the figure's default size (12 px), not make_subplots' 16
     for k, v in layout.items():
         axes[k] = {**axes[k], **v} if k in axes else v
     return plots.figure([*(plots.on(t, 1) for t in left), *(plots.on(t, 2) for t in right)],
