@@ -32,9 +32,11 @@ LONG_FIRST = ("test_api_inputs", "_classroom_browser", "test_prompt_tour", "test
               "_browser", "_tour", "_card", "test_result_files")
 
 
-# A browser test that timed out waiting for the page, or whose page load Chromium aborted, runs once more
-# (pytest-rerunfailures; the summary counts it as a rerun): with three workers on two cores a page can
-# wait minutes for a busy server. A wrong result (an assertion) never runs again.
+# A browser test whose wait on the page timed out (Playwright's TimeoutError: a page that did not load, or
+# a result that did not appear in time), or whose page load Chromium aborted, runs once more
+# (pytest-rerunfailures): with three workers on two cores a page can wait minutes for a busy server. The
+# summary counts every rerun, and a second failure fails the test. A failed assertion on what the page
+# shows (an AssertionError, also from the helpers that turn a wait into one) is never rerun.
 PAGE_WAITS = [r"^TimeoutError: (Page|Locator|Frame)\.", r"^Error: Page\.goto: net::ERR_ABORTED"]
 
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 PAGE_QUERY = "?lab=clip"        # the page fixture opens the lab by its link
 
 
-def _open_clip(page, app_url: str) -> None:
+def _open_clip(page) -> None:
     page.locator("#clip-query").wait_for(state="visible", timeout=60_000)
 
 
@@ -24,8 +24,8 @@ def _result_captions(page) -> list[str]:
     return page.locator("#clip-results .caption-label, #clip-results figcaption").all_inner_texts()
 
 
-def test_clip_search_and_click_a_result(page, app_url):
-    _open_clip(page, app_url)
+def test_clip_search_and_click_a_result(page):
+    _open_clip(page)
     # the lab shows a first search when it opens; a person reads it, then searches
     page.wait_for_function("document.querySelector('#clip-results-status')?.innerText.includes('the text “a red apple”')",
                            timeout=180_000)
@@ -44,10 +44,10 @@ def test_clip_search_and_click_a_result(page, app_url):
     assert "the image “" in page.locator("#clip-results-status").inner_text()
 
 
-def test_clip_upload_adds_to_the_gallery(page, app_url, tmp_path):
+def test_clip_upload_adds_to_the_gallery(page, tmp_path):
     img = tmp_path / "red_square.png"
     Image.new("RGB", (64, 64), (220, 30, 30)).save(img)
-    _open_clip(page, app_url)
+    _open_clip(page)
     page.locator("#clip-upload input[type=file]").set_input_files(str(img))
     page.wait_for_function("document.querySelector('#clip-upload-status')?.innerText.includes('of yours')",
                            timeout=180_000)
@@ -62,8 +62,8 @@ def test_clip_upload_adds_to_the_gallery(page, app_url, tmp_path):
     screenshot(page, "clip_upload")
 
 
-def test_clip_zero_shot_classification(page, app_url):
-    _open_clip(page, app_url)
+def test_clip_zero_shot_classification(page):
+    _open_clip(page)
     page.get_by_role("tab", name="Zero-shot classification").click()
     # the view opens on a gallery image, classified; the learner replaces it by an upload of their own
     page.wait_for_function("document.querySelector('#clip-zs-label')?.innerText.includes('%')", timeout=180_000)
@@ -80,8 +80,8 @@ def test_clip_zero_shot_classification(page, app_url):
     screenshot(page, "clip_zero_shot")
 
 
-def test_clip_matrix_view(page, app_url):
-    _open_clip(page, app_url)
+def test_clip_matrix_view(page):
+    _open_clip(page)
     page.get_by_role("tab", name="Contrastive matrix").click()
     page.locator("#clip-matrix-btn").click()
     page.wait_for_function("document.querySelector('#clip-matrix-loss')?.innerText.includes('InfoNCE')",
@@ -90,8 +90,8 @@ def test_clip_matrix_view(page, app_url):
     screenshot(page, "clip_matrix")
 
 
-def test_clip_embedding_map(page, app_url):
-    _open_clip(page, app_url)
+def test_clip_embedding_map(page):
+    _open_clip(page)
     page.get_by_role("tab", name="Embedding map").click()
     page.locator("#clip-map-btn").click()
     page.wait_for_function("document.querySelector('#clip-map-gap')?.innerText.includes('Modality gap')",
