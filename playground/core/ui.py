@@ -330,8 +330,10 @@ PAGE_JS = r"""
 """.replace("PHONE_PLOTS", PHONE_PLOTS.strip())
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
-# Small generated images (28-32 px) shown large with crisp pixels (CSS .big-image in app.py).
-IMAGE = dict(type="pil", format="png", interactive=False, elem_classes=["big-image"])
+# A generated picture, sent as PNG (Gradio's default WebP took 25 ms to encode a Diffusion forward row).
+PNG = dict(type="pil", format="png", interactive=False)
+# Small generated images (28-32 px) shown large with crisp pixels (CSS .big-image; presenter mode enlarges them).
+IMAGE = dict(PNG, elem_classes=["big-image"])
 
 
 LAUNCH = dict(css=CSS, theme=THEME, js=PAGE_JS)     # every launch of the app: app.py, standalone, tests

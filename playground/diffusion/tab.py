@@ -149,8 +149,8 @@ def build(svc: service.Service) -> ui.LessonLink:
                                        label=f"Schedule (the model was trained on {facts.schedule})")
                     f_seed = gr.Number(value=0, precision=0, label="Noise seed", minimum=0, maximum=validate.MAX_SEED)
                 with gr.Column(scale=3, elem_classes=["result-sticky"]):
-                    f_img = gr.Image(label="x_0 and samples of q(x_t | x_0)", interactive=False, format="png",
-                                     elem_id="diff-forward-img", alt_text="x_0, then draws of the noisy x_t at the chosen t")
+                    f_img = gr.Image(label="x_0 and samples of q(x_t | x_0)", elem_id="diff-forward-img",
+                                     alt_text="x_0, then draws of the noisy x_t at the chosen t", **ui.PNG)
                     f_text = gr.Markdown(latex_delimiters=ui.LATEX, elem_id="diff-forward-text")
                     f_plot = gr.Plot(label="schedule")
         f_in, f_out = [f_example, f_upload, f_t, f_sched, f_seed], [f_img, f_text, f_plot]

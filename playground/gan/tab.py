@@ -94,10 +94,8 @@ def build(svc) -> ui.LessonLink:
                     gr.Markdown(views.EQ_SINGLE, **EQ)
                 with gr.Column(scale=2):
                     with gr.Row():
-                        img_a = gr.Image(label="A", type="pil", format="png", interactive=False, elem_id="gan-img-a",
-                                         height=160, alt_text="Seed A")
-                        img_b = gr.Image(label="B", type="pil", format="png", interactive=False, elem_id="gan-img-b",
-                                         height=160, alt_text="Seed B")
+                        img_a = gr.Image(label="A", elem_id="gan-img-a", height=160, alt_text="Seed A", **ui.PNG)
+                        img_b = gr.Image(label="B", elem_id="gan-img-b", height=160, alt_text="Seed B", **ui.PNG)
                     img_mix = gr.Image(label="A with B's styles at the chosen weights", elem_id="gan-img-mix", height=360,
                                        alt_text="A with B's styles", **ui.IMAGE)
 
