@@ -232,8 +232,8 @@ THEME = gr.themes.Default(primary_hue="indigo").set(
 PHONE_PLOTS = r"""
 () => {
   const phone = window.matchMedia('(max-width: 700px)');
-  const shown = (s) => s.replace(/<[^>]*>/g, '');
-  const wrap = (text, chars) => text.split(/<br\s*\/?>/i).map(line => {
+  const BR = /<br\s*\/?>/i, shown = (s) => s.replace(/<[^>]*>/g, '');
+  const wrap = (text, chars) => text.split(BR).map(line => {
     const out = [];
     let cur = '';
     for (const w of line.split(' ')) {
@@ -242,11 +242,11 @@ PHONE_PLOTS = r"""
     out.push(cur);
     return out.join('<br>');
   }).join('<br>');
-  const lines = (t) => t.split(/<br\s*\/?>/i).length;
+  const lines = (t) => t.split(BR).length;
   // the text wrapped into lines of at most `room` px once drawn at font size `size` (it is drawn at `was`)
   const fitText = (el, text, room, was, size) => {
     if (!el || !text) return null;
-    const longest = Math.max(...text.split(/<br\s*\/?>/i).map(l => shown(l).length));
+    const longest = Math.max(...text.split(BR).map(l => shown(l).length));
     const w = el.getBBox().width;
     if (w <= room) return null;                                             // it fits as it is
     return wrap(text, Math.max(6, Math.floor(room / (w / Math.max(1, longest) * size / was))));
@@ -261,7 +261,7 @@ PHONE_PLOTS = r"""
     // plotly's default side margins (80 px each) took half of a phone's plot: narrower, where a figure left them
     if (set.l === undefined && L.margin.l > 40) upd['margin.l'] = 40;
     if (set.r === undefined && L.margin.r > 16) upd['margin.r'] = 16;
-    const w = L._size.w + (L.margin.l - (upd['margin.l'] || L.margin.l)) + (L.margin.r - (upd['margin.r'] || L.margin.r));
+    const w = L._size.w + (L.margin.l - (upd['margin.l'] ?? L.margin.l)) + (L.margin.r - (upd['margin.r'] ?? L.margin.r));
     const title = L.title && L.title.text, tel = title ? gd.querySelector('.g-gtitle .gtitle') : null;
     const tsize = L.title.font.size || 17, tnew = Math.min(tsize, 14);
     const t = fitText(tel, title, L.width - 16, tsize, tnew);
@@ -301,7 +301,7 @@ PHONE_PLOTS = r"""
     timer = null;
     if (phone.matches) document.querySelectorAll('.js-plotly-plot').forEach(gd => { try { fit(gd); } catch (e) { /* next */ } });
   };
-  return () => { if (!timer) timer = setTimeout(fitAll, 300); };
+  return () => { if (!timer && phone.matches) timer = setTimeout(fitAll, 300); };   // a wide screen: nothing
 }
 """
 
