@@ -146,6 +146,37 @@ def test_phone_psi_keeps_the_grid_in_view(browser, app_url):
     pg.context.close()
 
 
+def test_phone_layer_weight_keeps_the_mix_in_view(browser, app_url):
+    """On a phone the layer-by-layer mix (A, B and A with B's styles) stays in view above its weight sliders:
+    a thumb drags a layer's weight and sees the mix change, with A and B side by side."""
+    pg = _opened(browser, app_url + "?lab=gan", width=390, height=844, is_mobile=True, has_touch=True)
+    track = pg.locator("#gan-w4 input[type=range]").first
+    track.scroll_into_view_if_needed()                      # the mix's picture loads once it is near the view
+    pg.wait_for_selector("#gan-img-mix img")
+    below = pg.evaluate("() => document.querySelector('#gan-img-mix').closest('.result-sticky').getBoundingClientRect().bottom")
+    pg.evaluate("(dy) => window.scrollBy(0, dy)", track.bounding_box()["y"] - below - 60)   # just under the result
+    old = image_src(pg, "#gan-img-mix")
+    bb = track.bounding_box()
+    y = bb["y"] + bb["height"] / 2
+    pg.mouse.move(bb["x"] + 2, y)
+    pg.mouse.down()
+    pg.mouse.move(bb["x"] + bb["width"] - 2, y, steps=6)
+    pg.mouse.up()
+    wait_new_src(pg, "#gan-img-mix", old, timeout=SLOW)
+    assert float(pg.locator("#gan-w4 input[type=number]").first.input_value()) > 0.5
+    a, b = (pg.locator(f"#gan-img-{k} img").bounding_box() for k in ("a", "b"))
+    mix = pg.locator("#gan-img-mix img").bounding_box()
+    for box in (a, b, mix):
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 844 and box["x"] + box["width"] <= 390, (a, b, mix)
+    assert abs(a["y"] - b["y"]) < 2 and a["x"] + a["width"] <= b["x"]               # side by side
+    bb = track.bounding_box()
+    hit = pg.evaluate("([x, y]) => document.elementFromPoint(x, y)?.closest('#gan-w4') !== null",
+                      [bb["x"] + bb["width"] / 2, bb["y"] + bb["height"] / 2])
+    assert mix["y"] + mix["height"] <= bb["y"] < 844 and hit, "the weight slider is hidden under the mix"
+    screenshot(pg, "gan-phone-mix")
+    pg.context.close()
+
+
 def test_no_serious_or_critical_axe_violation_on_the_tab(browser, app_url):
     pg = _opened(browser, app_url + "?lab=gan")
     for sel in ("#gan-sweep img", "#gan-img-mix img", "#gan-mapping .js-plotly-plot", "#gan-curves .js-plotly-plot",

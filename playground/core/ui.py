@@ -192,7 +192,7 @@ _no_matplotlib_search()
 # The page's style (Gradio keeps each rule as written and adds a copy scoped to the app; inside @media
 # only the scoped copy is kept, so rules for the page itself stay outside media queries): equations, crisp small images, presenter mode (body.presenter: projector-sized type and
 # images, advanced controls folded) and phones (a lab's result column, .result-sticky, comes first and
-# stays in view while its controls scroll under it).
+# stays in view while its controls scroll under it; a .result-pair row in it stays one row of small images).
 CSS = """
 .equation { font-size: 1.05em; }
 .big-image img { image-rendering: pixelated; }
@@ -208,6 +208,9 @@ body.presenter .equation { font-size: 1.25em; }
   .result-sticky { order: -1; position: sticky; top: 0; z-index: 1000; isolation: isolate;
                    background: var(--body-background-fill, #fff); box-shadow: 0 2px 6px rgba(0, 0, 0, 0.15); }
   .result-sticky img { max-height: 30vh; width: auto; object-fit: contain; }
+  .result-sticky .result-pair { flex-wrap: nowrap !important; }  /* what the result is made of: small, side by side */
+  .result-sticky .result-pair > .block { min-width: 0 !important; }
+  .result-sticky .result-pair img { max-height: 14vh; }
   .result-sticky .equation { display: none; }
 }
 """

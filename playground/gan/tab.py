@@ -92,8 +92,8 @@ def build(svc) -> ui.LessonLink:
                     sliders = [gr.Slider(0, 1, value=float(name in ticked), step=0.05, label=f"layer {name}: weight of B",
                                          elem_id=f"gan-w{i}") for i, name in enumerate(names)]
                     gr.Markdown(views.EQ_SINGLE, **EQ)
-                with gr.Column(scale=2):
-                    with gr.Row():
+                with gr.Column(scale=2, elem_classes=["result-sticky"]):   # a phone: the mix stays in view
+                    with gr.Row(elem_classes=["result-pair"]):
                         img_a = gr.Image(label="A", elem_id="gan-img-a", height=160, alt_text="Seed A", **ui.PNG)
                         img_b = gr.Image(label="B", elem_id="gan-img-b", height=160, alt_text="Seed B", **ui.PNG)
                     img_mix = gr.Image(label="A with B's styles at the chosen weights", elem_id="gan-img-mix", height=360,
